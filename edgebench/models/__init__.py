@@ -1,0 +1,14 @@
+"""Reference PyTorch models and their registry.
+
+Importing this package registers every model (it imports torch, torchvision and timm).
+"""
+
+from . import timm_models, torchvision_models  # noqa: F401  (registration side effects)
+from .complexity import Complexity, measure_complexity
+from .registry import (FAMILIES, ModelSpec, Preprocess, WeightSource, get_spec, list_models,
+                       register_model, resolve_name)
+from .weights import WeightsInfo, load_model
+
+__all__ = ["FAMILIES", "Complexity", "ModelSpec", "Preprocess", "WeightSource", "WeightsInfo",
+           "get_spec", "list_models", "load_model", "measure_complexity", "register_model",
+           "resolve_name"]

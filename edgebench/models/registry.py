@@ -1,0 +1,167 @@
+"""Model registry in timm's style: one decorator, one entry per model.
+
+Each registered constructor returns an ``nn.Module`` with randomly initialised
+weights; the registry entry (:class:`ModelSpec`) carries everything else the
+pipeline needs: input size, preprocessing, family, paper, weight sources.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Callable, Literal
+
+if TYPE_CHECKING:
+    from torch import nn
+
+from ..errors import UsageError
+
+Family = Literal["mobile-cnn", "cnn", "transformer", "hybrid", "mlp"]
+FAMILIES: tuple[str, ...] = ("mobile-cnn", "cnn", "transformer", "hybrid", "mlp")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Shorter-side resize, center crop, RGB, scale to [0,1], mean/std, NCHW float32."""
+
+    input_size: int = 224
+    resize: int = 256
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def crop_pct(self) -> float:
+        return self.input_size / self.resize
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def preprocess_for(input_size: int, crop_pct: float = 0.875, interpolation: str = "bilinear",
+                   mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD) -> Preprocess:
+    """Preprocessing from timm-style (input size, crop_pct) figures."""
+    return Preprocess(input_size, int(input_size / crop_pct), interpolation, tuple(mean), tuple(std))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where trained weights for a model can come from.
+
+    ``kind`` is ``torchvision`` (``ref`` is a weights enum such as
+    ``MobileNet_V3_Large_Weights.IMAGENET1K_V1``), ``timm`` (``ref`` is a
+    pretrained tag such as ``tf_efficientnet_lite0.in1k``) or ``local`` (``ref``
+    is the architecture name a local weights directory indexes files by).
+    """
+
+    kind: Literal["torchvision", "timm", "local"]
+    ref: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the pipeline knows about one registered model."""
+
+    name: str
+    builder: Callable[[], "nn.Module"]
+    family: Family
+    preprocess: Preprocess
+    description: str
+    paper: str
+    weights: tuple[WeightSource, ...] = ()
+    aliases: tuple[str, ...] = ()
+    num_classes: int = 1000
+    # Figures published in the paper, for tests; None where the paper gives none.
+    paper_params_m: float | None = None
+    paper_gmacs: float | None = None
+    # Runtime name -> precise reason the model cannot go through that runtime.
+    unsupported: dict[str, str] = field(default_factory=dict)
+    # Part of the test suite that is too slow for `make test` (run by `make test-all`).
+    slow: bool = False
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, self.preprocess.input_size, self.preprocess.input_size)
+
+    @property
+    def is_transformer_like(self) -> bool:
+        """Whether INT8 should use transformer settings (NNCF ``ModelType.TRANSFORMER``)."""
+        return self.family in ("transformer", "hybrid", "mlp")
+
+    def build(self) -> "nn.Module":
+        return self.builder()
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "paper": self.paper,
+            "input_shape": list(self.input_shape),
+            "preprocess": self.preprocess.to_dict(),
+            "weights": [asdict(w) for w in self.weights],
+            "aliases": list(self.aliases),
+            "num_classes": self.num_classes,
+            "paper_params_m": self.paper_params_m,
+            "paper_gmacs": self.paper_gmacs,
+            "unsupported": dict(self.unsupported),
+        }
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_model(*, family: Family, paper: str, preprocess: Preprocess | None = None,
+                   weights: tuple[WeightSource, ...] = (), aliases: tuple[str, ...] = (),
+                   paper_params_m: float | None = None, paper_gmacs: float | None = None,
+                   unsupported: dict[str, str] | None = None, slow: bool = False,
+                   name: str | None = None) -> Callable:
+    """Register a model constructor; the function name is the registry name.
+
+    The constructor's docstring (first line) becomes the model's description.
+    """
+
+    def decorator(fn: Callable[[], "nn.Module"]) -> Callable[[], "nn.Module"]:
+        model_name = name or fn.__name__
+        if model_name in _REGISTRY or model_name in _ALIASES:
+            raise ValueError(f"model {model_name!r} registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[model_name] = ModelSpec(
+            name=model_name, builder=fn, family=family, preprocess=preprocess or Preprocess(),
+            description=doc[0] if doc else model_name, paper=paper, weights=tuple(weights),
+            aliases=tuple(aliases), paper_params_m=paper_params_m, paper_gmacs=paper_gmacs,
+            unsupported=dict(unsupported or {}), slow=slow)
+        for alias in aliases:
+            if alias in _REGISTRY or alias in _ALIASES:
+                raise ValueError(f"alias {alias!r} registered twice")
+            _ALIASES[alias] = model_name
+        return fn
+
+    return decorator
+
+
+def list_models(family: str | None = None) -> list[ModelSpec]:
+    """All registered models, optionally of one family, sorted by family then name."""
+    specs = [s for s in _REGISTRY.values() if family is None or s.family == family]
+    return sorted(specs, key=lambda s: (FAMILIES.index(s.family), s.name))
+
+
+def resolve_name(name: str) -> str:
+    """Canonical registry name for ``name`` or an alias; UsageError with suggestions otherwise."""
+    if name in _REGISTRY:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    close = difflib.get_close_matches(name, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `edgebench models`"
+    raise UsageError(f"unknown model {name!r}{hint}")
+
+
+def get_spec(name: str) -> ModelSpec:
+    return _REGISTRY[resolve_name(name)]

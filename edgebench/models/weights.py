@@ -1,0 +1,228 @@
+"""Build a registered model with weights from a local file, a hub, or a seeded random init.
+
+``--weights auto|pretrained|random|PATH``:
+
+* ``auto``: a local file known for the model (``--weights-dir`` or ``EDGEBENCH_WEIGHTS``),
+  else the hub cache (no download), else random weights with a warning;
+* ``pretrained``: download through torchvision or timm;
+* ``random``: seeded random init, made non-degenerate (see :func:`randomize`);
+* ``PATH``: a ``.safetensors`` file, or a ``.pth``/``.pt`` loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..hashing import sha256_file
+from .registry import ModelSpec, WeightSource
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "EDGEBENCH_WEIGHTS"
+RANDOM_SEED = 0
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Provenance of the weights a model was built with; goes into every result."""
+
+    source: str  # local | file | torchvision | timm | random
+    ref: str  # file path, weights enum, timm tag, or the random init recipe
+    sha256: str | None
+    trained: bool  # False for random weights: accuracy is then not meaningful
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_model(spec: ModelSpec, weights: str = "auto",
+               weights_dir: str | os.PathLike | None = None) -> tuple[nn.Module, WeightsInfo]:
+    """Build ``spec``'s model in eval mode with the requested weights."""
+    if weights == "random":
+        return _random(spec), _random_info()
+    if weights == "pretrained":
+        return _pretrained(spec.build(), spec)
+    if weights == "auto":
+        local = find_local_weights(spec, weights_dir)
+        if local is not None:
+            return _from_file(spec.build(), local, source="local")
+        cached = _from_hub_cache(spec.build(), spec)
+        if cached is not None:
+            return cached
+        log.warning("no trained weights for %s found locally or in the hub cache: using random "
+                    "weights (accuracy is not meaningful; set --weights-dir or EDGEBENCH_WEIGHTS)",
+                    spec.name)
+        return _random(spec), _random_info()
+    path = Path(weights)
+    if not path.is_file():
+        raise UsageError(f"--weights must be auto, pretrained, random or a file; {weights!r} is none of these")
+    return _from_file(spec.build(), path, source="file")
+
+
+def weights_directory(weights_dir: str | os.PathLike | None = None) -> Path | None:
+    value = weights_dir or os.environ.get(WEIGHTS_ENV)
+    return Path(value) if value else None
+
+
+def find_local_weights(spec: ModelSpec, weights_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local weights file for ``spec``: from the directory's ``index.csv`` (by
+    architecture) when it has one, else ``<arch>.safetensors`` / ``.pth``."""
+    directory = weights_directory(weights_dir)
+    if directory is None or not directory.is_dir():
+        return None
+    for arch in (w.ref for w in spec.weights if w.kind == "local"):
+        index = directory / "index.csv"
+        if index.is_file():
+            with index.open(newline="") as f:
+                for row in csv.DictReader(f):
+                    if row.get("architecture") == arch and (directory / row["file"]).is_file():
+                        return directory / row["file"]
+        for suffix in (".safetensors", ".pth", ".pt"):
+            if (directory / f"{arch}{suffix}").is_file():
+                return directory / f"{arch}{suffix}"
+    return None
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or (with ``weights_only=True``) ``.pth``/``.pt``."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad file
+        raise UsageError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise UsageError(f"weights file {path} does not hold a state dict")
+    return state
+
+
+def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
+    """``load_state_dict(strict=True)`` with a one-line error naming the keys that do not fit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+                  if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
+        if keys:
+            shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+            problems.append(f"{len(keys)} {label}: {shown}")
+    if problems:
+        raise UsageError(f"weights {origin} do not fit the architecture: " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
+def _from_file(model: nn.Module, path: Path, source: str) -> tuple[nn.Module, WeightsInfo]:
+    apply_state_dict(model, read_state_dict(path), str(path))
+    return model.eval(), WeightsInfo(source, str(path.resolve()), sha256_file(path), trained=True)
+
+
+def _hub_source(spec: ModelSpec) -> WeightSource | None:
+    return next((w for w in spec.weights if w.kind in ("torchvision", "timm")), None)
+
+
+def _torchvision_cache_path(ref: str) -> Path:
+    from torchvision.models import get_weight
+    url = get_weight(ref).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _timm_cache_path(tag: str) -> Path | None:
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+    cfg = timm.models.get_pretrained_cfg(tag)
+    if cfg is None or not cfg.hf_hub_id:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(cfg.hf_hub_id, filename)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def _from_hub_cache(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsInfo] | None:
+    source = _hub_source(spec)
+    if source is None:
+        return None
+    path = _torchvision_cache_path(source.ref) if source.kind == "torchvision" else _timm_cache_path(source.ref)
+    if path is None or not path.is_file():
+        return None
+    _load_hub_file(model, path, source)
+    return model.eval(), WeightsInfo(source.kind, source.ref, sha256_file(path), trained=True)
+
+
+def _load_hub_file(model: nn.Module, path: Path, source: WeightSource) -> None:
+    if source.kind == "timm":
+        from timm.models import load_checkpoint
+        load_checkpoint(model, str(path), strict=True)
+    else:
+        apply_state_dict(model, read_state_dict(path), str(path))
+
+
+def _pretrained(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsInfo]:
+    source = _hub_source(spec)
+    if source is None:
+        raise UsageError(f"{spec.name} has no hub weights; pass --weights PATH or --weights random")
+    try:
+        if source.kind == "torchvision":
+            from torchvision.models import get_weight
+            get_weight(source.ref).get_state_dict(progress=False)  # downloads into the hub cache
+        else:
+            import timm
+            timm.create_model(source.ref, pretrained=True)  # downloads into the HF cache
+    except Exception as exc:  # noqa: BLE001 - network failures come in many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot download pretrained weights for {spec.name} ({source.kind} {source.ref}): "
+                         f"{reason[:200]}; use --weights-dir / EDGEBENCH_WEIGHTS or --weights PATH") from None
+    loaded = _from_hub_cache(model, spec)
+    if loaded is None:
+        raise UsageError(f"downloaded weights for {spec.name} not found in the hub cache")
+    return loaded
+
+
+def _random_info() -> WeightsInfo:
+    return WeightsInfo("random", f"seed={RANDOM_SEED}; default init, zero heads re-drawn, BN recalibrated",
+                       None, trained=False)
+
+
+@torch.no_grad()
+def randomize(model: nn.Module, spec: ModelSpec) -> nn.Module:
+    """Make seeded random weights non-degenerate for export and runtime checks.
+
+    torchvision's default init leaves classifier heads at zero (ViT, Mixer) and
+    BatchNorm statistics that squash activations (MobileNetV3 logits ~1e-9).
+    Zero weight tensors are re-drawn and BatchNorm running statistics are
+    recalibrated on a few batches of seeded noise.
+    """
+    generator = torch.Generator().manual_seed(RANDOM_SEED)
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and not module.weight.any():
+            module.weight.normal_(0.0, 0.02, generator=generator)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if bns:
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the calibration batches
+        model.train()
+        for _ in range(4):
+            model(torch.randn(8, *spec.input_shape, generator=generator))
+    return model.eval()
+
+
+def _random(spec: ModelSpec) -> nn.Module:
+    torch.manual_seed(RANDOM_SEED)
+    return randomize(spec.build(), spec)
