@@ -1,0 +1,182 @@
+"""Export one registry model: torch -> ONNX -> per-runtime engines, verified, with a manifest.
+
+Every step is keyed by content hashes: re-running with the same model, weights,
+opset and tool versions reuses the files; anything changed rebuilds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import provenance
+from ..errors import ExportError, UsageError
+from ..hashing import sha256_json
+from ..runtimes import RuntimeOptions, canonical, require, runtime_class
+from . import engines
+from .artifacts import Artifacts, ensure_writable
+from .onnx_export import export_onnx
+from .verify import agreement, check
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = 1  # bump when the export recipe changes, to invalidate old artifacts
+VERIFY_SAMPLES = 8
+ONNX_FILE = "fp32/model.onnx"
+
+Status = Callable[[str], None]
+
+
+@dataclass
+class ExportJob:
+    """Everything an engine builder needs."""
+
+    artifacts: Artifacts
+    onnx: Path
+    inputs: np.ndarray
+    reference: np.ndarray
+    status: Status = field(default=lambda _msg: None)
+
+
+def _build_ort(job: ExportJob, precision: str) -> dict:
+    if precision == "fp32":
+        optimized = job.artifacts.path("fp32/model.ort-optimized.onnx")
+        info = engines.ort_optimized(job.onnx, optimized)
+        return {**info, "files": [job.onnx, optimized]}  # the runtime loads the first file
+    return engines.ort_fp16(job.onnx, job.artifacts.path("fp16/model.onnx"))
+
+
+def _build_openvino(job: ExportJob, precision: str) -> dict:
+    return engines.openvino_ir(job.onnx, job.artifacts.path(f"{precision}/openvino/model.xml"), precision)
+
+
+# runtime name -> builder(job, precision) returning {"files": [engine file first, ...], ...}
+ENGINE_BUILDERS: dict[str, Callable[[ExportJob, str], dict]] = {
+    "ort": _build_ort,
+    "openvino": _build_openvino,
+}
+EXPORT_PRECISIONS = ("fp32", "fp16")
+
+
+def verification_inputs(spec, data: Path | None, count: int = VERIFY_SAMPLES) -> tuple[np.ndarray, dict]:
+    """Real preprocessed photos from ``data`` when given, else seeded random input."""
+    if data is None:
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((count, *spec.input_shape), dtype=np.float32), {"source": "random", "seed": 0}
+    from ..calibration import open_dataset
+    from ..calibration.loader import load_samples
+    dataset = open_dataset(data)
+    loaded = load_samples(dataset.samples[:count * 2], spec.preprocess)
+    if len(loaded.inputs) == 0:
+        raise UsageError(f"no readable images in {data} to verify the export with")
+    return loaded.inputs[:count], {"source": "images", "folder": str(Path(data).resolve()),
+                                   "files": [s.path.name for s in loaded.samples[:count]]}
+
+
+def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), precision: str = "fp32",
+                 weights: str = "auto", weights_dir: str | None = None, out: Path = Path("artifacts"),
+                 data: Path | None = None, opset: int = 17, status: Status = lambda _msg: None) -> Artifacts:
+    """Export ``name`` for ``runtimes`` at ``precision``; return the updated artifact folder."""
+    import torch
+
+    from ..models import get_spec, load_model, measure_complexity
+
+    if precision not in EXPORT_PRECISIONS:
+        raise UsageError(f"export precision must be one of {', '.join(EXPORT_PRECISIONS)} (int8 goes through `edgebench calibrate`)")
+    spec = get_spec(name)
+    runtimes = tuple(dict.fromkeys(canonical(r) for r in runtimes))
+    for rt in runtimes:
+        if rt != "torch" and rt not in ENGINE_BUILDERS:
+            raise UsageError(f"no export path for runtime {rt}")
+        if rt in spec.unsupported:
+            raise UsageError(f"{spec.name} cannot run on {rt}: {spec.unsupported[rt]}")
+        require(rt)
+    root = ensure_writable(Path(out) / spec.name)
+    artifacts = Artifacts.open(root)
+
+    status(f"loading {spec.name} ({weights} weights)")
+    model, winfo = load_model(spec, weights, weights_dir)
+    onnx_key = sha256_json({"spec": spec.to_dict(), "weights": winfo.sha256 or winfo.ref, "opset": opset,
+                            "format": EXPORT_FORMAT, "torch": torch.__version__})
+    manifest = artifacts.manifest
+    onnx_path = artifacts.path(ONNX_FILE)
+    reuse_onnx = manifest.get("key") == onnx_key and artifacts.file_intact(ONNX_FILE)
+    if not reuse_onnx:  # a new model or new weights: every engine is stale
+        manifest.update({"key": onnx_key, "files": {}, "engines": {}, "verification": {}})
+    complexity = measure_complexity(model, spec.input_shape)
+    manifest.update({
+        "model": spec.to_dict(),
+        "complexity": {"params": complexity.params, "gmacs": round(complexity.gmacs, 4)},
+        "weights": winfo.to_dict(),
+        "input": {"name": "input", "shape": ["batch", *spec.input_shape], "dtype": "float32", "layout": "NCHW"},
+        "preprocess": spec.preprocess.to_dict(),
+        "versions": {**{k: v for k, v in provenance.package_versions().items() if v}, "edgebench": provenance.edgebench_info()},
+    })
+
+    job: ExportJob | None = None
+
+    def prepared_job() -> ExportJob:
+        nonlocal job
+        if job is None:
+            status("computing the PyTorch reference")
+            inputs, source = verification_inputs(spec, data)
+            with torch.no_grad():
+                reference = model(torch.from_numpy(inputs)).numpy()
+            manifest["verification"]["inputs"] = source
+            job = ExportJob(artifacts, onnx_path, inputs, reference, status)
+        return job
+
+    if not reuse_onnx:
+        status(f"exporting {spec.name} to ONNX (opset {opset})")
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest["export"] = export_onnx(model, spec.input_shape, onnx_path, opset)
+        artifacts.record_file(onnx_path)
+        status("verifying the ONNX model on ONNX Runtime")
+        manifest["verification"]["onnx"] = _verify(prepared_job(), "ort", onnx_path, "fp32", f"{spec.name} ONNX on ONNX Runtime")
+        artifacts.save()
+
+    for rt in runtimes:
+        if rt == "torch":
+            continue
+        version = runtime_class(rt).availability().version
+        key = sha256_json({"onnx": manifest["files"][ONNX_FILE]["sha256"], "runtime": rt, "version": version,
+                           "precision": precision, "format": EXPORT_FORMAT})
+        if artifacts.engine_current(rt, precision, key):
+            status(f"{rt} {precision} engine is up to date")
+            continue
+        status(f"building the {rt} {precision} engine")
+        built = ENGINE_BUILDERS[rt](prepared_job(), precision)
+        files = [artifacts.record_file(p) for p in built.pop("files")]
+        status(f"verifying the {rt} {precision} engine")
+        figures = _verify(prepared_job(), rt, artifacts.path(files[0]), precision, f"{spec.name} {rt} {precision} engine")
+        manifest["engines"][f"{rt}/{precision}"] = {"key": key, "files": files, "runtime_version": version,
+                                                    "precision": precision, "build": built}
+        manifest["verification"][f"{rt}/{precision}"] = figures
+        artifacts.save()
+    artifacts.save()
+    return artifacts
+
+
+def _verify(job: ExportJob, runtime: str, engine: Path, precision: str, what: str) -> dict:
+    """Run the engine at batch N and batch 1 (dynamic batch) and compare with PyTorch."""
+    cls = runtime_class(runtime)
+    options = RuntimeOptions(precision=precision, threads=os.cpu_count(), batches=(1, len(job.inputs)))
+    try:
+        with cls(engine, options) as rt:
+            full = rt.infer(job.inputs)
+            single = rt.infer(job.inputs[:1])
+            effective = rt.effective_precision()
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - runtime load/infer failures are export failures
+        raise ExportError(f"{what} failed to run: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+    figures = agreement(job.reference, full)
+    batch1 = agreement(job.reference[:1], single)
+    checked = check(figures, effective if precision == "fp16" else precision, what)
+    check(batch1, effective if precision == "fp16" else precision, f"{what} at batch 1")
+    return {**checked, "batch1": batch1, "effective_precision": effective}

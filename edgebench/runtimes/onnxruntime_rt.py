@@ -1,0 +1,81 @@
+"""ONNX Runtime: the CPU execution provider, or CUDA / TensorRT EPs when the build has them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import RuntimeUnavailable
+from .base import Availability, Runtime, RuntimeOptions
+
+log = logging.getLogger(__name__)
+
+# Device name -> execution provider, best first for device "auto".
+PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "cpu": "CPUExecutionProvider"}
+GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
+
+
+class OnnxRuntime(Runtime):
+    name = "ort"
+    engine_kind = "onnx"
+
+    @classmethod
+    def availability(cls) -> Availability:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            return Availability(cls.name, False, None, f"onnxruntime is not installed ({exc})")
+        eps = ort.get_available_providers()
+        devices = [dev for dev, ep in PROVIDERS.items() if ep in eps]
+        return Availability(cls.name, True, ort.__version__, "", devices)
+
+    def __init__(self, engine: Path, options: RuntimeOptions) -> None:
+        super().__init__(engine, options)
+        import onnxruntime as ort
+        available = ort.get_available_providers()
+        device = options.device or "cpu"
+        if device == "auto":
+            device = next(dev for dev, ep in PROVIDERS.items() if ep in available)
+        if device not in PROVIDERS:
+            raise RuntimeUnavailable(f"ONNX Runtime has no device {device!r}; choose one of {', '.join(PROVIDERS)}")
+        if PROVIDERS[device] not in available:
+            raise RuntimeUnavailable(f"this onnxruntime build has no {PROVIDERS[device]} "
+                                     f"(available: {', '.join(available)})")
+        self.device = device
+        so = ort.SessionOptions()
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION)
+        if options.threads:
+            so.intra_op_num_threads = options.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        providers = [PROVIDERS[device]] + (["CPUExecutionProvider"] if device != "cpu" else [])
+        self.session = ort.InferenceSession(str(self.engine), so, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        self._session_options = so
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def bind(self, batch: np.ndarray) -> Callable[[], None]:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(self.input_name, np.ascontiguousarray(batch))
+        binding.bind_output(self.output_name)
+        return lambda: self.session.run_with_iobinding(binding)
+
+    def settings(self) -> dict:
+        return {
+            "providers": self.session.get_providers(),
+            "device": self.device,
+            "intra_op_num_threads": self._session_options.intra_op_num_threads,
+            "inter_op_num_threads": self._session_options.inter_op_num_threads,
+            "graph_optimization_level": GRAPH_OPTIMIZATION,
+            "execution_mode": "sequential",
+        }
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]

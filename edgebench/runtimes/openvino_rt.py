@@ -1,0 +1,83 @@
+"""OpenVINO: the CPU device, and other devices (GPU, NPU) when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import RuntimeUnavailable
+from .base import Availability, Runtime, RuntimeOptions
+
+PERFORMANCE_HINT = "LATENCY"
+_REPORTED = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
+             "EXECUTION_DEVICES")
+
+
+class OpenVinoRuntime(Runtime):
+    name = "openvino"
+    engine_kind = "openvino"
+
+    @classmethod
+    def availability(cls) -> Availability:
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            return Availability(cls.name, False, None, f"openvino is not installed ({exc}); pip install 'edgebench[openvino]'")
+        return Availability(cls.name, True, ov.get_version(), "", list(ov.Core().available_devices))
+
+    def __init__(self, engine: Path, options: RuntimeOptions) -> None:
+        super().__init__(engine, options)
+        import openvino as ov
+        core = ov.Core()
+        self.device = (options.device or "CPU").upper()
+        if self.device not in core.available_devices:
+            raise RuntimeUnavailable(f"OpenVINO device {self.device} is not present "
+                                     f"(available: {', '.join(core.available_devices)})")
+        model = core.read_model(str(self.engine))
+        if len(options.batches) == 1:  # a static shape is what benchmark_app measures, and is faster
+            shape = model.input(0).get_partial_shape()
+            shape[0] = options.batches[0]
+            model.reshape({model.input(0): shape})
+        config: dict[str, object] = {"PERFORMANCE_HINT": PERFORMANCE_HINT}
+        if options.threads and self.device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = options.threads
+        if options.precision == "fp16":
+            config["INFERENCE_PRECISION_HINT"] = "f16"
+        elif options.precision == "fp32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        self.compiled = core.compile_model(model, self.device, config)
+        self.request = self.compiled.create_infer_request()
+        self._ov = ov
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.request.infer({0: batch})[0].copy()
+
+    def bind(self, batch: np.ndarray) -> Callable[[], None]:
+        self._bound = np.ascontiguousarray(batch)
+        self.request.set_input_tensor(self._ov.Tensor(self._bound, shared_memory=True))
+        return self.request.infer
+
+    def settings(self) -> dict:
+        found = {}
+        for key in _REPORTED:
+            try:
+                value = self.compiled.get_property(key)
+            except RuntimeError:
+                continue
+            found[key] = value if isinstance(value, (int, float, list)) else str(value)
+        found["device"] = self.device
+        found["static_batch"] = len(self.options.batches) == 1
+        return found
+
+    def effective_precision(self) -> str:
+        """What the device really computes in: CPUs without FP16 run an FP16 request as FP32."""
+        hint = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")) if self.device == "CPU" else ""
+        if self.options.precision == "int8":
+            return "int8"
+        return {"f16": "fp16", "bf16": "bf16", "f32": "fp32"}.get(hint.lower().split(".")[-1], self.options.precision)
+
+    def close(self) -> None:
+        self.request = None  # type: ignore[assignment]
+        self.compiled = None  # type: ignore[assignment]
