@@ -65,7 +65,12 @@ class Artifacts:
         return bool(entry) and entry.get("key") == key and all(self.file_intact(f) for f in entry["files"])
 
     def engine_path(self, runtime: str, precision: str) -> Path:
-        """The file a runtime loads for ``precision``; UsageError if it was never built."""
+        """The file a runtime loads for ``precision``; UsageError if it was never built.
+
+        The torch runtime rebuilds the model from the manifest itself.
+        """
+        if runtime == "torch":
+            return self.manifest_path
         entry = self.engine_entry(runtime, precision)
         if not entry:
             raise UsageError(f"no {runtime} {precision} engine in {self.root}; run `edgebench export` first")

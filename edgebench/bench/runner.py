@@ -1,0 +1,101 @@
+"""Run one measurement in a subprocess, guarded by the noise probe, and make its record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..export.artifacts import Artifacts
+from ..hashing import sha256_file
+from ..runtimes import RuntimeOptions
+from . import noise
+from .protocol import Protocol
+from .record import new_record
+from .worker import RESULT_PREFIX
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How hard to try for a measurement taken outside a bad phase."""
+
+    retries: int = 2
+    settle_seconds: float = 20.0
+    timeout_seconds: float = 900.0
+
+
+def run_worker(job: dict, timeout: float) -> dict:
+    """Run the measurement subprocess; a crash or time-out becomes a failed result."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "edgebench.bench.worker"], input=json.dumps(job),
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "error": f"measurement timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+    return {"status": "failed", "error": f"measurement process crashed ({how}): {tail[:300]}"}
+
+
+def measure_guarded(job: dict, guard: Guard) -> tuple[dict, dict]:
+    """Measure, re-measuring when the probe shows a bad phase; return (result, stability)."""
+    threads = job["options"].get("threads") or os.cpu_count() or 1
+    attempts = []
+    result: dict = {}
+    for attempt in range(guard.retries + 1):
+        before = noise.probe(threads)
+        result = run_worker(job, guard.timeout_seconds)
+        after = noise.probe(threads)
+        bad = before["bad"] or after["bad"]
+        attempts.append({"before": before, "after": after, "bad_phase": bad,
+                         "p50_ms": result.get("latency_ms", {}).get("p50")})
+        if result.get("status") != "ok" or not bad:
+            break
+        if attempt < guard.retries:
+            time.sleep(guard.settle_seconds)
+    verdict = "stable" if not attempts[-1]["bad_phase"] else "unstable"
+    return result, {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO}
+
+
+def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, protocol: Protocol,
+              guard: Guard = Guard()) -> dict:
+    """Measure one engine of ``artifacts`` at one batch size; return its result record."""
+    manifest = artifacts.manifest
+    engine = artifacts.engine_path(runtime, options.precision)
+    job = {"runtime": runtime, "engine": str(engine), "options": {**options.to_dict(), "batches": list(options.batches)},
+           "input_shape": manifest["input"]["shape"][1:], "protocol": protocol.to_dict()}
+    result, stability = measure_guarded(job, guard)
+    entry = artifacts.engine_entry(runtime, options.precision) or {}
+    files = entry.get("files", [])
+    return new_record(
+        "latency",
+        status=result.get("status", "failed"),
+        error=result.get("error"),
+        model={"name": manifest["model"]["name"], "family": manifest["model"]["family"],
+               **manifest.get("complexity", {})},
+        weights=manifest["weights"],
+        runtime={"name": runtime, "version": result.get("runtime_version"), "settings": result.get("settings"),
+                 "device": (result.get("settings") or {}).get("device", options.device)},
+        precision=options.precision,
+        effective_precision=result.get("effective_precision"),
+        batch=options.batches[0],
+        threads=options.threads,
+        latency_ms=result.get("latency_ms"),
+        loop=result.get("loop"),
+        first_inference_ms=result.get("first_inference_ms"),
+        load_seconds=result.get("load_seconds"),
+        memory_mb={k: v for k, v in (result.get("memory_mb") or {}).items() if k != "snapshots"} or None,
+        device_memory_mb=result.get("device_memory_mb"),
+        engine={"path": str(engine), "sha256": sha256_file(engine) if engine.is_file() else None,
+                "bytes": sum(artifacts.path(f).stat().st_size for f in files if artifacts.path(f).is_file()),
+                "files": files, "manifest": str(artifacts.manifest_path)},
+        onnx_bytes=manifest["files"].get("fp32/model.onnx", {}).get("bytes"),
+        protocol=protocol.to_dict(),
+        stability=stability,
+    )

@@ -1,0 +1,73 @@
+"""One measurement in its own process: ``python -m edgebench.bench.worker`` reads a job
+(JSON) on stdin and prints one result line. A runtime crash loses only this measurement,
+and the process's memory is that runtime's alone."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+
+RESULT_PREFIX = "EDGEBENCH_RESULT "
+
+
+def measure(job: dict) -> dict:
+    from ..runtimes import RuntimeOptions, runtime_class
+    from . import memory
+    from .protocol import Protocol, summarize, time_loop
+
+    memory_mb: dict = {"at_start": memory.snapshot()}
+    import numpy as np
+    cls = runtime_class(job["runtime"])
+    available = cls.availability()  # imports the runtime library
+    if not available.usable:
+        return {"status": "failed", "error": f"runtime {cls.name} is not usable: {available.reason}"}
+    memory_mb["after_import"] = memory.snapshot()
+    options = RuntimeOptions(**{**job["options"], "batches": tuple(job["options"]["batches"])})
+    batch = options.batches[0]
+    inputs = np.random.default_rng(0).standard_normal((batch, *job["input_shape"]), dtype=np.float32)
+    t0 = time.perf_counter()
+    runtime = cls(job["engine"], options)
+    load_seconds = time.perf_counter() - t0
+    memory_mb["after_load"] = memory.snapshot()
+    with runtime:
+        first = time.perf_counter()
+        runtime.infer(inputs)
+        first_ms = (time.perf_counter() - first) * 1e3
+        times, loop = time_loop(runtime.bind(inputs), Protocol(**job["protocol"]))
+        memory_mb["peak"] = memory.snapshot()
+        return {
+            "status": "ok",
+            "runtime_version": available.version,
+            "settings": runtime.settings(),
+            "effective_precision": runtime.effective_precision(),
+            "latency_ms": summarize(times, batch),
+            "loop": loop,
+            "first_inference_ms": round(first_ms, 3),
+            "load_seconds": round(load_seconds, 3),
+            "memory_mb": {
+                "after_import": memory_mb["after_import"]["peak_rss_mb"],
+                "after_load": memory_mb["after_load"]["peak_rss_mb"],
+                "peak": memory_mb["peak"]["peak_rss_mb"],
+                "snapshots": memory_mb,
+            },
+            "device_memory_mb": runtime.device_memory(),
+        }
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    try:
+        result = measure(job)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        result = {"status": "failed", "error": f"{type(exc).__name__}: {message}"[:500],
+                  "traceback": traceback.format_exc(limit=5)}
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result, default=str) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
