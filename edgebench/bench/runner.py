@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..export.artifacts import Artifacts
 from ..hashing import sha256_file

@@ -6,6 +6,7 @@ opset and tool versions reuses the files; anything changed rebuilds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -140,6 +141,15 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         manifest["verification"]["onnx"] = _verify(prepared_job(), "ort", onnx_path, "fp32", f"{spec.name} ONNX on ONNX Runtime")
         artifacts.save()
 
+    _build_engines(artifacts, runtimes, precision, prepared_job, status)
+    artifacts.save()
+    return artifacts
+
+
+def _build_engines(artifacts: Artifacts, runtimes: tuple[str, ...], precision: str,
+                   prepared_job: Callable[[], ExportJob], status: Status) -> None:
+    """Build (or reuse, by content key) one verified engine per runtime."""
+    manifest = artifacts.manifest
     for rt in runtimes:
         if rt == "torch":
             continue
@@ -153,11 +163,65 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         built = ENGINE_BUILDERS[rt](prepared_job(), precision)
         files = [artifacts.record_file(p) for p in built.pop("files")]
         status(f"verifying the {rt} {precision} engine")
-        figures = _verify(prepared_job(), rt, artifacts.path(files[0]), precision, f"{spec.name} {rt} {precision} engine")
+        figures = _verify(prepared_job(), rt, artifacts.path(files[0]), precision,
+                          f"{manifest['model']['name']} {rt} {precision} engine")
         manifest["engines"][f"{rt}/{precision}"] = {"key": key, "files": files, "runtime_version": version,
                                                     "precision": precision, "build": built}
         manifest["verification"][f"{rt}/{precision}"] = figures
         artifacts.save()
+
+
+def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp32", out: Path = Path("artifacts"),
+                data: Path | None = None, status: Status = lambda _msg: None) -> Artifacts:
+    """Take a user's ONNX classifier (NCHW float input) through the same engine builds.
+
+    Engines are verified against ONNX Runtime running the original file.
+    """
+    import shutil
+
+    from ..hashing import sha256_file
+    from ..models.registry import preprocess_for
+    from .onnx_export import check_onnx, onnx_input_shape, opset_of
+
+    graph = check_onnx(Path(onnx_file))
+    shape = onnx_input_shape(graph)
+    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
+        raise UsageError(f"{onnx_file} must take one NCHW input with static C, H, W (it takes {shape})")
+    name = Path(onnx_file).stem
+    root = ensure_writable(Path(out) / name)
+    artifacts = Artifacts.open(root)
+    digest = sha256_file(onnx_file)
+    manifest = artifacts.manifest
+    if manifest.get("key") != digest or not artifacts.file_intact(ONNX_FILE):
+        manifest.update({"key": digest, "files": {}, "engines": {}, "verification": {}})
+        artifacts.path(ONNX_FILE).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(onnx_file, artifacts.path(ONNX_FILE))
+        artifacts.record_file(artifacts.path(ONNX_FILE))
+    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    preprocess = preprocess_for(shape[2])
+    manifest.update({
+        "model": {"name": name, "family": "imported", "description": f"imported from {onnx_file}",
+                  "input_shape": shape[1:], "preprocess": preprocess.to_dict()},
+        "weights": {"source": "onnx-file", "ref": str(Path(onnx_file).resolve()), "sha256": digest, "trained": None},
+        "input": {"name": graph.graph.input[0].name, "shape": [batch or "batch", *shape[1:]], "dtype": "float32",
+                  "layout": "NCHW"},
+        "preprocess": preprocess.to_dict(),
+        "export": {"exporter": "imported", "opset": opset_of(graph), "nodes": len(graph.graph.node),
+                   "dynamic_batch": batch is None},
+        "versions": {**{k: v for k, v in provenance.package_versions().items() if v},
+                     "edgebench": provenance.edgebench_info()},
+    })
+
+    def prepared_job() -> ExportJob:
+        from ..models.registry import ModelSpec
+        spec = ModelSpec(name, lambda: None, "cnn", preprocess, "", "")  # type: ignore[arg-type, return-value]
+        inputs, source = verification_inputs(spec, data, batch or VERIFY_SAMPLES)
+        with runtime_class("ort")(artifacts.path(ONNX_FILE), RuntimeOptions(batches=(len(inputs),))) as ref:
+            reference = ref.infer(inputs)
+        manifest["verification"]["inputs"] = {**source, "reference": "onnxruntime on the original file"}
+        return ExportJob(artifacts, artifacts.path(ONNX_FILE), inputs, reference, status)
+
+    _build_engines(artifacts, runtimes, precision, functools.cache(prepared_job), status)
     artifacts.save()
     return artifacts
 

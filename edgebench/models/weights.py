@@ -154,13 +154,20 @@ def _timm_cache_path(tag: str) -> Path | None:
     return None
 
 
-def _from_hub_cache(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsInfo] | None:
+def hub_cache_path(spec: ModelSpec) -> tuple[WeightSource, Path] | None:
+    """The hub source of ``spec`` and its file in the local hub cache, if it was downloaded."""
     source = _hub_source(spec)
     if source is None:
         return None
     path = _torchvision_cache_path(source.ref) if source.kind == "torchvision" else _timm_cache_path(source.ref)
-    if path is None or not path.is_file():
+    return (source, path) if path is not None and path.is_file() else None
+
+
+def _from_hub_cache(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsInfo] | None:
+    cached = hub_cache_path(spec)
+    if cached is None:
         return None
+    source, path = cached
     _load_hub_file(model, path, source)
     return model.eval(), WeightsInfo(source.kind, source.ref, sha256_file(path), trained=True)
 

@@ -25,7 +25,7 @@ class OpenVinoRuntime(Runtime):
             import openvino as ov
         except ImportError as exc:
             return Availability(cls.name, False, None, f"openvino is not installed ({exc}); pip install 'edgebench[openvino]'")
-        return Availability(cls.name, True, ov.get_version(), "", list(ov.Core().available_devices))
+        return Availability(cls.name, True, ov.get_version().split("-")[0], "", list(ov.Core().available_devices))
 
     def __init__(self, engine: Path, options: RuntimeOptions) -> None:
         super().__init__(engine, options)

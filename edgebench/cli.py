@@ -1,0 +1,288 @@
+"""The ``edgebench`` command line (Click).
+
+Every problem the user can act on (unknown model, missing runtime, corrupt file,
+bad option value) is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import EdgebenchError, UsageError
+
+_WIDTH = None if sys.stdout.isatty() else 200  # rich falls back to 80 columns in pipes and logs
+console = Console(stderr=True)
+stdout = Console(width=_WIDTH)
+
+
+class _Group(click.Group):
+    """A Click group that turns EdgebenchError into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except EdgebenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    for noisy in ("nncf", "torch", "openvino"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgebench")
+@click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
+def main(verbose: bool) -> None:
+    """Export image classifiers to ONNX Runtime, OpenVINO and TensorRT engines and
+    measure their latency, memory and accuracy with one protocol."""
+    _setup_logging(verbose)
+
+
+# ---------------------------------------------------------------- shared options
+
+def _parse_batches(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(b) for b in value.split(",") if b.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not batches or any(b < 1 or b > 4096 for b in batches):
+        raise click.BadParameter(f"batch sizes must be integers from 1 to 4096, got {value!r}")
+    return tuple(dict.fromkeys(batches))
+
+
+weights_option = click.option(
+    "--weights", default="auto", show_default=True, metavar="auto|pretrained|random|PATH",
+    help="auto: local file, else hub cache, else random (with a warning); pretrained: download; "
+         "random: seeded init; PATH: .safetensors or .pth.")
+weights_dir_option = click.option(
+    "--weights-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEBENCH_WEIGHTS",
+    help="Folder of local weights files, looked up by model name [env: EDGEBENCH_WEIGHTS].")
+artifacts_option = click.option(
+    "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
+    show_default=True, help="Artifacts folder; each model gets <out>/<model>/.")
+data_option = click.option(
+    "--data", type=click.Path(path_type=Path), envvar="EDGEBENCH_DATA",
+    help="Image folder (labels.csv, ImageFolder, or unlabelled) used to verify exports [env: EDGEBENCH_DATA].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+@contextmanager
+def _status(message: str) -> Iterator:
+    """A spinner on stderr whose text follows the steps of a long operation."""
+    with console.status(message) as status:
+        yield lambda msg: status.update(msg)
+
+
+# ---------------------------------------------------------------- models
+
+@main.command()
+@click.option("--family", type=click.Choice(["mobile-cnn", "cnn", "transformer", "hybrid", "mlp"]),
+              help="Only models of this family.")
+@weights_dir_option
+@json_option
+def models(family: str | None, weights_dir: Path | None, as_json: bool) -> None:
+    """List the registered models with their computed params and GMACs."""
+    from .models import list_models
+    from .models.catalog import describe
+
+    rows = [describe(spec, weights_dir) for spec in list_models(family)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"edgebench models ({len(rows)})")
+    for col in ("model", "family", "input", "params (M)", "GMACs", "weights", "not supported", "description"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["family"], str(row["input_shape"][1]), f"{row['params_m']:.2f}",
+                      f"{row['gmacs']:.3f}", row["weights_available"],
+                      "; ".join(f"{k}: {v}" for k, v in row["unsupported"].items()), row["description"])
+    stdout.print(table)
+
+
+# ---------------------------------------------------------------- export
+
+RUNTIME_CHOICES = ["ort", "openvino", "trt", "all"]
+
+
+def _export_runtimes(runtime: str) -> tuple[str, ...]:
+    from .export import ENGINE_BUILDERS
+    from .runtimes import runtime_class
+    if runtime != "all":
+        return (runtime,)
+    return tuple(rt for rt in ENGINE_BUILDERS if runtime_class(rt).availability().usable)
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("--runtime", type=click.Choice(RUNTIME_CHOICES), default="all", show_default=True,
+              help="Which engines to build ('all': every runtime usable here).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="Engine precision; int8 calibrates on --data first.")
+@click.option("--onnx", "onnx_file", type=click.Path(path_type=Path),
+              help="Import this ONNX file instead of exporting a registry model.")
+@click.option("--opset", type=click.IntRange(17, 23), default=17, show_default=True, help="ONNX opset.")
+@weights_option
+@weights_dir_option
+@artifacts_option
+@data_option
+@json_option
+def export(model: str | None, runtime: str, precision: str, onnx_file: Path | None, opset: int, weights: str,
+           weights_dir: Path | None, out: Path, data: Path | None, as_json: bool) -> None:
+    """Export MODEL to ONNX, verify it against PyTorch, and build runtime engines."""
+    artifacts = _prepare(model, onnx_file, _export_runtimes(runtime), precision, weights, weights_dir, out, data, opset)
+    manifest = artifacts.manifest
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, default=str))
+        return
+    table = Table(title=f"{manifest['model']['name']}: {artifacts.root}")
+    for col in ("engine", "file", "rel. error", "cosine", "top-1 agree", "effective"):
+        table.add_column(col)
+    for key, entry in sorted(manifest["engines"].items()):
+        figures = manifest["verification"].get(key, {})
+        table.add_row(key, entry["files"][0], f"{figures.get('rel_err', float('nan')):.2e}",
+                      f"{figures.get('cosine_min', float('nan')):.6f}", f"{figures.get('top1_agreement', float('nan')):.2f}",
+                      str(figures.get("effective_precision", "")))
+    stdout.print(table)
+
+
+def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...], precision: str, weights: str,
+             weights_dir: Path | None, out: Path, data: Path | None, opset: int = 17):
+    """Export (or import) and build engines for ``runtimes``; reuse what is current."""
+    from .export.pipeline import export_model, import_onnx
+    if (model is None) == (onnx_file is None):
+        raise UsageError("give either a MODEL name or --onnx FILE")
+    build_precision = "fp32" if precision == "int8" else precision
+    with _status("preparing") as status:
+        if onnx_file is not None:
+            artifacts = import_onnx(onnx_file, runtimes, build_precision, out, data, status=status)
+        else:
+            artifacts = export_model(model, runtimes, build_precision, weights, str(weights_dir) if weights_dir else None,
+                                     out, data, opset, status=status)
+    if precision == "int8":
+        from .calibration.int8 import ensure_int8
+        artifacts = ensure_int8(artifacts, runtimes, data)
+    return artifacts
+
+
+# ---------------------------------------------------------------- run
+
+@main.command()
+@click.option("--runtime", "runtime_name", required=True, help="ort | openvino | torch | trt.")
+@click.option("--model", help="Registry model name or alias (see `edgebench models`).")
+@click.option("--onnx", "onnx_file", type=click.Path(path_type=Path), help="Benchmark this ONNX file instead.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="Engine precision (int8 calibrates on --data).")
+@click.option("--batch", "batches", default="1", show_default=True, callback=_parse_batches,
+              help="Comma-separated batch sizes, one measurement each, e.g. 1,8.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="CPU threads for the runtime [default: all cores].")
+@click.option("--device", default=None, help="Runtime device (ORT: cpu|cuda|tensorrt|auto; OpenVINO: CPU|GPU|NPU).")
+@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
+@click.option("--warmup-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Minimum warm-up time.")
+@click.option("--iterations", type=click.IntRange(1), default=100, show_default=True,
+              help="Minimum timed iterations.")
+@click.option("--min-seconds", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Minimum timed seconds.")
+@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Re-measurements when the noise probe shows a bad phase.")
+@weights_option
+@weights_dir_option
+@artifacts_option
+@data_option
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
+              show_default=True, help="JSON-lines file each record is appended to.")
+@json_option
+def run(runtime_name: str, model: str | None, onnx_file: Path | None, precision: str, batches: tuple[int, ...],
+        threads: int | None, device: str | None, warmup: int, warmup_seconds: float, iterations: int,
+        min_seconds: float, retries: int, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
+        results: Path, as_json: bool) -> None:
+    """Export if needed, then measure latency and memory, one subprocess per batch size."""
+    import os
+
+    from .bench import Protocol, append_record
+    from .bench.runner import Guard, benchmark
+    from .export.artifacts import ensure_writable
+    from .runtimes import RuntimeOptions, canonical, require
+
+    runtime = canonical(runtime_name)
+    require(runtime)
+    ensure_writable(results.parent)
+    protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
+    artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data)
+    threads = threads or os.cpu_count()
+    records = []
+    with _status("measuring") as status:
+        for batch in batches:
+            status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {precision}, batch {batch}")
+            options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,))
+            record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
+            append_record(record, results)  # saved before the next measurement starts
+            records.append(record)
+    if as_json:
+        click.echo(json.dumps(records, indent=2, default=str))
+    else:
+        _print_latency(records, results)
+    failed = [r for r in records if r["status"] != "ok"]
+    for record in failed:
+        click.echo(f"error: batch {record['batch']} on {runtime}: {record['error']}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _print_latency(records: list[dict], results: Path) -> None:
+    table = Table(title=f"latency (ms); records appended to {results}")
+    for col in ("model", "runtime", "precision", "batch", "thr", "p50", "p90", "p99", "min", "max", "std",
+                "img/s", "peak RSS MB", "stability"):
+        table.add_column(col, justify="right" if col not in ("model", "runtime", "stability") else "left")
+    for r in records:
+        lat = r.get("latency_ms") or {}
+        mem = r.get("memory_mb") or {}
+        precision = r["precision"] if r.get("effective_precision") in (None, r["precision"]) else \
+            f"{r['precision']} (runs {r['effective_precision']})"
+        fmt = (lambda k: f"{lat[k]:.2f}" if k in lat else "-")
+        table.add_row(r["model"]["name"], f"{r['runtime']['name']} {r['runtime'].get('version') or ''}", precision,
+                      str(r["batch"]), str(r["threads"]), fmt("p50"), fmt("p90"), fmt("p99"), fmt("min"), fmt("max"),
+                      fmt("std"), f"{lat['throughput_ips']:.1f}" if lat else "-", str(mem.get("peak", "-")),
+                      r["stability"]["verdict"] if r["status"] == "ok" else f"failed: {r['error']}")
+    stdout.print(table)
+
+
+# ---------------------------------------------------------------- doctor
+
+@main.command()
+@json_option
+def doctor(as_json: bool) -> None:
+    """Say which runtimes and devices are usable here, with versions and reasons."""
+    from . import provenance
+    from .runtimes import RUNTIMES, runtime_class
+    found = [runtime_class(name).availability().to_dict() for name in RUNTIMES]
+    report = {"host": provenance.host_info(), "edgebench": provenance.edgebench_info(), "runtimes": found}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"edgebench {__version__} on {report['host']['cpu']} ({report['host']['cpu_count']} cores)")
+    for col in ("runtime", "usable", "version", "devices", "reason"):
+        table.add_column(col, overflow="fold")
+    for a in found:
+        table.add_row(a["name"], "yes" if a["usable"] else "no", a["version"] or "-", ", ".join(a["devices"]) or "-",
+                      a["reason"])
+    stdout.print(table)
+
+
+if __name__ == "__main__":
+    main()
