@@ -48,7 +48,8 @@ def imagenet_synsets() -> list[str]:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
 def open_dataset(root: str | Path, num_classes: int = NUM_CLASSES) -> Dataset:

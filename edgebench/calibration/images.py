@@ -14,6 +14,24 @@ class UnreadableImage(Exception):
     """A file that is not a decodable image (corrupt, truncated, wrong format)."""
 
 
+def truncation(data: bytes) -> str | None:
+    """Why a JPEG or PNG file is cut short, or None.
+
+    OpenCV decodes a truncated JPEG without an error (the missing rows come out
+    grey), so the end-of-image marker (0xFFD9 after the last scan) and PNG's
+    IEND chunk are checked before decoding.
+    """
+    if data[:2] == b"\xff\xd8":
+        last_scan = data.rfind(b"\xff\xda")
+        if last_scan < 0:
+            return "truncated JPEG (no image scan)"
+        if data.rfind(b"\xff\xd9") < last_scan:
+            return "truncated JPEG (no end-of-image marker 0xFFD9)"
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" and data.rfind(b"IEND") < 0:
+        return "truncated PNG (no IEND chunk)"
+    return None
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Decode an image to HWC uint8 RGB.
 
@@ -24,9 +42,14 @@ def read_rgb(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
         raise UnreadableImage(f"{path}: empty file")
+    truncated = truncation(data.tobytes())
+    if truncated:
+        raise UnreadableImage(f"{path}: {truncated}")
     unchanged = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if unchanged is None:
         raise UnreadableImage(f"{path}: not a decodable image")
+    if unchanged.ndim == 3 and unchanged.shape[2] == 2:  # grayscale + alpha
+        unchanged = np.concatenate([np.repeat(unchanged[:, :, :1], 3, axis=2), unchanged[:, :, 1:2]], axis=2)
     if unchanged.ndim == 3 and unchanged.shape[2] == 4 and Path(path).suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         bgr = unchanged[:, :, :3].astype(np.float32)
         alpha = unchanged[:, :, 3:4].astype(np.float32) / (65535.0 if unchanged.dtype == np.uint16 else 255.0)
