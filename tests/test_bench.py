@@ -1,0 +1,90 @@
+"""The measurement layer: protocol, statistics, noise probe, records, subprocess isolation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgebench.bench import Protocol, append_record, new_record, read_records, summarize, time_loop
+from edgebench.bench import noise
+from edgebench.bench.runner import Guard, benchmark, run_worker
+from edgebench.errors import UsageError
+from edgebench.export import export_model
+from edgebench.runtimes import RuntimeOptions
+
+
+def test_summarize_known_values():
+    stats = summarize(np.arange(1, 101, dtype=float), batch=4)
+    assert stats["min"] == 1 and stats["max"] == 100
+    assert stats["p50"] == pytest.approx(50.5) and stats["p90"] == pytest.approx(90.1)
+    assert stats["p99"] == pytest.approx(99.01) and stats["mean"] == pytest.approx(50.5)
+    assert stats["std"] == pytest.approx(np.std(np.arange(1, 101), ddof=1))
+    assert stats["throughput_ips"] == pytest.approx(4 * 1000 / 50.5)
+
+
+def test_time_loop_meets_both_minimums():
+    calls = []
+    times, loop = time_loop(lambda: calls.append(1), Protocol(3, 0.0, 25, 0.05))
+    assert len(times) == loop["iterations"] >= 25 and loop["seconds"] >= 0.05
+    assert loop["warmup_iterations_run"] >= 3 and len(calls) == loop["iterations"] + loop["warmup_iterations_run"]
+    assert not loop["cut_by_max_seconds"]
+
+
+def test_time_loop_max_seconds_is_recorded():
+    import time
+    _, loop = time_loop(lambda: time.sleep(0.02), Protocol(0, 0.0, 1000, 0.0, max_seconds=0.1))
+    assert loop["cut_by_max_seconds"] and loop["iterations"] < 1000
+
+
+def test_protocol_rejects_bad_values():
+    with pytest.raises(UsageError):
+        Protocol(min_iterations=0)
+
+
+def test_noise_probe_reports_ratio():
+    found = noise.probe(threads=2, reps=5)
+    assert found["one_thread_ms"] > 0 and found["multi_thread_ms"] > 0
+    assert found["ratio"] == pytest.approx(found["multi_thread_ms"] / found["one_thread_ms"], rel=0.01)
+    assert found["bad"] == (found["ratio"] > noise.BAD_RATIO)
+
+
+def test_records_are_appended_never_rewritten(tmp_path):
+    path = tmp_path / "r.jsonl"
+    first = new_record("latency", value=1)
+    append_record(first, path)
+    before = path.read_bytes()
+    append_record(new_record("latency", value=2), path)
+    assert path.read_bytes().startswith(before)
+    records = read_records(path)
+    assert [r["value"] for r in records] == [1, 2]
+    assert records[0]["host"]["cpu"] and records[0]["edgebench"]["version"] and records[0]["timestamp"]
+
+
+def test_worker_failure_is_a_failed_result_not_a_crash(tmp_path):
+    result = run_worker({"runtime": "ort", "engine": str(tmp_path / "missing.onnx"),
+                         "options": {"precision": "fp32", "threads": 1, "device": None, "batches": [1]},
+                         "input_shape": [3, 8, 8], "protocol": Protocol().to_dict()}, timeout=120)
+    assert result["status"] == "failed" and "missing.onnx" in result["error"]
+
+
+@pytest.mark.parametrize("runtime", ["ort", "openvino", "torch"])
+def test_benchmark_record_has_provenance(runtime, shared_artifacts):
+    artifacts = export_model("mobilenet_v3_small", ("ort", "openvino"), "fp32", "random", out=shared_artifacts)
+    record = benchmark(artifacts, runtime, RuntimeOptions(threads=2, batches=(2,)), Protocol(2, 0.0, 10, 0.2),
+                       Guard(retries=0))
+    assert record["status"] == "ok", record["error"]
+    lat = record["latency_ms"]
+    assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"] and lat["std"] >= 0
+    assert record["loop"]["iterations"] >= 10 and record["batch"] == 2 and record["threads"] == 2
+    assert record["model"]["name"] == "mobilenet_v3_small" and record["model"]["params"] > 2e6
+    assert record["weights"]["source"] == "random"
+    assert record["runtime"]["version"] and record["runtime"]["settings"]
+    assert record["host"]["cpu"] and record["precision"] == record["effective_precision"] == "fp32"
+    mem = record["memory_mb"]
+    assert 0 < mem["after_import"] <= mem["after_load"] <= mem["peak"]
+    assert record["stability"]["verdict"] in ("stable", "unstable") and record["stability"]["attempts"]
+    json.dumps(record)
+    if runtime == "ort":  # the measurement process holds onnxruntime, not torch
+        assert mem["after_import"] < 200

@@ -1,0 +1,132 @@
+"""End-to-end CLI runs and every bad-input case: one line, exit code 2, no traceback, no lost results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_one_line_error, edgebench
+
+FAST = ["--warmup", "1", "--warmup-seconds", "0", "--iterations", "5", "--min-seconds", "0.2", "--retries", "0"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+def test_run_openvino_end_to_end(workdir):
+    proc = edgebench("run", "--runtime", "openvino", "--model", "mobilenet_v3", "--weights", "random", "--threads", "2",
+                     "--json", *FAST, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert len(records) == 1
+    record = records[0]
+    assert record["model"]["name"] == "mobilenet_v3_large" and record["runtime"]["name"] == "openvino"
+    assert record["runtime"]["settings"]["PERFORMANCE_HINT"] == "LATENCY"
+    assert record["runtime"]["settings"]["INFERENCE_NUM_THREADS"] == 2
+    assert record["latency_ms"]["p50"] > 0 and record["memory_mb"]["peak"] > 0
+    saved = (workdir / "results" / "results.jsonl").read_text().splitlines()
+    assert json.loads(saved[-1])["id"] == record["id"]
+    assert (workdir / "artifacts" / "mobilenet_v3_large" / "manifest.json").is_file()
+
+
+def test_run_ort_with_real_weights_and_two_batches(workdir, weights_dir):
+    proc = edgebench("run", "--runtime", "ort", "--model", "squeezenet1_1", "--batch", "1,2", "--threads", "2",
+                     "--weights-dir", str(weights_dir), *FAST, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "squeezenet1_1" in proc.stdout and "p50" in proc.stdout  # the table
+    records = [json.loads(line) for line in (workdir / "results" / "results.jsonl").read_text().splitlines()]
+    mine = [r for r in records if r["model"]["name"] == "squeezenet1_1"]
+    assert sorted(r["batch"] for r in mine) == [1, 2]
+    assert all(r["weights"]["source"] == "local" and r["runtime"]["settings"]["intra_op_num_threads"] == 2
+               for r in mine)
+
+
+def test_export_command_prints_verification(workdir):
+    proc = edgebench("export", "mobilenet_v3_small", "--runtime", "ort", "--weights", "random", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "ort/fp32" in proc.stdout and "cosine" in proc.stdout
+
+
+def test_run_onnx_file(workdir):
+    edgebench("export", "mobilenet_v3_small", "--runtime", "ort", "--weights", "random", cwd=workdir)
+    onnx_file = workdir / "artifacts" / "mobilenet_v3_small" / "fp32" / "model.onnx"
+    proc = edgebench("run", "--runtime", "openvino", "--onnx", str(onnx_file), "--json", "--out",
+                     str(workdir / "imported"), *FAST, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["model"]["name"] == "model"
+
+
+def test_doctor_json(workdir):
+    proc = edgebench("doctor", "--json", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    usable = {r["name"]: r for r in report["runtimes"]}
+    assert usable["ort"]["usable"] and usable["openvino"]["usable"] and "CPU" in usable["openvino"]["devices"]
+    assert report["host"]["cpu"]
+
+
+def test_models_json(workdir, tmp_path):
+    proc = edgebench("models", "--family", "mobile-cnn", "--json", cwd=workdir, env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["mobilenet_v3_large"]["params_m"] == pytest.approx(5.48, abs=0.01)
+    assert rows["mobilenet_v3_large"]["aliases"] == ["mobilenet_v3"]
+    assert all(r["family"] == "mobile-cnn" for r in rows.values())
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_unknown_model(workdir):
+    assert_one_line_error(edgebench("run", "--runtime", "ort", "--model", "mobilenet_v9", cwd=workdir),
+                          "unknown model", "did you mean")
+
+
+def test_runtime_not_installed(workdir):
+    proc = edgebench("run", "--runtime", "trt", "--model", "mobilenet_v3", cwd=workdir)
+    assert_one_line_error(proc, "trt")
+
+
+def test_device_absent(workdir):
+    before = (workdir / "results" / "results.jsonl").read_bytes()
+    proc = edgebench("run", "--runtime", "openvino", "--model", "mobilenet_v3", "--weights", "random",
+                     "--device", "NPU", *FAST, cwd=workdir)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "NPU" in proc.stderr and "not present" in proc.stderr
+    after = (workdir / "results" / "results.jsonl").read_bytes()
+    assert after.startswith(before)  # no existing result lost; the failure itself is recorded
+    assert json.loads(after.splitlines()[-1])["status"] == "failed"
+
+
+def test_corrupt_onnx(workdir):
+    bad = workdir / "corrupt.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 100)
+    assert_one_line_error(edgebench("run", "--runtime", "ort", "--onnx", str(bad), cwd=workdir), "not a valid ONNX")
+
+
+def test_truncated_onnx(workdir):
+    edgebench("export", "mobilenet_v3_small", "--runtime", "ort", "--weights", "random", cwd=workdir)
+    good = (workdir / "artifacts" / "mobilenet_v3_small" / "fp32" / "model.onnx").read_bytes()
+    bad = workdir / "truncated.onnx"
+    bad.write_bytes(good[: len(good) // 3])
+    assert_one_line_error(edgebench("export", "--onnx", str(bad), cwd=workdir), "not a valid ONNX")
+
+
+def test_unwritable_output_dir(workdir):
+    blocker = workdir / "a-file"
+    blocker.write_text("x")
+    assert_one_line_error(edgebench("export", "mobilenet_v3_small", "--weights", "random", "--out",
+                                    str(blocker / "out"), cwd=workdir), "not writable")
+
+
+def test_weights_that_do_not_fit(workdir, weights_dir):
+    proc = edgebench("export", "resnet18", "--weights", str(weights_dir / "squeezenet1_1.safetensors"), cwd=workdir)
+    assert_one_line_error(proc, "do not fit", "missing", "unexpected")
+
+
+@pytest.mark.parametrize("option", [["--batch", "0"], ["--batch", "1,x"], ["--threads", "0"], ["--threads", "many"]])
+def test_invalid_batch_or_threads(workdir, option):
+    assert_one_line_error(edgebench("run", "--runtime", "ort", "--model", "mobilenet_v3", *option, cwd=workdir),
+                          option[0])
