@@ -279,8 +279,9 @@ def doctor(as_json: bool) -> None:
     for col in ("runtime", "usable", "version", "devices", "reason"):
         table.add_column(col, overflow="fold")
     for a in found:
+        from rich.markup import escape
         table.add_row(a["name"], "yes" if a["usable"] else "no", a["version"] or "-", ", ".join(a["devices"]) or "-",
-                      a["reason"])
+                      escape(a["reason"]))
     stdout.print(table)
 
 

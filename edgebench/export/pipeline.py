@@ -56,10 +56,22 @@ def _build_openvino(job: ExportJob, precision: str) -> dict:
     return engines.openvino_ir(job.onnx, job.artifacts.path(f"{precision}/openvino/model.xml"), precision)
 
 
+def _build_trt(job: ExportJob, precision: str) -> dict:
+    """A TensorRT plan (+ engine manifest); FP16 on TensorRT >= 11 builds from an FP16 ONNX (strong typing)."""
+    from ..runtimes.tensorrt_config import parse_version
+    from ..runtimes.tensorrt_rt import build_for_artifacts
+    import tensorrt as trt
+    if precision == "fp16" and parse_version(trt.__version__)[0] >= 11 \
+            and not job.artifacts.path("fp16/model.onnx").is_file():
+        engines.ort_fp16(job.onnx, job.artifacts.path("fp16/model.onnx"))
+    return build_for_artifacts(job.artifacts, job.onnx, precision, job.inputs, job.status)
+
+
 # runtime name -> builder(job, precision) returning {"files": [engine file first, ...], ...}
 ENGINE_BUILDERS: dict[str, Callable[[ExportJob, str], dict]] = {
     "ort": _build_ort,
     "openvino": _build_openvino,
+    "trt": _build_trt,
 }
 EXPORT_PRECISIONS = ("fp32", "fp16")
 

@@ -15,6 +15,7 @@ RUNTIMES: dict[str, str] = {
     "torch": "edgebench.runtimes.torch_rt:TorchRuntime",
     "ort": "edgebench.runtimes.onnxruntime_rt:OnnxRuntime",
     "openvino": "edgebench.runtimes.openvino_rt:OpenVinoRuntime",
+    "trt": "edgebench.runtimes.tensorrt_rt:TensorRTRuntime",
 }
 ALIASES = {"onnxruntime": "ort", "ov": "openvino", "tensorrt": "trt", "pytorch": "torch"}
 

@@ -1,0 +1,199 @@
+"""TensorRT: serialised plans built from the exported ONNX, run with execute_async_v3.
+
+The plan is version-locked: it loads only on the TensorRT release and GPU that built it
+(or, for a hardware-compatible plan, a GPU of the same family); anything else is refused
+with EngineMismatch saying how to rebuild. Build details are in :mod:`trt_engine`,
+the GPU-free rules in :mod:`tensorrt_config`.
+
+Environment knobs (the export builder's signature is fixed, so these are read here):
+``EDGEBENCH_TRT_WORKSPACE_MB`` (default 2048), ``EDGEBENCH_TRT_MAX_BATCH`` (profile max, 64),
+``EDGEBENCH_TRT_HW_COMPAT`` (none | ampere_plus | same_compute_capability),
+``EDGEBENCH_TRT_LEGACY_CALIBRATOR=1`` (deprecated implicit INT8), ``EDGEBENCH_TRT_CUDA_GRAPH=1``,
+``EDGEBENCH_TRT_PROFILE=1`` (per-layer times into the result's settings).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import RuntimeUnavailable, UsageError
+from . import tensorrt_config as tc
+from .base import Availability, Runtime, RuntimeOptions
+
+INSTALL_HINT = "pip install 'edgebench[tensorrt]' --extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)"
+
+
+def nvidia_driver() -> tuple[bool, str]:
+    """(present, detail): the kernel driver via /proc/driver/nvidia, else nvidia-smi."""
+    version_file = Path("/proc/driver/nvidia/version")
+    if version_file.is_file():
+        try:
+            return True, version_file.read_text().splitlines()[0].strip()
+        except OSError:
+            return True, "driver present"
+    if Path("/etc/nv_tegra_release").is_file():  # Jetson: no /proc/driver/nvidia, the GPU is integrated
+        return True, "Jetson (L4T) " + Path("/etc/nv_tegra_release").read_text().split(",")[0].strip("# \n")
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=20)
+            if out.returncode == 0 and out.stdout.strip():
+                return True, out.stdout.strip().splitlines()[0]
+            return False, f"nvidia-smi failed: {(out.stderr or out.stdout).strip().splitlines()[:1]}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"nvidia-smi failed: {exc}"
+    return False, "no NVIDIA driver (no /proc/driver/nvidia, no nvidia-smi)"
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"{name} must be an integer, got {value!r}") from None
+
+
+class TensorRTRuntime(Runtime):
+    name = "trt"
+    engine_kind = "plan"
+    version_locked = True
+
+    @classmethod
+    def availability(cls) -> Availability:
+        driver, detail = nvidia_driver()
+        try:
+            import tensorrt as trt
+            version = trt.__version__
+        except ImportError as exc:
+            missing = f"TensorRT is not installed ({exc}); {INSTALL_HINT}"
+            if not driver:
+                return Availability(cls.name, False, None, f"{detail}; {missing}")
+            return Availability(cls.name, False, None, missing)
+        except Exception as exc:  # noqa: BLE001 - a broken install (missing libnvinfer) must not crash doctor
+            return Availability(cls.name, False, None, f"TensorRT failed to import: {type(exc).__name__}: {exc}")
+        if not driver:
+            return Availability(cls.name, False, version, f"{detail} (TensorRT {version} is installed)")
+        try:
+            from .trt_engine import gpu_info, import_cudart
+            import_cudart()
+        except ImportError as exc:
+            return Availability(cls.name, False, version, f"cuda-python is not installed ({exc}); "
+                                                           "pip install 'edgebench[tensorrt]'")
+        try:
+            gpu = gpu_info()
+        except Exception as exc:  # noqa: BLE001
+            return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}")
+        return Availability(cls.name, True, version, "", [f"cuda:0 {gpu['name']} (sm {gpu['compute_capability']})"])
+
+    def __init__(self, engine: Path, options: RuntimeOptions) -> None:
+        super().__init__(engine, options)
+        from .trt_engine import TrtEngine
+        if Path(engine).suffix == ".onnx":
+            raise UsageError(f"the trt runtime loads a plan, not {engine}; build one with "
+                             "`edgebench export MODEL --runtime trt`")
+        self.core = TrtEngine(Path(engine))
+        lo, hi = self.core.profile_range()
+        outside = [b for b in options.batches if not lo <= b <= hi]
+        if outside:
+            from ..errors import EngineMismatch
+            raise EngineMismatch(f"batch {outside[0]} is outside the engine's profile [{lo}, {hi}]; rebuild with "
+                                 f"EDGEBENCH_TRT_MAX_BATCH={max(options.batches)} edgebench export MODEL --runtime trt")
+        self.cuda_graph = os.environ.get("EDGEBENCH_TRT_CUDA_GRAPH") == "1"
+        self.profile_layers = os.environ.get("EDGEBENCH_TRT_PROFILE") == "1"
+        self._last_batch: np.ndarray | None = None
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.core.infer(batch)
+
+    def bind(self, batch: np.ndarray) -> Callable[[], None]:
+        """Host latency = H2D + execute_async_v3 + D2H + sync; GPU compute time from CUDA events."""
+        self.core.prepare(batch)
+        self._last_batch = batch
+        if self.cuda_graph:
+            self.core.capture_graph()
+        self.core.gpu_ms.clear()
+        self.core.copy_ms.clear()
+        return self.core.run_once
+
+    def settings(self) -> dict:
+        manifest = self.core.manifest
+        out = {
+            "device": "cuda:0",
+            "gpu": self.core.gpu,
+            "tensorrt_version": self.core.trt.__version__,
+            "profile": manifest.get("profile"),
+            "build": manifest.get("build"),
+            "cuda_graph": self.cuda_graph,
+            "timing": {**self.core.timing_summary(),
+                       "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
+                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"},
+        }
+        if self.profile_layers and self._last_batch is not None:
+            out["layer_profile"] = self.core.layer_profile(self._last_batch)
+        return out
+
+    def effective_precision(self) -> str:
+        return self.core.manifest.get("precision", self.options.precision)
+
+    def device_memory(self) -> dict:
+        return self.core.memory_mb()
+
+    def close(self) -> None:
+        if getattr(self, "core", None) is not None:
+            self.core.close()
+            self.core = None  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------- export builder
+
+def build_for_artifacts(artifacts, onnx_fp32: Path, precision: str, inputs: np.ndarray | None = None,
+                        status: Callable[[str], None] = lambda _m: None) -> dict:
+    """Build ``<precision>/tensorrt/model.plan`` (+ ``.json``) in ``artifacts``; the export builder.
+
+    The timing cache (``trt.timing-cache`` in the artifact folder) is shared by every build of the model.
+    """
+    import tensorrt as trt
+
+    from .trt_engine import build_plan
+
+    manifest = artifacts.manifest
+    qdq = tc.find_qdq_onnx(manifest) if precision == "int8" else None
+    fp16_onnx = artifacts.path("fp16/model.onnx")
+    cfg = tc.derive_build_config(
+        precision, trt.__version__, qdq_available=qdq is not None, fp16_onnx_available=fp16_onnx.is_file(),
+        legacy_calibrator=os.environ.get("EDGEBENCH_TRT_LEGACY_CALIBRATOR") == "1",
+        workspace_mb=env_int("EDGEBENCH_TRT_WORKSPACE_MB", tc.DEFAULT_WORKSPACE_MB),
+        hardware_compatibility=os.environ.get("EDGEBENCH_TRT_HW_COMPAT", "none"))
+    source = {"fp32": Path(onnx_fp32), "fp16": fp16_onnx, "qdq": artifacts.path(qdq) if qdq else None}[cfg.onnx_source]
+    if cfg.onnx_source == "qdq":
+        cfg.notes.append(f"Q/DQ ONNX: {qdq} ({tc.qdq_summary(source)['quantize_nodes']} QuantizeLinear nodes)")
+    shape = manifest["input"]["shape"][1:]
+    max_batch = env_int("EDGEBENCH_TRT_MAX_BATCH", tc.DEFAULT_MAX_BATCH)
+    verify_batch = len(inputs) if inputs is not None else 1
+    profile = tc.profile_shapes([1, max(max_batch, verify_batch)], shape, opt=1)
+    plan = artifacts.path(f"{precision}/tensorrt/{tc.ENGINE_FILE}")
+    calibration = None
+    if cfg.legacy_calibrator:
+        if inputs is None:
+            raise UsageError("the legacy INT8 calibrator needs calibration inputs")
+        calibration = [inputs[i:i + 1] for i in range(len(inputs))]
+    engine_manifest = build_plan(source, plan, cfg, profile, timing_cache=artifacts.path(tc.TIMING_CACHE_FILE),
+                                 calibration_batches=calibration,
+                                 calibration_cache=artifacts.path(tc.CALIBRATION_CACHE_FILE), status=status)
+    return {"tool": "tensorrt build_serialized_network", "onnx": str(source.relative_to(artifacts.root)),
+            "engine_manifest": engine_manifest, "files": [plan, tc.manifest_path_for(plan)]}
+
+
+def require_usable() -> None:
+    available = TensorRTRuntime.availability()
+    if not available.usable:
+        raise RuntimeUnavailable(f"runtime trt is not usable here: {available.reason}")
