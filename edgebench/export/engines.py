@@ -33,5 +33,6 @@ def ort_fp16(onnx_path: Path, out_path: Path) -> dict:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
     model = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out_path))
     return {"tool": "onnxruntime.transformers.float16 (keep_io_types)", "files": [out_path]}

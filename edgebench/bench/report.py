@@ -1,0 +1,97 @@
+"""One table from a results file: a row per model, grouped by family, a column per runtime and precision.
+
+For each (model, runtime, precision, batch, threads) the newest record wins; a
+failed newest record shows its reason instead of a number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.table import Table
+
+FAMILY_ORDER = ("mobile-cnn", "cnn", "transformer", "hybrid", "mlp", "imported")
+PRECISION_ORDER = ("fp32", "fp16", "int8")
+
+
+def latest_latency(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
+    """Newest latency record per (model, runtime, precision) at ``batch`` (and ``threads``)."""
+    found: dict[tuple, dict] = {}
+    for record in records:
+        if record.get("kind") != "latency" or record.get("batch") != batch:
+            continue
+        if threads is not None and record.get("threads") != threads:
+            continue
+        key = (record["model"]["name"], record["runtime"]["name"], record["precision"])
+        if key not in found or record["timestamp"] >= found[key]["timestamp"]:
+            found[key] = record
+    return found
+
+
+def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) -> tuple[list[dict], list[tuple]]:
+    """Rows (one per model) and the (runtime, precision) columns present."""
+    latest = latest_latency(records, batch, threads)
+    columns = sorted({(rt, p) for _, rt, p in latest},
+                     key=lambda c: (c[0], PRECISION_ORDER.index(c[1]) if c[1] in PRECISION_ORDER else 9))
+    models: dict[str, dict] = defaultdict(dict)
+    for (model, rt, precision), record in latest.items():
+        row = models[model]
+        row.setdefault("model", model)
+        row.setdefault("family", record["model"].get("family", "?"))
+        row.setdefault("params", record["model"].get("params"))
+        row.setdefault("gmacs", record["model"].get("gmacs"))
+        if record.get("onnx_bytes"):
+            row["onnx_mb"] = record["onnx_bytes"] / 1e6
+        cell = {"status": record["status"], "error": record.get("error"),
+                "stability": record.get("stability", {}).get("verdict")}
+        if record["status"] == "ok":
+            cell.update(p50=record["latency_ms"]["p50"], p90=record["latency_ms"]["p90"],
+                        p99=record["latency_ms"]["p99"], peak_rss_mb=(record.get("memory_mb") or {}).get("peak"))
+        row[f"{rt}/{precision}"] = cell
+    for row in models.values():
+        for rt in {c[0] for c in columns}:
+            fp32, int8 = row.get(f"{rt}/fp32", {}), row.get(f"{rt}/int8", {})
+            if "p50" in fp32 and "p50" in int8:
+                row[f"{rt}/int8_speedup"] = fp32["p50"] / int8["p50"]
+    ordered = sorted(models.values(), key=lambda r: (
+        FAMILY_ORDER.index(r["family"]) if r["family"] in FAMILY_ORDER else 99, r["gmacs"] or 0, r["model"]))
+    return ordered, columns
+
+
+def _cell(cell: dict | None) -> str:
+    if not cell:
+        return "-"
+    if cell["status"] != "ok":
+        return f"failed: {(cell.get('error') or '')[:60]}"
+    mark = "" if cell.get("stability") == "stable" else " (unstable)"
+    return f"{cell['p50']:.2f}{mark}"
+
+
+def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("model", "family", "params M", "GMACs", "ONNX MB"):
+        table.add_column(col, justify="left" if col in ("model", "family") else "right")
+    runtimes = sorted({rt for rt, _ in columns})
+    for rt, precision in columns:
+        table.add_column(f"{rt} {precision} p50 ms", justify="right")
+    for rt in runtimes:
+        if (rt, "int8") in columns and (rt, "fp32") in columns:
+            table.add_column(f"{rt} int8 speed-up", justify="right")
+    for rt, precision in columns:
+        table.add_column(f"{rt} {precision} peak RSS MB", justify="right")
+    family = None
+    for row in rows:
+        if family is not None and row["family"] != family:
+            table.add_section()
+        family = row["family"]
+        cells = [row["model"], row["family"], f"{row['params'] / 1e6:.2f}" if row.get("params") else "-",
+                 f"{row['gmacs']:.3f}" if row.get("gmacs") is not None else "-",
+                 f"{row['onnx_mb']:.1f}" if row.get("onnx_mb") else "-"]
+        cells += [_cell(row.get(f"{rt}/{p}")) for rt, p in columns]
+        for rt in runtimes:
+            if (rt, "int8") in columns and (rt, "fp32") in columns:
+                speed = row.get(f"{rt}/int8_speedup")
+                cells.append(f"{speed:.2f}x" if speed else "-")
+        cells += [str(row.get(f"{rt}/{p}", {}).get("peak_rss_mb", "-")) for rt, p in columns]
+        table.add_row(*cells)
+    return table
