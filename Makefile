@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup test test-all export bench bench-accuracy bench-zoo lint clean
+.PHONY: setup test test-all export bench bench-fp32 bench-accuracy bench-zoo lint clean
 
 setup: $(BIN)/edgebench
 
@@ -31,6 +31,16 @@ export: setup
 
 bench: setup
 	$(BIN)/edgebench run --runtime $(RUNTIME) --model $(MODEL) --precision $(PRECISION) --threads $(THREADS) --data $(DATA)
+
+bench-fp32: setup  ## the FP32 table of the foundation models + the benchmark_app cross-check
+	$(BIN)/edgebench sweep --models mobilenet_v3_large,efficientnet_b0,shufflenet_v2_x1_0,resnet50,deit_tiny,swin_t \
+		--runtimes ort,openvino --precisions fp32 --threads $(THREADS) --results results/fp32.jsonl
+	$(BIN)/edgebench crosscheck mobilenet_v3_large --results results/fp32.jsonl
+	$(BIN)/edgebench crosscheck resnet50 --results results/fp32.jsonl
+
+bench-zoo: setup  ## every registry model, FP32 and INT8 on ORT and OpenVINO, one table grouped by family
+	time $(BIN)/edgebench sweep --runtimes ort,openvino --precisions fp32,int8 --threads $(THREADS) \
+		--min-seconds 3 --data $(DATA) --results results/zoo.jsonl
 
 lint: setup
 	$(BIN)/ruff check edgebench tests
