@@ -206,13 +206,21 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @data_option
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
               show_default=True, help="JSON-lines file each record is appended to.")
+@click.option("--accuracy", is_flag=True,
+              help="Also measure accuracy on --data; with int8, FP32 and INT8 latency too: one combined record.")
 @json_option
 def run(runtime_name: str, model: str | None, onnx_file: Path | None, precision: str, batches: tuple[int, ...],
         threads: int | None, device: str | None, warmup: int, warmup_seconds: float, iterations: int,
         min_seconds: float, retries: int, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
-        results: Path, as_json: bool) -> None:
+        results: Path, as_json: bool, accuracy: bool = False) -> None:
     """Export if needed, then measure latency and memory, one subprocess per batch size."""
     import os
+
+    if accuracy or (precision == "int8" and data is not None):
+        from .int8_cli import run_accuracy
+        run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
+                     iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json)
+        return
 
     from .bench import Protocol, append_record
     from .bench.runner import Guard, benchmark
@@ -260,6 +268,13 @@ def _print_latency(records: list[dict], results: Path) -> None:
                       fmt("std"), f"{lat['throughput_ips']:.1f}" if lat else "-", str(mem.get("peak", "-")),
                       r["stability"]["verdict"] if r["status"] == "ok" else f"failed: {r['error']}")
     stdout.print(table)
+
+
+# ---------------------------------------------------------------- calibrate, eval (INT8)
+
+from .int8_cli import register as _register_int8  # noqa: E402
+
+_register_int8(main, globals())
 
 
 # ---------------------------------------------------------------- doctor

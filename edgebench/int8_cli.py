@@ -1,0 +1,233 @@
+"""The INT8 commands of the CLI: ``calibrate``, ``eval``, and ``run --accuracy``.
+
+Registered on the main group by :mod:`edgebench.cli` (kept apart so the INT8 work
+does not grow cli.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .errors import UsageError
+
+INT8_RUNTIME_CHOICES = ["ort", "openvino", "all"]
+
+
+def _fmt(value, spec: str = ".2f", none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _drop(pair: dict) -> str:
+    if pair.get("drop_top1_points") is None:
+        return "-"
+    return f"{pair['drop_top1_points']:+.2f} ± {pair['drop_top1_se_points']:.2f}"
+
+
+def _int8_runtimes(runtime: str) -> tuple[str, ...]:
+    return ("ort", "openvino") if runtime == "all" else (runtime,)
+
+
+def _need_data(data: Path | None, what: str) -> Path:
+    if data is None:
+        raise UsageError(f"{what} needs images: pass --data DIR (or set EDGEBENCH_DATA)")
+    return data
+
+
+def _print_warnings(*groups: list[str]) -> None:
+    for group in groups:
+        for line in group or []:
+            click.echo(f"warning: {line}", err=True)
+
+
+def print_accuracy(summary: dict, title: str) -> None:
+    from .cli import stdout
+    table = Table(title=title)
+    for col in ("engine", "images", "top-1 %", "top-5 %"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for key, row in summary["engines"].items():
+        table.add_row(key, str(row["n"]), _fmt(row["top1"]), _fmt(row["top5"]))
+    stdout.print(table)
+    table = Table(title="paired comparison (drop in points ± paired SE)")
+    for col in ("pair", "top-1 drop", "top-1 agreement", "mean cosine", "min cosine"):
+        table.add_column(col, justify="left" if col == "pair" else "right")
+    for key, pair in summary["comparisons"].items():
+        table.add_row(key, _drop(pair), _fmt(pair["top1_agreement"], ".4f"), _fmt(pair["cosine_mean"], ".5f"),
+                      _fmt(pair["cosine_min"], ".5f"))
+    stdout.print(table)
+    if summary.get("top1_reason"):
+        click.echo(f"note: {summary['top1_reason']}", err=True)
+    if summary.get("skipped"):
+        click.echo(f"warning: {summary['skipped']} unreadable image(s) skipped, e.g. {summary['skipped_examples'][0]}",
+                   err=True)
+
+
+def _model_fields(manifest: dict) -> dict:
+    return {"model": {"name": manifest["model"]["name"], "family": manifest["model"]["family"],
+                      **manifest.get("complexity", {})},
+            "weights": manifest.get("weights")}
+
+
+def register(main: click.Group, cli: dict) -> None:
+    """Add ``calibrate`` and ``eval`` to the main group (``cli`` is cli.py's namespace, for shared options)."""
+    weights_option, weights_dir_option = cli["weights_option"], cli["weights_dir_option"]
+    artifacts_option, data_option, json_option = cli["artifacts_option"], cli["data_option"], cli["json_option"]
+    results_option = cli.get("results_option") or click.option(
+        "--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
+        show_default=True, help="JSON-lines results file.")
+
+    @main.command()
+    @click.argument("model")
+    @click.option("--num", type=click.IntRange(1), default=300, show_default=True, help="Calibration images.")
+    @click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+                  show_default=True, help="ONNX Runtime calibration method (NNCF uses its own min/max statistics).")
+    @click.option("--runtime", type=click.Choice(INT8_RUNTIME_CHOICES), default="all", show_default=True,
+                  help="Which INT8 engines to build.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration/evaluation split.")
+    @click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
+                  help="Accuracy-aware: keep layers in float until top-1 drops at most POINTS.")
+    @weights_option
+    @weights_dir_option
+    @artifacts_option
+    @data_option
+    @json_option
+    def calibrate(model: str, num: int, method: str, runtime: str, seed: int, max_drop: float | None, weights: str,
+                  weights_dir: Path | None, out: Path, data: Path | None, as_json: bool) -> None:
+        """Build INT8 engines for MODEL from --num calibration images of --data (seeded split;
+        the other images are kept for `edgebench eval`)."""
+        from .calibration.int8 import calibrate as do_calibrate
+        data = _need_data(data, "calibration")
+        runtimes = _int8_runtimes(runtime)
+        artifacts = cli["_prepare"](model, None, runtimes, "fp32", weights, weights_dir, out, data)
+        with cli["_status"]("calibrating") as status:
+            section = do_calibrate(artifacts, runtimes, data, num=num, method=method, seed=seed, max_drop=max_drop,
+                                   status=status)
+        manifest = artifacts.manifest
+        engines = {k: v for k, v in manifest["engines"].items() if k.endswith("/int8")}
+        if as_json:
+            click.echo(json.dumps({"int8": section, "engines": engines}, indent=2, default=str))
+            return
+        cal = section.get("calibration", {})
+        _print_warnings(cal.get("warnings"))
+        if cal.get("skipped"):
+            click.echo(f"warning: {cal['skipped']} unreadable calibration image(s) skipped", err=True)
+        table = Table(title=f"{manifest['model']['name']}: INT8 from {cal.get('used')} images "
+                            f"(seed {cal.get('seed')}, {cal.get('method')}, set {str(cal.get('calibration_hash'))[:12]})")
+        for col in ("engine", "file", "recipe", "seconds", "left in float"):
+            table.add_column(col, overflow="fold")
+        for key, entry in sorted(engines.items()):
+            build = entry["build"]
+            recipe = (f"{build.get('activation_type')}/{build.get('weight_type')} per-channel QDQ"
+                      if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}")
+            floats = list(build.get("left_in_float", build.get("ignored_scope", {})))
+            control = build.get("accuracy_control") or {}
+            floats += control.get("restored_to_float", []) + build.get("restored_to_float", [])
+            table.add_row(key, entry["files"][0], recipe, str(build.get("seconds")),
+                          f"{len(floats)}: {', '.join(floats[:4])}{' ...' if len(floats) > 4 else ''}")
+        from .cli import stdout
+        stdout.print(table)
+
+    @main.command(name="eval")
+    @click.argument("model")
+    @click.option("--runtime", type=click.Choice(["ort", "openvino", "torch"]), default="ort", show_default=True)
+    @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True)
+    @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads [default: all cores].")
+    @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N evaluation images.")
+    @weights_option
+    @weights_dir_option
+    @artifacts_option
+    @data_option
+    @results_option
+    @json_option
+    def eval_(model: str, runtime: str, precision: str, threads: int | None, limit: int | None, weights: str,
+              weights_dir: Path | None, out: Path, data: Path | None, results: Path, as_json: bool) -> None:
+        """Top-1/top-5 of PyTorch FP32, the runtime's FP32 and (int8) INT8 engine on the evaluation split."""
+        from .bench import append_record, new_record
+        from .bench.accuracy import evaluate_model
+        from .export.artifacts import ensure_writable
+        data = _need_data(data, "evaluation")
+        ensure_writable(results.parent)
+        artifacts = cli["_prepare"](model, None, (runtime,) if runtime != "torch" else ("ort",), precision, weights,
+                                    weights_dir, out, data)
+        with cli["_status"]("evaluating") as status:
+            summary = evaluate_model(artifacts, runtime, precision, data, threads, limit=limit, status=status)
+        record = new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime},
+                            precision=precision, threads=threads or os.cpu_count(), accuracy=summary,
+                            int8=artifacts.manifest.get("int8", {}).get("calibration") if precision == "int8" else None,
+                            status="ok")
+        append_record(record, results)
+        if as_json:
+            click.echo(json.dumps(record, indent=2, default=str))
+            return
+        _print_warnings(summary.get("dataset_warnings"), summary.get("split_warnings"))
+        print_accuracy(summary, f"{artifacts.manifest['model']['name']} on {runtime}: {summary['images']} "
+                                f"evaluation images; record appended to {results}")
+
+
+def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
+                 iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json) -> None:
+    """``run --accuracy`` / ``run --precision int8 --data``: one record with FP32 (and INT8) latency and
+    accuracy on the evaluation split, the drop ± SE, agreement and the INT8 speed-up."""
+    from . import cli
+    from .bench import Protocol, append_record, new_record
+    from .bench.accuracy import evaluate_model, headline
+    from .bench.runner import Guard, benchmark
+    from .export.artifacts import ensure_writable
+    from .runtimes import RuntimeOptions, canonical, require
+
+    data = _need_data(data, "--accuracy")
+    runtime = canonical(runtime_name)
+    require(runtime)
+    ensure_writable(results.parent)
+    artifacts = cli._prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data)
+    threads = threads or os.cpu_count()
+    protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
+    precisions = ["fp32", precision] if precision != "fp32" else ["fp32"]
+    latency: dict[str, dict] = {}
+    with cli._status("measuring") as status:
+        for batch in batches:
+            for p in precisions:
+                status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {p}, batch {batch}")
+                rec = benchmark(artifacts, runtime, RuntimeOptions(precision=p, threads=threads, device=device,
+                                                                   batches=(batch,)), protocol, Guard(retries=retries))
+                latency[f"{p}/b{batch}"] = {k: rec.get(k) for k in ("status", "error", "latency_ms", "memory_mb",
+                                                                    "effective_precision", "stability", "engine",
+                                                                    "load_seconds", "batch")}
+                latency[f"{p}/b{batch}"]["runtime"] = rec.get("runtime")
+        summary = evaluate_model(artifacts, runtime, precision, data, threads, status=status)
+    speedup = {}
+    for batch in batches:
+        a, b = latency.get(f"fp32/b{batch}", {}), latency.get(f"{precision}/b{batch}", {})
+        if precision != "fp32" and (a.get("latency_ms") or {}).get("p50") and (b.get("latency_ms") or {}).get("p50"):
+            speedup[f"b{batch}"] = round(a["latency_ms"]["p50"] / b["latency_ms"]["p50"], 3)
+    ok = all(v["status"] == "ok" for v in latency.values())
+    record = new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime, "device": device},
+                        precision=precision, threads=threads, batches=list(batches), latency=latency,
+                        speedup_vs_fp32_p50=speedup or None, accuracy=summary,
+                        headline=headline(summary, runtime, precision),
+                        int8=artifacts.manifest.get("int8", {}).get("calibration") if precision == "int8" else None,
+                        int8_engine=(artifacts.engine_entry(runtime, "int8") or {}).get("build") if precision == "int8" else None,
+                        protocol=protocol.to_dict(), status="ok" if ok else "failed")
+    append_record(record, results)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, default=str))
+    else:
+        _print_warnings(summary.get("dataset_warnings"), summary.get("split_warnings"))
+        print_accuracy(summary, f"{artifacts.manifest['model']['name']} on {runtime}: {summary['images']} evaluation images")
+        table = Table(title=f"latency p50 (ms), {threads} threads; one record appended to {results}")
+        for col in ("precision", "batch", "p50", "p90", "speed-up vs fp32", "stability"):
+            table.add_column(col)
+        for key, rec in latency.items():
+            p, b = key.split("/b")
+            lat = rec.get("latency_ms") or {}
+            table.add_row(p, b, _fmt(lat.get("p50")), _fmt(lat.get("p90")),
+                          _fmt(speedup.get(f"b{b}")) if p != "fp32" else "1.00",
+                          rec["stability"]["verdict"] if rec["status"] == "ok" else f"failed: {rec['error']}")
+        cli.stdout.print(table)
+    if not ok:
+        sys.exit(1)
