@@ -42,6 +42,14 @@ bench-zoo: setup  ## every registry model, FP32 and INT8 on ORT and OpenVINO, on
 	time $(BIN)/edgebench sweep --runtimes ort,openvino --precisions fp32,int8 --threads $(THREADS) \
 		--min-seconds 3 --data $(DATA) --results results/zoo.jsonl
 
+ACCURACY_MODELS ?= tf_efficientnet_lite0 tf_efficientnet_lite1 tf_efficientnet_lite2 squeezenet1_1 mobilenet_v2
+bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + latency, ORT and OpenVINO, one table
+	@for m in $(ACCURACY_MODELS); do for rt in ort openvino; do \
+		$(BIN)/edgebench run --runtime $$rt --model $$m --precision int8 --accuracy --threads $(THREADS) --batch 1 \
+			--min-seconds 3 --data $(DATA) --results results/accuracy.jsonl > /dev/null || exit 1; \
+	done; done
+	$(BIN)/python -m edgebench.bench.accuracy_report results/accuracy.jsonl
+
 lint: setup
 	$(BIN)/ruff check edgebench tests
 
