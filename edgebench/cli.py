@@ -300,5 +300,12 @@ def doctor(as_json: bool) -> None:
     stdout.print(table)
 
 
+# ---------------------------------------------------------------- deploy
+
+from .deploy.commands import deploy as _deploy  # noqa: E402
+
+main.add_command(_deploy)
+
+
 if __name__ == "__main__":
     main()

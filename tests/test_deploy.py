@@ -1,0 +1,190 @@
+"""`edgebench deploy` end to end against a REAL OpenSSH server on 127.0.0.1.
+
+The fixture starts Debian's sshd on a free port with a throwaway ed25519 host key and an
+authorized client key in tmp_path; `deploy run` uploads the bundle over SFTP, the bundle's
+runner verifies its checksums, finds no TensorRT here, and measures on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error, edgebench
+
+SSHD = Path("/usr/sbin/sshd")
+FAST = ["--warmup", "2", "--warmup-seconds", "0", "--iterations", "20", "--min-seconds", "0.2"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgebench-test", "-f", str(path)],
+                   check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not SSHD.is_file():
+        pytest.skip(f"{SSHD} is missing: apt-get install openssh-server (.ci/run does this)")
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is missing (openssh-client)")
+    if os.geteuid() != 0:
+        pytest.skip("the loopback sshd test logs in as the current user and needs root (as in CI)")
+    d = tmp_path_factory.mktemp("sshd")
+    host_key, client_key, other_key = _keygen(d / "host_ed25519"), _keygen(d / "client_ed25519"), _keygen(d / "other")
+    (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
+    port = _free_port()
+    config = d / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {d / 'sshd.pid'}",
+        f"AuthorizedKeysFile {d / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
+        "Subsystem sftp internal-sftp", "LogLevel ERROR", ""]))
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
+    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=open(d / "sshd.log", "wb"))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"sshd exited: {(d / 'sshd.log').read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("sshd did not start listening")
+    user = os.environ.get("USER") or "root"
+    yield {"port": port, "key": client_key, "other_key": other_key, "user": user, "dir": d}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, data_dir):
+    import torch
+    d = tmp_path_factory.mktemp("bundle")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+    torch.onnx.export(model, torch.randn(1, 3, 64, 64), str(d / "tiny.onnx"), input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    out = d / "bundle.tar.gz"
+    proc = edgebench("deploy", "bundle", "--onnx", str(d / "tiny.onnx"), "--out", str(out), "--artifacts",
+                     str(d / "artifacts"), "--data", str(data_dir), cwd=d, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_bundle_is_self_contained_with_checksums(bundle, tmp_path):
+    from edgebench.deploy.bundle import extract_bundle
+    root = extract_bundle(bundle, tmp_path)
+    names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert {"model.onnx", "preprocess.json", "labels.csv", "bundle.json", "runner.py", "trt_engine.py",
+            "tensorrt_config.py", "SHA256SUMS"} <= names
+    assert any(n.startswith("images/") for n in names)
+    listed = {line.split("  ", 1)[1] for line in (root / "SHA256SUMS").read_text().splitlines()}
+    assert listed == names - {"SHA256SUMS"}
+    # the runner checks them itself, with the system-independent sha256sum format
+    if shutil.which("sha256sum"):
+        assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root).returncode == 0
+    (root / "model.onnx").write_bytes(b"tampered")
+    proc = subprocess.run([sys.executable, str(root / "runner.py"), "--verify-only"], capture_output=True, text=True)
+    assert proc.returncode == 3 and "model.onnx: checksum mismatch" in proc.stdout
+
+
+def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
+    results = tmp_path / "results" / "results.jsonl"
+    results.parent.mkdir()
+    results.write_text('{"kept": "an older line"}\n')
+    proc = edgebench("deploy", "run", "--host", f"{sshd['user']}@127.0.0.1", "--port", str(sshd["port"]),
+                     "--key", str(sshd["key"]), "--bundle", str(bundle), "--fallback", "ort", "--batch", "1,2",
+                     *FAST, "--python", sys.executable, "--remote-dir", str(tmp_path / "device"),
+                     "--known-hosts", str(tmp_path / "known_hosts"), "--results", str(results), cwd=tmp_path,
+                     timeout=300)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert "checksums verified on device: 15 files" in proc.stdout
+    assert "TensorRT: TensorRT not installed on device: No module named 'tensorrt'" in proc.stdout
+    lines = results.read_text().splitlines()
+    assert lines[0] == '{"kept": "an older line"}'
+    records = [json.loads(line) for line in lines[1:]]
+    assert [r["batch"] for r in records] == [1, 2]
+    for r in records:
+        assert r["schema"] == "edgebench.result/1" and r["status"] == "ok" and r["kind"] == "latency"
+        assert r["runtime"]["name"] == "ort" and r["runtime"]["settings"]["fallback"] is True
+        assert r["runtime"]["settings"]["inputs"] == "images"  # the bundled photos, preprocessed with OpenCV
+        lat = r["latency_ms"]
+        assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert r["loop"]["iterations"] >= 20
+        assert r["deploy"]["checksums_verified"] is True and r["deploy"]["checksum_files"] == 15
+        assert r["deploy"]["tensorrt_reason"] == "TensorRT not installed on device: No module named 'tensorrt'"
+        assert r["deploy"]["host"] == "127.0.0.1" and r["deploy"]["nvpmodel"] is None
+    assert (tmp_path / "known_hosts").read_text().strip()  # the new host key was remembered
+    assert not list(results.parent.glob(".*download"))  # the temporary download is gone
+
+
+def test_deploy_run_without_fallback_reports_missing_tensorrt(sshd, bundle, tmp_path):
+    results = tmp_path / "results.jsonl"
+    proc = edgebench("deploy", "run", "--host", f"{sshd['user']}@127.0.0.1", "--port", str(sshd["port"]),
+                     "--key", str(sshd["key"]), "--bundle", str(bundle), *FAST, "--python", sys.executable,
+                     "--remote-dir", str(tmp_path / "device"), "--known-hosts", str(tmp_path / "known_hosts"),
+                     "--results", str(results), cwd=tmp_path, timeout=300)
+    assert_one_line_error(proc, "TensorRT not installed on device: No module named 'tensorrt'", "--fallback ort")
+    assert not results.exists()
+
+
+def test_connection_refused_is_one_line(bundle, tmp_path):
+    port = _free_port()  # nothing listens there
+    proc = edgebench("deploy", "run", "--host", "root@127.0.0.1", "--port", str(port), "--bundle", str(bundle),
+                     "--known-hosts", str(tmp_path / "kh"), "--results", str(tmp_path / "r.jsonl"), cwd=tmp_path,
+                     timeout=120)
+    assert_one_line_error(proc, f"cannot connect to root@127.0.0.1:{port}", "refused")
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_bad_key_is_one_line(sshd, bundle, tmp_path):
+    proc = edgebench("deploy", "run", "--host", f"{sshd['user']}@127.0.0.1", "--port", str(sshd["port"]),
+                     "--key", str(sshd["other_key"]), "--bundle", str(bundle), "--known-hosts",
+                     str(tmp_path / "kh"), "--results", str(tmp_path / "r.jsonl"), cwd=tmp_path, timeout=120)
+    assert_one_line_error(proc, "SSH authentication failed", str(sshd["other_key"]))
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_invalid_records_are_never_appended(tmp_path):
+    from edgebench.deploy.remote import DeployError, append_records, validate_records
+    download = tmp_path / "download.jsonl"
+    download.write_text('{"schema": "edgebench.result/1", "latency_ms": {}}\n{"schema": "edgebench.res')  # cut off
+    with pytest.raises(DeployError, match="line 2 is not JSON"):
+        validate_records(download)
+    results = tmp_path / "results.jsonl"
+    download.write_text('{"schema": "edgebench.result/1", "latency_ms": {"p50": 1}}\n')
+    append_records(validate_records(download), results)
+    assert json.loads(results.read_text())["latency_ms"] == {"p50": 1}
+
+
+def test_remote_commands_are_quoted():
+    from edgebench.deploy.remote import Target, command
+    assert command("python3", "/x/runner.py", "--out", "a b; rm -rf /") == "python3 /x/runner.py --out 'a b; rm -rf /'"
+    with pytest.raises(Exception, match="user@host"):
+        Target.parse("root@host name")
+    assert str(Target.parse("pi@jetson", 2222)) == "pi@jetson:2222"
+
+
+def test_bundle_tar_has_no_unsafe_members(bundle):
+    with tarfile.open(bundle) as tar:
+        assert all(m.isfile() and not m.name.startswith("/") and ".." not in m.name for m in tar.getmembers())
