@@ -3,7 +3,8 @@
 Importing this package registers every model (it imports torch, torchvision and timm).
 """
 
-from . import conformer, cyclemlp, rest, timm_models, torchvision_models, zfnet  # noqa: F401  (registration side effects)
+from . import (conformer, cyclemlp, rest, timm_models, torchvision_models,  # noqa: F401  (registration side effects)
+               visual_transformer, zfnet)
 from .complexity import Complexity, measure_complexity
 from .registry import (FAMILIES, ModelSpec, Preprocess, WeightSource, get_spec, list_models,
                        register_model, resolve_name)
