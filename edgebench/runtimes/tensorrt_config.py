@@ -344,6 +344,20 @@ def qdq_summary(onnx_path: Path) -> dict:
             zero_point_types.add(str(zp.dtype))
             if zp.any():
                 asymmetric.append(node.name)
+    # TensorRT's parser takes INT8 Q/DQ on activations; an INT32 DequantizeLinear (ORT's quantized
+    # bias, QuantizeBias=True) or a DequantizeLinear fed straight by an INT8 initializer without a
+    # QuantizeLinear (ORT without AddQDQPairToWeight) is rejected by older releases.
+    int8_inits = {n for n, i in inits.items() if i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.INT32)}
+    weight_only_dq = [n.name for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8_inits]
+    problems = []
+    if asymmetric:
+        problems.append(f"{len(asymmetric)} Q/DQ nodes with non-zero zero points (TensorRT needs symmetric)")
+    if "int32" in zero_point_types:
+        problems.append("INT32 DequantizeLinear (quantized bias): quantize with QuantizeBias=False")
+    if weight_only_dq:
+        problems.append(f"{len(weight_only_dq)} DequantizeLinear on stored INT8/INT32 initializers: "
+                        "quantize with AddQDQPairToWeight=True for TensorRT < 10")
     return {"quantize_nodes": q, "dequantize_nodes": dq, "zero_point_types": sorted(zero_point_types),
-            "asymmetric_nodes": asymmetric, "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"},
+            "asymmetric_nodes": asymmetric, "problems": problems,
+            "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"},
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)}

@@ -1,0 +1,308 @@
+"""TensorRT: GPU-free rules here; the real build/run is marked `gpu` and skipped with the reason."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, edgebench
+from edgebench.errors import EngineMismatch, UsageError
+from edgebench.runtimes import RUNTIMES, canonical, runtime_class
+from edgebench.runtimes import tensorrt_config as tc
+from edgebench.runtimes.tensorrt_rt import TensorRTRuntime
+
+AVAILABLE = TensorRTRuntime.availability()
+gpu = pytest.mark.skipif(not AVAILABLE.usable, reason=f"TensorRT not usable here: {AVAILABLE.reason}")
+
+
+# ---------------------------------------------------------------- registry and availability
+
+def test_registered_and_version_locked():
+    assert RUNTIMES["trt"] == "edgebench.runtimes.tensorrt_rt:TensorRTRuntime"
+    assert canonical("tensorrt") == "trt"
+    cls = runtime_class("trt")
+    assert cls.version_locked is True and cls.engine_kind == "plan"
+    from edgebench.export.pipeline import ENGINE_BUILDERS
+    assert "trt" in ENGINE_BUILDERS
+
+
+def test_availability_names_what_is_missing():
+    if AVAILABLE.usable:
+        pytest.skip("TensorRT is usable here")
+    reason = AVAILABLE.reason
+    assert reason
+    driver = Path("/proc/driver/nvidia/version").is_file()
+    if not driver:
+        assert "no NVIDIA driver" in reason
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert "TensorRT is not installed" in reason and "edgebench[tensorrt]" in reason
+
+
+def test_run_and_doctor_report_the_reason(tmp_path):
+    if AVAILABLE.usable:
+        pytest.skip("TensorRT is usable here")
+    proc = edgebench("run", "--runtime", "trt", "--model", "mobilenet_v3", cwd=tmp_path, timeout=120)
+    assert_one_line_error(proc, "runtime trt is not usable here", AVAILABLE.reason.split(";")[0])
+    doctor = edgebench("doctor", "--json", cwd=tmp_path, timeout=120)
+    trt = next(r for r in json.loads(doctor.stdout)["runtimes"] if r["name"] == "trt")
+    assert trt["usable"] is False and trt["reason"] == AVAILABLE.reason
+
+
+# ---------------------------------------------------------------- profiles and build configuration
+
+def test_profile_shapes_from_batches():
+    assert tc.profile_shapes([1, 8, 32], [3, 224, 224]) == {
+        "min": [1, 3, 224, 224], "opt": [1, 3, 224, 224], "max": [32, 3, 224, 224]}
+    assert tc.profile_shapes([8, 1], (3, 32, 32))["opt"] == [8, 3, 32, 32]  # the first batch listed
+    assert tc.profile_shapes([4], (3, 8, 8), opt=4) == {"min": [4, 3, 8, 8], "opt": [4, 3, 8, 8], "max": [4, 3, 8, 8]}
+    assert tc.profile_covers(tc.profile_shapes([1, 16], (3, 8, 8)), 9)
+    for bad in ([], [0], [-1, 2]):
+        with pytest.raises(UsageError):
+            tc.profile_shapes(bad, (3, 8, 8))
+    with pytest.raises(UsageError, match="static C, H, W"):
+        tc.profile_shapes([1], (3, -1, 8))
+    with pytest.raises(UsageError, match="outside"):
+        tc.profile_shapes([1, 4], (3, 8, 8), opt=8)
+
+
+@pytest.mark.parametrize("version,precision,kw,source,flags,strong", [
+    ("10.7.0", "fp32", {}, "fp32", [], False),
+    ("10.7.0", "fp16", {}, "fp32", ["FP16"], False),
+    ("10.7.0", "int8", {"qdq_available": True}, "qdq", ["INT8"], False),
+    ("8.5.2.2", "int8", {"qdq_available": True}, "qdq", ["INT8"], False),
+    ("11.1.0", "fp16", {"fp16_onnx_available": True}, "fp16", [], True),
+    ("11.1.0", "int8", {"qdq_available": True}, "qdq", [], True),
+])
+def test_build_config(version, precision, kw, source, flags, strong):
+    cfg = tc.derive_build_config(precision, version, **kw)
+    assert (cfg.onnx_source, cfg.builder_flags, cfg.strongly_typed) == (source, flags, strong)
+    assert cfg.explicit_batch_flag == version.startswith("8.")
+    assert cfg.to_dict()["workspace_mb"] == tc.DEFAULT_WORKSPACE_MB
+
+
+def test_build_config_refusals():
+    with pytest.raises(UsageError, match="no INT8 Q/DQ ONNX"):
+        tc.derive_build_config("int8", "10.7.0")
+    with pytest.raises(UsageError, match="removed implicit INT8"):
+        tc.derive_build_config("int8", "11.0.0", legacy_calibrator=True)
+    with pytest.raises(UsageError, match="needs an FP16 ONNX"):
+        tc.derive_build_config("fp16", "11.0.0")
+    with pytest.raises(UsageError, match="hardware-compatible"):
+        tc.derive_build_config("fp32", "8.5.2", hardware_compatibility="ampere_plus")
+    with pytest.raises(UsageError):
+        tc.derive_build_config("int4", "10.7.0")
+    legacy = tc.derive_build_config("int8", "8.5.2", legacy_calibrator=True)
+    assert legacy.legacy_calibrator and "deprecated since TensorRT 10.1" in legacy.notes[0]
+
+
+# ---------------------------------------------------------------- engine manifest and compatibility
+
+def _manifest(**over):
+    base = dict(trt_version="10.7.0.23", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
+                precision="fp16", profile=tc.profile_shapes([1, 8], (3, 224, 224)), onnx_sha256="ab" * 32,
+                build=tc.derive_build_config("fp16", "10.7.0"))
+    return tc.engine_manifest(**{**base, **over})
+
+
+def test_engine_manifest_round_trip(tmp_path):
+    plan = tmp_path / "model.plan"
+    plan.write_bytes(b"plan")
+    m = _manifest(plan_sha256="00" * 32, plan_bytes=4)
+    tc.write_engine_manifest(plan, m)
+    assert tc.manifest_path_for(plan).name == "model.plan.json"
+    back = tc.read_engine_manifest(plan)
+    assert back == json.loads(json.dumps(m))
+    for key in ("tensorrt_version", "gpu_name", "compute_capability", "precision", "profile", "onnx_sha256"):
+        assert back[key]
+    tc.check_compatible(back, trt_version="10.7.0.23", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+    tc.check_compatible(back, trt_version="10.7.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+
+
+def test_engine_mismatch_is_refused_with_how_to_rebuild(tmp_path):
+    m = _manifest()
+    with pytest.raises(EngineMismatch, match=r"built with TensorRT 10.7.0.23 but this is TensorRT 10.8.0.*"
+                                             r"edgebench export MODEL --runtime trt --precision fp16"):
+        tc.check_compatible(m, trt_version="10.8.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+    with pytest.raises(EngineMismatch, match="built for NVIDIA H100 80GB HBM3 .* but this GPU is Orin.*rebuild"):
+        tc.check_compatible(m, trt_version="10.7.0", gpu_name="Orin", compute_capability="8.7")
+    compat = _manifest(build=tc.derive_build_config("fp32", "10.7.0", hardware_compatibility="ampere_plus"))
+    tc.check_compatible(compat, trt_version="10.7.0", gpu_name="NVIDIA A10", compute_capability="8.6")
+    with pytest.raises(EngineMismatch, match="Ampere"):
+        tc.check_compatible(compat, trt_version="10.7.0", gpu_name="Tesla T4", compute_capability="7.5")
+    plan = tmp_path / "x.plan"
+    with pytest.raises(EngineMismatch, match="no engine manifest"):
+        tc.read_engine_manifest(plan)
+    assert issubclass(EngineMismatch, Exception) and EngineMismatch.exit_code == 2
+
+
+# ---------------------------------------------------------------- legacy calibration cache
+
+def test_calibration_cache_format_round_trip():
+    scales = {"input": 0.0186584, "/conv1/Conv_output_0": 0.0421, "logits": 1.5}
+    blob = tc.write_calibration_cache(scales, "8.6.1")
+    lines = blob.decode().splitlines()
+    assert lines[0] == "TRT-8601-EntropyCalibration2"
+    assert lines[1] == f"input: {struct.pack('>f', 0.0186584).hex()}"
+    parsed = tc.read_calibration_cache(blob)
+    assert parsed["version"] == 8601 and parsed["algorithm"] == "EntropyCalibration2"
+    assert parsed["scales"].keys() == scales.keys()
+    assert all(abs(parsed["scales"][k] - v) <= 1e-7 * v for k, v in scales.items())
+    assert tc.trt_version_number("10.1.0") == 100100
+    assert tc.cache_matches(parsed, "8.6.1") and not tc.cache_matches(parsed, "10.3.0")
+    # a cache as TensorRT writes it (float bits in hex, big-endian)
+    real = tc.read_calibration_cache("TRT-100100-EntropyCalibration2\ninput: 3c91e7b3\n(Unnamed Layer* 3) [Shuffle]_output: 3d2a3e2b\n")
+    assert set(real["scales"]) == {"input", "(Unnamed Layer* 3) [Shuffle]_output"}
+    assert abs(real["scales"]["input"] - 0.017810) < 1e-5
+
+
+@pytest.mark.parametrize("text", ["", "input: 3c91e7b3\n", "TRT-8601-EntropyCalibration2\ninput 3c91e7b3\n",
+                                  "TRT-8601-EntropyCalibration2\ninput: zz\n"])
+def test_calibration_cache_rejects_garbage(text):
+    with pytest.raises(UsageError):
+        tc.read_calibration_cache(text)
+
+
+def test_calibration_cache_writer_refuses_bad_scales():
+    with pytest.raises(UsageError):
+        tc.write_calibration_cache({"x": 0.0}, "10.0.0")
+    with pytest.raises(UsageError):
+        tc.write_calibration_cache({"a:b": 1.0}, "10.0.0")
+
+
+# ---------------------------------------------------------------- the INT8 input: a Q/DQ ONNX
+
+@pytest.fixture(scope="module")
+def qdq_onnx(tmp_path_factory) -> Path:
+    """The INT8 work's Q/DQ ONNX made the same way: a tiny CNN quantized by onnxruntime.quantization,
+    symmetric INT8 activations and weights in QDQ format (what TensorRT's explicit quantization takes)."""
+    import torch
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    d = tmp_path_factory.mktemp("qdq")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+    torch.onnx.export(model, torch.randn(1, 3, 32, 32), str(d / "fp32.onnx"), input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}}, opset_version=17, dynamo=False)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.items = iter([{"input": rng.standard_normal((1, 3, 32, 32), dtype=np.float32)} for _ in range(8)])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(d / "fp32.onnx"), str(d / "model.qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                                   "AddQDQPairToWeight": True, "DedicatedQDQPair": True})
+    quantize_static(str(d / "fp32.onnx"), str(d / "ort-default.qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    return d / "model.qdq.onnx"
+
+
+def test_qdq_onnx_is_valid_explicit_quantization(qdq_onnx):
+    summary = tc.qdq_summary(qdq_onnx)
+    assert summary["quantize_nodes"] > 0 and summary["dequantize_nodes"] >= summary["quantize_nodes"]
+    assert summary["zero_point_types"] == ["int8"] and summary["tensorrt_ready"] and not summary["problems"]
+    import onnxruntime as ort
+    out = ort.InferenceSession(str(qdq_onnx), providers=["CPUExecutionProvider"]).run(
+        None, {"input": np.zeros((2, 3, 32, 32), np.float32)})[0]
+    assert out.shape == (2, 10)
+
+
+def test_ort_default_qdq_is_flagged_for_tensorrt(qdq_onnx):
+    """ORT's defaults (U8 activations, INT32 bias, weights stored INT8) are valid ONNX but not TensorRT's Q/DQ."""
+    summary = tc.qdq_summary(qdq_onnx.with_name("ort-default.qdq.onnx"))
+    assert summary["quantize_nodes"] > 0 and not summary["tensorrt_ready"]
+    assert any("QuantizeBias=False" in p for p in summary["problems"])
+
+
+def test_plain_onnx_is_not_qdq(qdq_onnx):
+    with pytest.raises(UsageError, match="not a Q/DQ ONNX"):
+        tc.qdq_summary(qdq_onnx.with_name("fp32.onnx"))
+
+
+def test_find_qdq_onnx_in_artifact_manifests(tmp_path):
+    # the INT8 calibration work records engines["qdq/int8"]
+    manifest = {"engines": {"ort/fp32": {"files": ["fp32/model.onnx"]},
+                            "ort/int8": {"files": ["int8/ort/model.int8.onnx"]},
+                            "qdq/int8": {"files": ["int8/qdq/model.qdq.onnx"]}}, "files": {}}
+    assert tc.find_qdq_onnx(manifest) == "int8/qdq/model.qdq.onnx"
+    assert tc.find_qdq_onnx({"engines": {}, "files": {}, "int8": {"qdq_onnx": "int8/x.onnx"}}) == "int8/x.onnx"
+    assert tc.find_qdq_onnx({"engines": {"ort/fp32": {"files": ["fp32/model.onnx"]}}, "files": {}}) is None
+
+
+def test_real_int8_artifact_when_present():
+    """Checks the INT8 work's real Q/DQ ONNX if an artifacts folder here has one."""
+    from edgebench.export.artifacts import Artifacts
+    found = [(root, rel) for root in sorted(Path("artifacts").glob("*")) if (root / "manifest.json").is_file()
+             for rel in [tc.find_qdq_onnx(Artifacts.open(root).manifest)] if rel]
+    if not found:
+        pytest.skip("no INT8 Q/DQ ONNX in ./artifacts (run `edgebench export MODEL --precision int8 --data DIR`)")
+    import warnings
+    for root, rel in found:
+        summary = tc.qdq_summary(root / rel)  # a valid ONNX with Q/DQ nodes, or UsageError
+        assert summary["quantize_nodes"] > 0 and not summary["asymmetric_nodes"], root / rel
+        if summary["problems"]:
+            warnings.warn(f"{root / rel} may not parse in TensorRT: {'; '.join(summary['problems'])}", stacklevel=1)
+
+
+# ---------------------------------------------------------------- on a GPU
+
+@pytest.mark.gpu
+@gpu
+def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
+    import tensorrt as trt
+
+    from edgebench.runtimes.base import RuntimeOptions
+    from edgebench.runtimes.trt_engine import build_plan
+    onnx_fp32 = qdq_onnx.with_name("fp32.onnx")
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32), dtype=np.float32)
+    import onnxruntime as ort
+    ref = ort.InferenceSession(str(onnx_fp32), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    major = tc.parse_version(trt.__version__)[0]
+    cases = [("fp32", onnx_fp32, 1e-3), ("int8", qdq_onnx, 0.5)] + ([("fp16", onnx_fp32, 5e-2)] if major < 11 else [])
+    cache = tmp_path / tc.TIMING_CACHE_FILE
+    for precision, src, tol in cases:
+        cfg = tc.derive_build_config(precision, trt.__version__, qdq_available=True)
+        plan = tmp_path / precision / "model.plan"
+        manifest = build_plan(src, plan, cfg, tc.profile_shapes([1, 4], (3, 32, 32)), timing_cache=cache)
+        assert cache.is_file() and manifest["precision"] == precision
+        with TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(4,))) as rt:
+            out = rt.infer(x)
+            assert np.abs(out - ref).max() <= tol * max(1.0, np.abs(ref).max()), precision
+            run = rt.bind(x)
+            for _ in range(20):
+                run()
+            timing = rt.settings()["timing"]
+            assert timing["gpu_compute_ms"]["p50"] > 0 and timing["iterations"] == 20
+            mem = rt.device_memory()
+            assert mem["plan_file"] > 0 and mem["engine_device_memory"] >= 0
+        bad = json.loads(tc.manifest_path_for(plan).read_text())
+        bad["tensorrt_version"] = "9.0.0"
+        tc.write_engine_manifest(plan, bad)
+        with pytest.raises(EngineMismatch, match="rebuild"):
+            TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(1,)))
+
+
+@pytest.mark.gpu
+@gpu
+def test_edgebench_run_trt_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEBENCH_TRT_PROFILE", "1")
+    proc = edgebench("run", "--runtime", "trt", "--model", "mobilenet_v3", "--weights", "random", "--batch", "1,8",
+                     "--iterations", "50", "--min-seconds", "1", "--results", str(tmp_path / "r.jsonl"),
+                     "--out", str(tmp_path / "artifacts"), cwd=tmp_path, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    for r in records:
+        assert r["runtime"]["name"] == "trt" and r["status"] == "ok"
+        assert r["runtime"]["settings"]["timing"]["gpu_compute_ms"]["p50"] > 0
+        assert r["runtime"]["settings"]["layer_profile"]
+        assert r["device_memory_mb"]["engine_device_memory"] >= 0
