@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, edgebench
 
 SSHD = Path("/usr/sbin/sshd")
@@ -56,7 +55,8 @@ def sshd(tmp_path_factory):
         "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
         "Subsystem sftp internal-sftp", "LogLevel ERROR", ""]))
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
-    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=open(d / "sshd.log", "wb"))
+    log = (d / "sshd.log").open("wb")
+    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=log)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -73,6 +73,7 @@ def sshd(tmp_path_factory):
     yield {"port": port, "key": client_key, "other_key": other_key, "user": user, "dir": d}
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +103,10 @@ def test_bundle_is_self_contained_with_checksums(bundle, tmp_path):
     assert listed == names - {"SHA256SUMS"}
     # the runner checks them itself, with the system-independent sha256sum format
     if shutil.which("sha256sum"):
-        assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root).returncode == 0
+        assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, check=False).returncode == 0
     (root / "model.onnx").write_bytes(b"tampered")
-    proc = subprocess.run([sys.executable, str(root / "runner.py"), "--verify-only"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(root / "runner.py"), "--verify-only"], capture_output=True, text=True,
+                          check=False)
     assert proc.returncode == 3 and "model.onnx: checksum mismatch" in proc.stdout
 
 

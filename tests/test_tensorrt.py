@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error, edgebench
+
 from edgebench.errors import EngineMismatch, UsageError
 from edgebench.runtimes import RUNTIMES, canonical, runtime_class
 from edgebench.runtimes import tensorrt_config as tc
@@ -104,9 +104,9 @@ def test_build_config_refusals():
 # ---------------------------------------------------------------- engine manifest and compatibility
 
 def _manifest(**over):
-    base = dict(trt_version="10.7.0.23", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
-                precision="fp16", profile=tc.profile_shapes([1, 8], (3, 224, 224)), onnx_sha256="ab" * 32,
-                build=tc.derive_build_config("fp16", "10.7.0"))
+    base = {"trt_version": "10.7.0.23", "gpu_name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0",
+                "precision": "fp16", "profile": tc.profile_shapes([1, 8], (3, 224, 224)), "onnx_sha256": "ab" * 32,
+                "build": tc.derive_build_config("fp16", "10.7.0")}
     return tc.engine_manifest(**{**base, **over})
 
 

@@ -130,7 +130,7 @@ def extract_bundle(archive: Path, dest: Path) -> Path:
         for member in tar.getmembers():
             if not member.isfile() or member.name.startswith("/") or ".." in Path(member.name).parts:
                 raise UsageError(f"{archive} holds an unsafe entry {member.name!r}")
-        tar.extractall(dest)  # noqa: S202 - members checked above
+        tar.extractall(dest)
     return dest
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ class Target:
     port: int = 22
 
     @classmethod
-    def parse(cls, spec: str, port: int = 22) -> "Target":
+    def parse(cls, spec: str, port: int = 22) -> Target:
         user, sep, host = spec.rpartition("@")
         if not sep:
             user, host = os.environ.get("USER") or "root", spec
@@ -86,7 +85,7 @@ def connect(target: Target, key: Path | None, known_hosts: Path | None = None, t
     except paramiko.ssh_exception.NoValidConnectionsError as exc:
         reasons = {str(e.strerror or e) for e in exc.errors.values()}
         raise DeployError(f"cannot connect to {target}: {'; '.join(sorted(reasons))}") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise DeployError(f"cannot connect to {target}: timed out after {timeout:.0f} s") from None
     except (OSError, paramiko.SSHException) as exc:
         raise DeployError(f"cannot connect to {target}: {type(exc).__name__}: {exc}") from None

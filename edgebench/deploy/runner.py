@@ -151,7 +151,7 @@ def _preprocess(cv2, rgb, spec):
         ph, pw = max(size - h, 0), max(size - w, 0)
         rgb = cv2.copyMakeBorder(rgb, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2, cv2.BORDER_CONSTANT, value=0)
         h, w = rgb.shape[:2]
-    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    top, left = round((h - size) / 2.0), round((w - size) / 2.0)
     img = rgb[top:top + size, left:left + size].astype(np.float32) / 255.0
     img = (img - np.asarray(spec["mean"], dtype=np.float32)) / np.asarray(spec["std"], dtype=np.float32)
     return np.ascontiguousarray(img.transpose(2, 0, 1))
@@ -226,14 +226,14 @@ def measure_trt(meta, args, batches, status):
                                    "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"}}
             if args.profile:
                 settings["layer_profile"] = engine.layer_profile(inputs)
-            out.append(dict(runtime={"name": "trt", "version": trt.__version__, "settings": settings,
+            out.append({"runtime": {"name": "trt", "version": trt.__version__, "settings": settings,
                                      "device": engine.gpu["name"]},
-                            effective_precision=args.precision, batch=batch, latency_ms=summarize(times, batch),
-                            loop=loop, first_inference_ms=round(first_ms, 3), load_seconds=round(load_seconds, 3),
-                            memory_mb={"after_import": rss_import, "peak": peak_rss_mb()},
-                            device_memory_mb=engine.memory_mb(),
-                            engine={"path": str(plan), "sha256": manifest["plan_sha256"],
-                                    "bytes": manifest["plan_bytes"], "manifest": manifest}))
+                            "effective_precision": args.precision, "batch": batch, "latency_ms": summarize(times, batch),
+                            "loop": loop, "first_inference_ms": round(first_ms, 3), "load_seconds": round(load_seconds, 3),
+                            "memory_mb": {"after_import": rss_import, "peak": peak_rss_mb()},
+                            "device_memory_mb": engine.memory_mb(),
+                            "engine": {"path": str(plan), "sha256": manifest["plan_sha256"],
+                                    "bytes": manifest["plan_bytes"], "manifest": manifest}})
     finally:
         engine.close()
     return out
@@ -267,18 +267,18 @@ def measure_ort(meta, args, batches, status):
         binding = session.io_binding()
         binding.bind_cpu_input(name, inputs)
         binding.bind_output(output)
-        times, loop = time_loop(lambda: session.run_with_iobinding(binding), *protocol_args(args))
+        times, loop = time_loop(lambda b=binding: session.run_with_iobinding(b), *protocol_args(args))
         settings = {"providers": session.get_providers(), "device": "cpu", "fallback": True,
                     "intra_op_num_threads": so.intra_op_num_threads, "inter_op_num_threads": 1,
                     "graph_optimization_level": "ORT_ENABLE_ALL", "execution_mode": "sequential",
                     "inputs": source_kind}
         effective = {"fp16": "fp32"}.get(args.precision, args.precision)  # the CPU provider runs FP16 requests in FP32
-        out.append(dict(runtime={"name": "ort", "version": ort.__version__, "settings": settings, "device": "cpu"},
-                        effective_precision=effective, batch=batch, latency_ms=summarize(times, batch), loop=loop,
-                        first_inference_ms=round(first_ms, 3), load_seconds=round(load_seconds, 3),
-                        memory_mb={"after_import": rss_import, "after_load": rss_load, "peak": peak_rss_mb()},
-                        device_memory_mb={}, engine={"path": str(onnx), "sha256": sha256_file(onnx),
-                                                     "bytes": onnx.stat().st_size}))
+        out.append({"runtime": {"name": "ort", "version": ort.__version__, "settings": settings, "device": "cpu"},
+                        "effective_precision": effective, "batch": batch, "latency_ms": summarize(times, batch), "loop": loop,
+                        "first_inference_ms": round(first_ms, 3), "load_seconds": round(load_seconds, 3),
+                        "memory_mb": {"after_import": rss_import, "after_load": rss_load, "peak": peak_rss_mb()},
+                        "device_memory_mb": {}, "engine": {"path": str(onnx), "sha256": sha256_file(onnx),
+                                                     "bytes": onnx.stat().st_size}})
     return out
 
 
@@ -391,8 +391,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a") as f:
-        for m in measured:
-            f.write(json.dumps(make_record(meta, args, m, deploy), sort_keys=True, default=str) + "\n")
+        f.writelines(json.dumps(make_record(meta, args, m, deploy), sort_keys=True, default=str) + "\n" for m in measured)
     summary.update({"status": "ok", "records": len(measured), "out": str(out),
                     "runtime": measured[0]["runtime"]["name"] if measured else None})
     for m in measured:

@@ -12,6 +12,7 @@ Jetson bundle ships it as-is next to its runner script.
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from dataclasses import asdict, dataclass, field
@@ -252,7 +253,7 @@ def write_calibration_cache(scales: dict[str, float], trt_version: str,
     for name, scale in scales.items():
         if ":" in name or "\n" in name:
             raise UsageError(f"tensor name {name!r} cannot be stored in a calibration cache")
-        if not scale > 0 or scale != scale:
+        if not (scale > 0 and math.isfinite(scale)):
             raise UsageError(f"scale of {name!r} must be positive and finite, got {scale}")
         lines.append(f"{name}: {struct.pack('>f', float(scale)).hex()}")
     return ("\n".join(lines) + "\n").encode()

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def nvidia_driver() -> tuple[bool, str]:
     if smi:
         try:
             out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=20)
+                                 capture_output=True, text=True, timeout=20, check=False)
             if out.returncode == 0 and out.stdout.strip():
                 return True, out.stdout.strip().splitlines()[0]
             return False, f"nvidia-smi failed: {(out.stderr or out.stdout).strip().splitlines()[:1]}"

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -30,7 +30,7 @@ except ImportError:  # standalone in a bundle
 # ---------------------------------------------------------------- imports with precise reasons
 
 def import_tensorrt():
-    import tensorrt as trt  # noqa: F401 - ImportError carries the reason
+    import tensorrt as trt
     return trt
 
 
@@ -99,7 +99,7 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
         def get_batch_size(self) -> int:
             return int(batches[0].shape[0])
 
-        def get_batch(self, names):  # noqa: ARG002
+        def get_batch(self, names):
             if self.index >= len(batches):
                 return None
             batch = batches[self.index]
@@ -134,7 +134,7 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
     return EntropyCalibrator()
 
 
-def build_plan(onnx_path: Path, plan_path: Path, cfg: "tc.BuildConfig", profile: dict, *,
+def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: dict, *,
                timing_cache: Path | None = None, calibration_batches: Iterable[np.ndarray] | None = None,
                calibration_cache: Path | None = None, status: Callable[[str], None] = lambda _m: None) -> dict:
     """Build and write ``plan_path`` plus its engine manifest; return the manifest."""
