@@ -26,7 +26,8 @@ stdout = Console(width=_WIDTH)
 
 
 class _Group(click.Group):
-    """A Click group that turns EdgebenchError into one line and exit code 2."""
+    """A Click group that turns EdgebenchError into one line and exit code 2, and any other
+    failure into one line and exit code 1 (the traceback only with --verbose)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -34,6 +35,14 @@ class _Group(click.Group):
         except EdgebenchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if logging.getLogger().isEnabledFor(logging.INFO):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            click.echo(f"error: internal error: {type(exc).__name__}: {first} (run with -v for details)", err=True)
+            sys.exit(1)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -78,6 +87,29 @@ data_option = click.option(
     "--data", type=click.Path(path_type=Path), envvar="EDGEBENCH_DATA",
     help="Image folder (labels.csv, ImageFolder, or unlabelled) used to verify exports [env: EDGEBENCH_DATA].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+def protocol_options(command):
+    """The latency protocol's options, shared by every measuring command."""
+    options = [
+        click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations."),
+        click.option("--warmup-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+                     help="Minimum warm-up time."),
+        click.option("--iterations", type=click.IntRange(1), default=100, show_default=True,
+                     help="Minimum timed iterations."),
+        click.option("--min-seconds", type=click.FloatRange(0), default=5.0, show_default=True,
+                     help="Minimum timed seconds."),
+        click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+                     help="Re-measurements when the noise probe shows a bad phase."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+results_option = click.option(
+    "--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
+    show_default=True, help="JSON-lines results file (records are appended, never rewritten).")
 
 
 @contextmanager
@@ -191,21 +223,12 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="CPU threads for the runtime [default: all cores].")
 @click.option("--device", default=None, help="Runtime device (ORT: cpu|cuda|tensorrt|auto; OpenVINO: CPU|GPU|NPU).")
-@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
-@click.option("--warmup-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Minimum warm-up time.")
-@click.option("--iterations", type=click.IntRange(1), default=100, show_default=True,
-              help="Minimum timed iterations.")
-@click.option("--min-seconds", type=click.FloatRange(0), default=5.0, show_default=True,
-              help="Minimum timed seconds.")
-@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
-              help="Re-measurements when the noise probe shows a bad phase.")
+@protocol_options
 @weights_option
 @weights_dir_option
 @artifacts_option
 @data_option
-@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
-              show_default=True, help="JSON-lines file each record is appended to.")
+@results_option
 @click.option("--accuracy", is_flag=True,
               help="Also measure accuracy on --data; with int8, FP32 and INT8 latency too: one combined record.")
 @json_option
@@ -222,25 +245,17 @@ def run(runtime_name: str, model: str | None, onnx_file: Path | None, precision:
                      iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json)
         return
 
-    from .bench import Protocol, append_record
-    from .bench.runner import Guard, benchmark
+    from .bench import Protocol
     from .export.artifacts import ensure_writable
-    from .runtimes import RuntimeOptions, canonical, require
+    from .runtimes import canonical, require
 
     runtime = canonical(runtime_name)
     require(runtime)
     ensure_writable(results.parent)
     protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
     artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data)
-    threads = threads or os.cpu_count()
-    records = []
-    with _status("measuring") as status:
-        for batch in batches:
-            status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {precision}, batch {batch}")
-            options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,))
-            record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
-            append_record(record, results)  # saved before the next measurement starts
-            records.append(record)
+    records = _measure(artifacts, runtime, precision, batches, threads or os.cpu_count(), device, protocol,
+                       retries, results)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:
@@ -250,6 +265,23 @@ def run(runtime_name: str, model: str | None, onnx_file: Path | None, precision:
         click.echo(f"error: batch {record['batch']} on {runtime}: {record['error']}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], threads: int, device: str | None,
+             protocol, retries: int, results: Path) -> list[dict]:
+    """One guarded measurement per batch size; each record is appended as soon as it exists."""
+    from .bench import append_record
+    from .bench.runner import Guard, benchmark
+    from .runtimes import RuntimeOptions
+    records = []
+    with _status("measuring") as status:
+        for batch in batches:
+            status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {precision}, batch {batch}")
+            options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,))
+            record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
+            append_record(record, results)  # saved before the next measurement starts
+            records.append(record)
+    return records
 
 
 def _print_latency(records: list[dict], results: Path) -> None:
@@ -267,6 +299,164 @@ def _print_latency(records: list[dict], results: Path) -> None:
                       str(r["batch"]), str(r["threads"]), fmt("p50"), fmt("p90"), fmt("p99"), fmt("min"), fmt("max"),
                       fmt("std"), f"{lat['throughput_ips']:.1f}" if lat else "-", str(mem.get("peak", "-")),
                       r["stability"]["verdict"] if r["status"] == "ok" else f"failed: {r['error']}")
+    stdout.print(table)
+
+
+
+# ---------------------------------------------------------------- sweep, report, crosscheck
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@main.command()
+@click.option("--models", "model_names", default="all", show_default=True,
+              help="Comma-separated model names, or 'all'.")
+@click.option("--family", type=click.Choice(["mobile-cnn", "cnn", "transformer", "hybrid", "mlp"]),
+              help="Only models of this family.")
+@click.option("--runtimes", "runtime_names", default="ort,openvino", show_default=True,
+              help="Comma-separated runtimes.")
+@click.option("--precisions", default="fp32", show_default=True, help="Comma-separated precisions (fp32,fp16,int8).")
+@click.option("--batch", "batches", default="1", show_default=True, callback=_parse_batches,
+              help="Comma-separated batch sizes.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads [default: all cores].")
+@click.option("--skip-slow", is_flag=True, help="Leave out the big models (VGG, ResNet-152, ViT-B, Mixer-B, ...).")
+@protocol_options
+@weights_option
+@weights_dir_option
+@artifacts_option
+@data_option
+@results_option
+def sweep(model_names: str, family: str | None, runtime_names: str, precisions: str, batches: tuple[int, ...],
+          threads: int | None, skip_slow: bool, warmup: int, warmup_seconds: float, iterations: int,
+          min_seconds: float, retries: int, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
+          results: Path) -> None:
+    """Measure many models x runtimes x precisions; a model that cannot go through a runtime
+    gets a failed record with the precise reason, and the sweep goes on. Ends with `report`."""
+    import os
+
+    from .bench import Protocol, append_record, new_record, read_records
+    from .export.artifacts import ensure_writable
+    from .models import get_spec, list_models
+    from .models.catalog import complexity_of
+    from .runtimes import canonical
+
+    specs = list_models(family) if model_names == "all" else [get_spec(n) for n in _split(model_names)]
+    specs = [s for s in specs if not (skip_slow and s.slow)]
+    runtimes = tuple(canonical(r) for r in _split(runtime_names))
+    wanted = _split(precisions)
+    if not set(wanted) <= {"fp32", "fp16", "int8"}:
+        raise UsageError(f"--precisions takes fp32, fp16, int8; got {precisions!r}")
+    ensure_writable(results.parent)
+    protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
+    threads = threads or os.cpu_count()
+    start = len(read_records(results))
+    for spec in specs:
+        for runtime in runtimes:
+            for precision in wanted:
+                try:
+                    if runtime in spec.unsupported:
+                        raise UsageError(f"{spec.name} cannot run on {runtime}: {spec.unsupported[runtime]}")
+                    artifacts = _prepare(spec.name, None, (runtime,), precision, weights, weights_dir, out, data)
+                    _measure(artifacts, runtime, precision, batches, threads, None, protocol, retries, results)
+                except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
+                    if not isinstance(exc, EdgebenchError):
+                        exc = EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+                    click.echo(f"error: {spec.name} on {runtime} {precision}: {exc}", err=True)
+                    found = complexity_of(spec)
+                    for batch in batches:
+                        append_record(new_record(
+                            "latency", status="failed", error=str(exc), precision=precision, batch=batch,
+                            threads=threads, runtime={"name": runtime},
+                            model={"name": spec.name, "family": spec.family, "params": found.params,
+                                   "gmacs": round(found.gmacs, 4)},
+                            stability={"verdict": "not measured"}), results)
+    _print_report(read_records(results)[start:], batches[0], threads, f"sweep: {len(specs)} models; {results}")
+
+
+def _print_report(records: list[dict], batch: int, threads: int | None, title: str) -> None:
+    from .bench.report import zoo_rows, zoo_table
+    rows, columns = zoo_rows(records, batch, threads)
+    stdout.print(zoo_table(rows, columns, title))
+
+
+@main.command()
+@results_option
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size to show.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Only records measured with this many threads.")
+@json_option
+def report(results: Path, batch: int, threads: int | None, as_json: bool) -> None:
+    """One table from a results file: a row per model grouped by family, p50 per runtime and precision,
+    INT8 speed-up and peak RSS (the newest record of each kind wins)."""
+    from .bench import read_records
+    from .bench.report import zoo_rows
+    records = read_records(results)
+    if not records:
+        raise UsageError(f"no records in {results}")
+    if as_json:
+        rows, _ = zoo_rows(records, batch, threads)
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    _print_report(records, batch, threads, f"{results} (batch {batch})")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Alternating rounds of edgebench and benchmark_app.")
+@click.option("--seconds", type=click.FloatRange(1), default=10, show_default=True, help="Seconds per measurement.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size.")
+@weights_option
+@weights_dir_option
+@artifacts_option
+@results_option
+@json_option
+def crosscheck(model: str, rounds: int, seconds: float, batch: int, weights: str, weights_dir: Path | None,
+               out: Path, results: Path, as_json: bool) -> None:
+    """Compare edgebench's OpenVINO median with `benchmark_app -hint latency` on the same IR,
+    alternating rounds in one session; prints both and their ratio."""
+    import os
+    import statistics
+
+    from .bench import Protocol, append_record, new_record
+    from .bench.crosscheck import run_benchmark_app
+    from .bench.runner import Guard, benchmark
+    from .runtimes import RuntimeOptions
+
+    artifacts = _prepare(model, None, ("openvino",), "fp32", weights, weights_dir, out, None)
+    xml = artifacts.engine_path("openvino", "fp32")
+    shape = [batch, *artifacts.manifest["input"]["shape"][1:]]
+    options = RuntimeOptions(precision="fp32", threads=os.cpu_count(), batches=(batch,))
+    protocol = Protocol(10, 1.0, 100, seconds)
+    ours, theirs = [], []
+    with _status("cross-checking") as status:
+        for i in range(rounds):
+            status(f"round {i + 1}/{rounds}: edgebench")
+            record = benchmark(artifacts, "openvino", options, protocol, Guard(retries=0))
+            if record["status"] != "ok":
+                raise UsageError(f"edgebench measurement failed: {record['error']}")
+            ours.append(record["latency_ms"]["p50"])
+            status(f"round {i + 1}/{rounds}: benchmark_app")
+            theirs.append(run_benchmark_app(xml, shape, seconds))
+    medians = [t["median"] for t in theirs]
+    summary = new_record(
+        "crosscheck", status="ok", model={"name": artifacts.manifest["model"]["name"]},
+        runtime={"name": "openvino", "version": record["runtime"]["version"]}, batch=batch, precision="fp32",
+        edgebench_p50_ms=ours, benchmark_app_median_ms=medians, benchmark_app=theirs,
+        ratio_per_round=[a / b for a, b in zip(ours, medians)],
+        ratio=statistics.median(ours) / statistics.median(medians))
+    append_record(summary, results)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    table = Table(title=f"{summary['model']['name']}: edgebench vs benchmark_app (OpenVINO {summary['runtime']['version']}, "
+                        f"batch {batch}, LATENCY hint)")
+    for col in ("round", "edgebench p50 ms", "benchmark_app median ms", "ratio"):
+        table.add_column(col, justify="right")
+    for i, (a, b) in enumerate(zip(ours, medians), 1):
+        table.add_row(str(i), f"{a:.3f}", f"{b:.3f}", f"{a / b:.3f}")
+    table.add_row("median", f"{statistics.median(ours):.3f}", f"{statistics.median(medians):.3f}",
+                  f"{summary['ratio']:.3f}")
     stdout.print(table)
 
 

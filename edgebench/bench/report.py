@@ -63,8 +63,9 @@ def _cell(cell: dict | None) -> str:
         return "-"
     if cell["status"] != "ok":
         return f"failed: {(cell.get('error') or '')[:60]}"
-    mark = "" if cell.get("stability") == "stable" else " (unstable)"
-    return f"{cell['p50']:.2f}{mark}"
+    mark = "" if cell.get("stability") == "stable" else " unstable"
+    rss = f" / {cell['peak_rss_mb']:.0f}" if cell.get("peak_rss_mb") else ""
+    return f"{cell['p50']:.2f}{rss}{mark}"
 
 
 def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
@@ -73,12 +74,10 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
         table.add_column(col, justify="left" if col in ("model", "family") else "right")
     runtimes = sorted({rt for rt, _ in columns})
     for rt, precision in columns:
-        table.add_column(f"{rt} {precision} p50 ms", justify="right")
+        table.add_column(f"{rt} {precision}\np50 ms / peak RSS MB", justify="right")
     for rt in runtimes:
         if (rt, "int8") in columns and (rt, "fp32") in columns:
             table.add_column(f"{rt} int8 speed-up", justify="right")
-    for rt, precision in columns:
-        table.add_column(f"{rt} {precision} peak RSS MB", justify="right")
     family = None
     for row in rows:
         if family is not None and row["family"] != family:
@@ -92,6 +91,5 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
             if (rt, "int8") in columns and (rt, "fp32") in columns:
                 speed = row.get(f"{rt}/int8_speedup")
                 cells.append(f"{speed:.2f}x" if speed else "-")
-        cells += [str(row.get(f"{rt}/{p}", {}).get("peak_rss_mb", "-")) for rt, p in columns]
         table.add_row(*cells)
     return table

@@ -77,5 +77,11 @@ class OnnxRuntime(Runtime):
             "execution_mode": "sequential",
         }
 
+    def effective_precision(self) -> str:
+        """The CPU provider has no FP16 compute kernels on x86: it casts FP16 nodes back to FP32."""
+        if self.options.precision == "fp16" and self.device == "cpu":
+            return "fp32"
+        return self.options.precision
+
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
