@@ -137,7 +137,8 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
     if target not in TARGETS:
         raise UsageError(f"quantization target must be one of {', '.join(TARGETS)}")
     input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
-    reader = ImageReader(input_name, images) if images is not None else None
+    # histogram calibrators stack per-batch arrays: equal batches (1) are required there
+    reader = ImageReader(input_name, images, CALIB_BATCH if method == "minmax" else 1) if images is not None else None
     symmetric = target == "trt"
     extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
     if method == "percentile":
