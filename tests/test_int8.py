@@ -212,7 +212,7 @@ def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
         assert fp32["top1"] == s["engines"]["torch/fp32"]["top1"]
         assert fp32["top1"] > 40 and int8["top1"] > 30  # real weights on real photos
         pair = s["comparisons"][f"{runtime}/int8 vs {runtime}/fp32"]
-        assert pair["top1_agreement"] >= 0.7 and pair["cosine_mean"] > 0.95
+        assert pair["top1_agreement"] >= 0.7 and pair["cosine_mean"] > 0.9
         assert pair["drop_top1_se_points"] >= 0
 
 
