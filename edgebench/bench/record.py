@@ -35,15 +35,24 @@ def new_record(kind: str, **fields: object) -> dict:
 
 def append_record(record: dict, path: Path = DEFAULT_RESULTS) -> Path:
     """Append one record as one line; older lines are never rewritten."""
+    return append_records([record], path)
+
+
+def append_records(records: list[dict], path: Path = DEFAULT_RESULTS) -> Path:
+    """Append records in one O_APPEND write + fsync: all or nothing, never interleaved with
+    another writer, and older lines are never rewritten."""
     path = Path(path)
-    line = (json.dumps(record, default=str, sort_keys=True) + "\n").encode()
+    if not records:
+        return path
+    blob = "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in records).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
         raise UsageError(f"cannot write results to {path} ({exc.strerror or exc})") from None
     try:
-        os.write(fd, line)  # a single O_APPEND write: concurrent writers never interleave lines
+        if os.write(fd, blob) != len(blob):
+            raise UsageError(f"short write to {path}")
         os.fsync(fd)
     finally:
         os.close(fd)

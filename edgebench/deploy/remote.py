@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgebenchError, RuntimeUnavailable, UsageError
+from ..bench.record import append_records
 from ..hashing import sha256_file
 
 SUMMARY_PREFIX = "EDGEBENCH_DEPLOY "
@@ -132,26 +133,6 @@ def validate_records(path: Path) -> list[dict]:
             raise DeployError(f"the device's results line {n} is not an edgebench result record; nothing was appended")
         records.append(record)
     return records
-
-
-def append_records(records: list[dict], results: Path) -> None:
-    """All records in one O_APPEND write + fsync: all or nothing, never interleaved."""
-    if not records:
-        return
-    blob = "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in records).encode()
-    results = Path(results)
-    try:
-        results.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise UsageError(f"cannot write results to {results} ({exc.strerror or exc})") from None
-    try:
-        written = os.write(fd, blob)
-        if written != len(blob):
-            raise UsageError(f"short write to {results}")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def deploy_run(target: Target, bundle: Path, results: Path, *, key: Path | None = None,
