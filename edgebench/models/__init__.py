@@ -3,8 +3,7 @@
 Importing this package registers every model (it imports torch, torchvision and timm).
 """
 
-from . import (conformer, cyclemlp, rest, timm_models, torchvision_models,  # noqa: F401  (registration side effects)
-               visual_transformer, zfnet)
+from . import conformer, cyclemlp, rest, timm_models, torchvision_models, visual_transformer, zfnet  # noqa: F401
 from .complexity import Complexity, measure_complexity
 from .registry import (FAMILIES, ModelSpec, Preprocess, WeightSource, get_spec, list_models,
                        register_model, resolve_name)

@@ -144,7 +144,7 @@ class Conformer(nn.Module):
         self.trans_patch_conv = nn.Conv2d(64, embed_dim, trans_dw_stride, trans_dw_stride)
         self.trans_1 = TransformerBlock(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias)
         # Blocks 2..depth with coupling; CNN resolution halves at the start of the 2nd and 3rd thirds.
-        common = dict(embed_dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias)
+        common = {"embed_dim": embed_dim, "num_heads": num_heads, "mlp_ratio": mlp_ratio, "qkv_bias": qkv_bias}
         blocks = []
         third = depth // 3
         for i in range(2, depth + 1):

@@ -151,15 +151,15 @@ class ResT(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
+        x = self.stem(x)  # (B, C, H, W)
         for i, (embed, stage) in enumerate(zip(self.patch_embeds, self.stages)):
-            if i:
-                x = embed(tokens_to_map(x, h, w))
+            x = embed(x) if i else x
             h, w = x.shape[2], x.shape[3]
-            x = map_to_tokens(x)
+            t = map_to_tokens(x)
             for block in stage:
-                x = block(x, h, w)
-        return self.head(self.norm(x).mean(dim=1))
+                t = block(t, h, w)
+            x = tokens_to_map(t, h, w)
+        return self.head(self.norm(t).mean(dim=1))
 
 
 _PAPER = "Zhang & Yang 2021, ResT: An Efficient Transformer for Visual Recognition (arXiv 2105.13677)"
