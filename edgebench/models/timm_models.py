@@ -5,7 +5,7 @@ from __future__ import annotations
 import timm
 from torch import nn
 
-from .registry import INCEPTION_MEAN, INCEPTION_STD, Preprocess, WeightSource, register_model
+from .registry import INCEPTION_MEAN, INCEPTION_STD, Preprocess, WeightSource, preprocess_for, register_model
 
 
 def _lite(size: int) -> Preprocess:
@@ -53,3 +53,38 @@ def tf_efficientnet_lite2() -> nn.Module:
 def deit_tiny() -> nn.Module:
     """DeiT-Tiny (ViT-Ti/16): a small ViT trained with data-efficient recipes."""
     return timm.create_model("deit_tiny_patch16_224", pretrained=False)
+
+
+@register_model(family="cnn", preprocess=preprocess_for(224, 0.875, "bicubic"), aliases=("se_resnet50",),
+                paper="Hu et al. 2017, Squeeze-and-Excitation Networks (arXiv 1709.01507)",
+                weights=(WeightSource("timm", "seresnet50.ra2_in1k"),), paper_gmacs=3.87)
+def seresnet50() -> nn.Module:
+    """SE-ResNet-50: ResNet-50 bottlenecks with squeeze-and-excitation channel gating.
+
+    Paper, Table 2: 3.87 GFLOPs (multiply-adds) for the Caffe-style ResNet-50 whose stride-2
+    blocks downsample in the first 1x1 conv. timm's seresnet50 (whose weights are listed)
+    downsamples in the 3x3 conv (torchvision style, "ResNet v1.5"), which costs 4.09 GMACs.
+    The paper states the parameter count only approximately ("~2.5M more than ResNet-50's
+    ~25M"): 28.1M here.
+    """
+    return timm.create_model("seresnet50", pretrained=False)
+
+
+@register_model(family="mobile-cnn", preprocess=preprocess_for(224, 0.875, "bicubic", INCEPTION_MEAN, INCEPTION_STD),
+                aliases=("mobilenet_v1", "mobilenetv1"),
+                paper=("Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
+                       "Applications (arXiv 1704.04861)"),
+                weights=(WeightSource("timm", "mobilenetv1_100.ra4_e3600_r224_in1k"),),
+                paper_params_m=4.2, paper_gmacs=0.569)
+def mobilenetv1_100() -> nn.Module:
+    """MobileNetV1 1.0-224: depthwise-separable conv stack."""
+    return timm.create_model("mobilenetv1_100", pretrained=False)
+
+
+@register_model(family="mlp", preprocess=preprocess_for(224, 0.875, "bicubic", INCEPTION_MEAN, INCEPTION_STD),
+                slow=True, aliases=("mixer_b16", "mlp_mixer_b16"),
+                paper="Tolstikhin et al. 2021, MLP-Mixer: An all-MLP Architecture for Vision (arXiv 2105.01601)",
+                weights=(WeightSource("timm", "mixer_b16_224.goog_in21k_ft_in1k"),), paper_params_m=59)
+def mixer_b16_224() -> nn.Module:
+    """MLP-Mixer B/16: token-mixing and channel-mixing MLPs on 16x16 patches."""
+    return timm.create_model("mixer_b16_224", pretrained=False)

@@ -1,0 +1,211 @@
+"""Model zoo: paper figures vs computed complexity, and the project's own model definitions
+through ONNX Runtime and OpenVINO (no mocks: real builds, real exports, real runtimes)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from edgebench.models import get_spec, list_models, load_model, measure_complexity
+
+TOLERANCE = 0.02
+
+# Paper figures the registered definition knowingly does not reproduce; each reason is also in
+# the model's docstring. strict xfail: the test fails if a figure starts to agree.
+KNOWN_DEVIATIONS = {
+    ("googlenet", "params"): "torchvision's GoogLeNet uses 3x3 where the paper's inception branch has 5x5 (6.62M)",
+    ("seresnet50", "gmacs"): "timm downsamples in the 3x3 conv (ResNet v1.5), the paper's Caffe ResNet in the 1x1",
+    ("rest_lite", "gmacs"): "paper's 1.4G is below the conv+linear MACs of the architecture it describes (1.46G)",
+    ("rest_small", "gmacs"): "paper's 1.94G is below the conv+linear MACs of the architecture it describes (2.00G)",
+    # Entries registered before the zoo was extended; their figures are not reproduced either.
+    ("mobilenet_v2", "params"): "torchvision's MobileNetV2 has 3.50M params, the paper prints 3.4M (+3.1%)",
+    ("tf_efficientnet_lite0", "gmacs"): "timm's definition measures 0.385 GMACs vs the recorded 0.41 (-6.1%)",
+    ("tf_efficientnet_lite1", "gmacs"): "timm's definition measures 0.600 GMACs vs the recorded 0.63 (-4.7%)",
+}
+
+# Registered preprocessing that differs from the listed weights' own configuration (pre-existing
+# entries): timm's crop_pct for these tags is 0.882 (lite1), 0.885 (lite2) and 0.9 (deit_tiny).
+PREPROCESS_DEVIATIONS = {
+    "tf_efficientnet_lite1": "registered resize 274 (crop_pct 0.875), timm's tag says 272 (0.882)",
+    "tf_efficientnet_lite2": "registered resize 297 (crop_pct 0.875), timm's tag says 292 (0.885)",
+    "deit_tiny": "registered resize 256 (crop_pct 0.875), timm's tag says 248 (0.9)",
+}
+
+OWN_MODELS = ("zfnet", "conformer_ti", "conformer_s", "rest_lite", "rest_small", "cyclemlp_b1", "vt_resnet18")
+
+
+def _marks(spec) -> list:
+    return [pytest.mark.slow] if spec.slow else []
+
+
+def _printed_decimals(figure: float) -> int:
+    text = repr(float(figure))
+    return len(text.split(".")[1].rstrip("0")) if "." in text else 0
+
+
+def agrees(measured: float, paper: float) -> bool:
+    """Within 2% of the paper, or equal to it at the precision the paper prints (1.367 vs '1.4')."""
+    return abs(measured / paper - 1) <= TOLERANCE or math.isclose(
+        round(measured, _printed_decimals(paper)), paper, rel_tol=0, abs_tol=1e-9)
+
+
+def _figure_cases():
+    for spec in list_models():
+        for kind in ("params", "gmacs"):
+            marks = _marks(spec)
+            paper = spec.paper_params_m if kind == "params" else spec.paper_gmacs
+            if paper is not None and (spec.name, kind) in KNOWN_DEVIATIONS:
+                marks = [*marks, pytest.mark.xfail(reason=KNOWN_DEVIATIONS[spec.name, kind], strict=True)]
+            yield pytest.param(spec.name, kind, id=f"{spec.name}-{kind}", marks=marks)
+
+
+_COMPLEXITY: dict[str, object] = {}
+
+
+def _complexity(name: str):
+    if name not in _COMPLEXITY:
+        spec = get_spec(name)
+        _COMPLEXITY[name] = measure_complexity(spec.build(), spec.input_shape)
+    return _COMPLEXITY[name]
+
+
+@pytest.mark.parametrize(("name", "kind"), list(_figure_cases()))
+def test_paper_figures(name: str, kind: str) -> None:
+    spec = get_spec(name)
+    paper = spec.paper_params_m if kind == "params" else spec.paper_gmacs
+    if paper is None:
+        pytest.skip(f"the paper gives no {kind} figure for {name}")
+    found = _complexity(name)
+    measured = found.params_m if kind == "params" else found.gmacs
+    assert agrees(measured, paper), f"{name}: {kind} {measured:.4g} vs paper {paper} ({measured / paper - 1:+.1%})"
+
+
+def test_agreement_rule() -> None:
+    assert agrees(1.367, 1.4)  # printed as 1.4
+    assert agrees(0.102, 0.1)
+    assert not agrees(6.625, 6.8)
+    assert not agrees(62.3, 60)
+
+
+def test_known_deviations_are_recorded() -> None:
+    for name, kind in KNOWN_DEVIATIONS:
+        spec = get_spec(name)
+        assert (spec.paper_params_m if kind == "params" else spec.paper_gmacs) is not None
+
+
+# --- Preprocessing copied from the weights' own transforms ----------------------------------------
+
+def _weight_cases():
+    for spec in list_models():
+        source = next((w for w in spec.weights if w.kind in ("torchvision", "timm")), None)
+        if source is not None:
+            marks = ([pytest.mark.xfail(reason=PREPROCESS_DEVIATIONS[spec.name], strict=True)]
+                     if spec.name in PREPROCESS_DEVIATIONS else [])
+            yield pytest.param(spec.name, source.kind, source.ref, id=spec.name, marks=marks)
+
+
+@pytest.mark.parametrize(("name", "kind", "ref"), list(_weight_cases()))
+def test_preprocess_matches_weights(name: str, kind: str, ref: str) -> None:
+    pre = get_spec(name).preprocess
+    if kind == "torchvision":
+        from torchvision.models import get_weight
+        t = get_weight(ref).transforms()
+        expected = (t.crop_size[0], t.resize_size[0], t.interpolation.value, tuple(t.mean), tuple(t.std))
+    else:
+        import timm
+        cfg = timm.models.get_pretrained_cfg(ref)
+        size = cfg.input_size[-1]
+        expected = (size, int(size / cfg.crop_pct), cfg.interpolation, tuple(cfg.mean), tuple(cfg.std))
+    found = (pre.input_size, pre.resize, pre.interpolation, pre.mean, pre.std)
+    assert found[:3] == expected[:3]
+    np.testing.assert_allclose(found[3:], expected[3:], rtol=0, atol=1e-6)
+
+
+# --- Cycle FC is the official deformable-conv formulation, with standard ops ---------------------
+
+@pytest.mark.parametrize("kernel", [(1, 3), (3, 1), (1, 7)])
+def test_cycle_fc_matches_deform_conv(kernel: tuple[int, int]) -> None:
+    from torchvision.ops import deform_conv2d
+
+    from edgebench.models.cyclemlp import CycleFC, cycle_offsets
+
+    torch.manual_seed(0)
+    channels, k = 11, max(kernel)
+    layer = CycleFC(channels, 5, kernel)
+    offset = torch.zeros(1, 2 * channels, 1, 1)  # (dy, dx) per input channel, as in the official gen_offset
+    for c, shift in enumerate(cycle_offsets(channels, k)):
+        offset[0, 2 * c + (1 if kernel[0] == 1 else 0)] = shift
+    x = torch.randn(2, channels, 6, 9)
+    with torch.no_grad():
+        expected = deform_conv2d(x, offset.expand(2, -1, 6, 9), layer.weight, layer.bias)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
+# --- Own models through ONNX Runtime and OpenVINO -------------------------------------------------
+
+def _compare(reference: np.ndarray, output: np.ndarray) -> tuple[float, float]:
+    ref, out = reference.astype(np.float64).ravel(), output.astype(np.float64).ravel()
+    cosine = float(ref @ out / (np.linalg.norm(ref) * np.linalg.norm(out)))
+    return cosine, float(np.linalg.norm(ref - out) / np.linalg.norm(ref))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (torch model, ONNX path); each model exported once, lazily."""
+    cache: dict[str, tuple] = {}
+
+    def get(name: str):
+        if name not in cache:
+            spec = get_spec(name)
+            model, _ = load_model(spec, "random")
+            path = tmp_path_factory.mktemp(name) / f"{name}.onnx"
+            example = torch.randn(2, *spec.input_shape, generator=torch.Generator().manual_seed(0))
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17,
+                                  input_names=["input"], output_names=["logits"],
+                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+            cache[name] = (spec, model, path)
+        return cache[name]
+
+    return get
+
+
+def _runtime_cases():
+    for name in OWN_MODELS:
+        spec = get_spec(name)
+        for runtime in ("onnxruntime", "openvino"):
+            yield pytest.param(name, runtime, id=f"{name}-{runtime}", marks=_marks(spec))
+
+
+@pytest.mark.parametrize(("name", "runtime"), list(_runtime_cases()))
+def test_own_model_matches_torch(exported, name: str, runtime: str) -> None:
+    spec, model, path = exported(name)
+    if runtime in spec.unsupported:
+        pytest.skip(f"{name} on {runtime}: {spec.unsupported[runtime]}")
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+        def run(x):
+            return session.run(None, {"input": x})[0]
+    else:
+        import openvino as ov
+        # fp32 explicitly: on CPUs with bf16 support OpenVINO's default inference precision is bf16.
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+        def run(x):
+            return compiled(x)[0]
+    for batch in (1, 2):
+        x = torch.randn(batch, *spec.input_shape, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            reference = model(x).numpy()
+        output = np.asarray(run(x.numpy()))
+        assert output.shape == reference.shape == (batch, spec.num_classes)
+        cosine, rel_l2 = _compare(reference, output)
+        assert cosine > 0.9999, f"{name} {runtime} batch {batch}: cosine {cosine:.6f}"
+        assert rel_l2 < 1e-3, f"{name} {runtime} batch {batch}: relative L2 {rel_l2:.2e}"
