@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Iterator
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
 from . import __version__
 from .errors import EdgebenchError, UsageError
+from .runtimes.tensorrt_config import (
+    DEFAULT_WORKSPACE_MB,
+    HARDWARE_COMPAT_CLI,
+    LEGACY_CALIBRATOR_NOTE,
+    TrtBuildOptions,
+    TrtRunOptions,
+)
 
 _WIDTH = None if sys.stdout.isatty() else 200  # rich falls back to 80 columns in pipes and logs
 console = Console(stderr=True)
@@ -107,6 +115,52 @@ def protocol_options(command):
     return command
 
 
+def trt_build_options(command):
+    """TensorRT build options (export and run); each needs TensorRT among the runtimes."""
+    options = [
+        click.option("--trt-workspace", type=click.IntRange(1), default=DEFAULT_WORKSPACE_MB, show_default=True,
+                     metavar="MiB", help="TensorRT: builder workspace memory-pool limit, in MiB."),
+        click.option("--trt-hw-compat", type=click.Choice(list(HARDWARE_COMPAT_CLI)), default="none",
+                     show_default=True,
+                     help="TensorRT: hardware-compatible plan; ampere+ runs on any Ampere or newer GPU, "
+                          "same-compute-capability on GPUs of the builder's compute capability (discrete GPUs "
+                          "only, not Jetson; may be slower)."),
+        click.option("--trt-timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="TensorRT: timing cache read before and updated after every build, e.g. one file "
+                          "shared by all models [default: <out>/<model>/trt.timing-cache]."),
+        click.option("--trt-legacy-calibrator", is_flag=True,
+                     help="TensorRT INT8 by implicit calibration (IInt8EntropyCalibrator2) instead of the Q/DQ "
+                          "ONNX. DEPRECATED since TensorRT 10.1, removed in 11.x; for JetPack 5 (TensorRT 8.5)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+TRT_BUILD_PARAMS = ("trt_workspace", "trt_hw_compat", "trt_timing_cache", "trt_legacy_calibrator")
+TRT_RUN_PARAMS = ("cuda_graph", "profile")
+
+
+def _trt_build_options(ctx: click.Context, runtimes: tuple[str, ...], batches: tuple[int, ...], precision: str,
+                       trt_only: tuple[str, ...] = TRT_BUILD_PARAMS + TRT_RUN_PARAMS) -> TrtBuildOptions:
+    """The TensorRT build options from the command line; UsageError when any of ``trt_only``
+    is given but TensorRT is not among ``runtimes``."""
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    given = [flags[n] for n in trt_only if n in ctx.params and ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
+    if given and "trt" not in runtimes:
+        raise UsageError(f"{', '.join(given)}: TensorRT options, but the runtime is {', '.join(runtimes) or 'none'} "
+                         "(use --runtime trt)")
+    p = ctx.params
+    if p["trt_legacy_calibrator"]:
+        if precision != "int8":
+            raise UsageError("--trt-legacy-calibrator applies to --precision int8 only")
+        click.echo(f"warning: {LEGACY_CALIBRATOR_NOTE}", err=True)
+    return TrtBuildOptions(batches=batches, workspace_mb=p["trt_workspace"],
+                           hardware_compatibility=HARDWARE_COMPAT_CLI[p["trt_hw_compat"]],
+                           timing_cache=str(p["trt_timing_cache"]) if p["trt_timing_cache"] else None,
+                           legacy_calibrator=p["trt_legacy_calibrator"])
+
+
 results_option = click.option(
     "--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
     show_default=True, help="JSON-lines results file (records are appended, never rewritten).")
@@ -167,15 +221,24 @@ def _export_runtimes(runtime: str) -> tuple[str, ...]:
 @click.option("--onnx", "onnx_file", type=click.Path(path_type=Path),
               help="Import this ONNX file instead of exporting a registry model.")
 @click.option("--opset", type=click.IntRange(17, 23), default=17, show_default=True, help="ONNX opset.")
+@click.option("--batch", "batches", default="1", show_default=True, callback=_parse_batches,
+              help="TensorRT: batch sizes the plan's optimisation profile covers (min = smallest, opt = first "
+                   "listed, max = largest), e.g. 1,8,32; use the same list as `run --batch`.")
+@trt_build_options
 @weights_option
 @weights_dir_option
 @artifacts_option
 @data_option
 @json_option
-def export(model: str | None, runtime: str, precision: str, onnx_file: Path | None, opset: int, weights: str,
-           weights_dir: Path | None, out: Path, data: Path | None, as_json: bool) -> None:
+@click.pass_context
+def export(ctx: click.Context, model: str | None, runtime: str, precision: str, onnx_file: Path | None, opset: int,
+           batches: tuple[int, ...], trt_workspace: int, trt_hw_compat: str, trt_timing_cache: Path | None,
+           trt_legacy_calibrator: bool, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
+           as_json: bool) -> None:
     """Export MODEL to ONNX, verify it against PyTorch, and build runtime engines."""
-    artifacts = _prepare(model, onnx_file, _export_runtimes(runtime), precision, weights, weights_dir, out, data, opset)
+    runtimes = _export_runtimes(runtime)
+    trt = _trt_build_options(ctx, runtimes, batches, precision, ("batches", *TRT_BUILD_PARAMS))
+    artifacts = _prepare(model, onnx_file, runtimes, precision, weights, weights_dir, out, data, opset, trt=trt)
     manifest = artifacts.manifest
     if as_json:
         click.echo(json.dumps(manifest, indent=2, default=str))
@@ -192,21 +255,29 @@ def export(model: str | None, runtime: str, precision: str, onnx_file: Path | No
 
 
 def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...], precision: str, weights: str,
-             weights_dir: Path | None, out: Path, data: Path | None, opset: int = 17):
-    """Export (or import) and build engines for ``runtimes``; reuse what is current."""
+             weights_dir: Path | None, out: Path, data: Path | None, opset: int = 17,
+             trt: TrtBuildOptions | None = None):
+    """Export (or import) and build engines for ``runtimes``; reuse what is current.
+
+    ``trt``: the TensorRT build options (profile batches, workspace, ...); default: batch 1.
+    """
     from .export.pipeline import export_model, import_onnx
     if (model is None) == (onnx_file is None):
         raise UsageError("give either a MODEL name or --onnx FILE")
-    build_precision = "fp32" if precision == "int8" else precision
-    with _status("preparing") as status:
-        if onnx_file is not None:
-            artifacts = import_onnx(onnx_file, runtimes, build_precision, out, data, status=status)
-        else:
-            artifacts = export_model(model, runtimes, build_precision, weights, str(weights_dir) if weights_dir else None,
-                                     out, data, opset, status=status)
+
+    def build(runtimes: tuple[str, ...], build_precision: str):
+        with _status("preparing") as status:
+            if onnx_file is not None:
+                return import_onnx(onnx_file, runtimes, build_precision, out, data, status=status, trt=trt)
+            return export_model(model, runtimes, build_precision, weights, str(weights_dir) if weights_dir else None,
+                                out, data, opset, status=status, trt=trt)
+
+    artifacts = build(runtimes, "fp32" if precision == "int8" else precision)
     if precision == "int8":
         from .calibration.int8 import ensure_int8
         artifacts = ensure_int8(artifacts, runtimes, data)
+        if "trt" in runtimes:  # the TensorRT INT8 plan is built from the Q/DQ ONNX that calibration stores
+            artifacts = build(("trt",), "int8")
     return artifacts
 
 
@@ -223,6 +294,12 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="CPU threads for the runtime [default: all cores].")
 @click.option("--device", default=None, help="Runtime device (ORT: cpu|cuda|tensorrt|auto; OpenVINO: CPU|GPU|NPU).")
+@trt_build_options
+@click.option("--cuda-graph", is_flag=True,
+              help="TensorRT: capture execute_async_v3 once as a CUDA graph and replay it in the timed loop.")
+@click.option("--profile", is_flag=True,
+              help="TensorRT: per-layer GPU times (trt.IProfiler, 10 runs outside the timed loop) in the record's "
+                   "runtime.settings.layer_profile.")
 @protocol_options
 @weights_option
 @weights_dir_option
@@ -232,30 +309,41 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @click.option("--accuracy", is_flag=True,
               help="Also measure accuracy on --data; with int8, FP32 and INT8 latency too: one combined record.")
 @json_option
-def run(runtime_name: str, model: str | None, onnx_file: Path | None, precision: str, batches: tuple[int, ...],
-        threads: int | None, device: str | None, warmup: int, warmup_seconds: float, iterations: int,
-        min_seconds: float, retries: int, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
-        results: Path, as_json: bool, accuracy: bool = False) -> None:
-    """Export if needed, then measure latency and memory, one subprocess per batch size."""
+@click.pass_context
+def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Path | None, precision: str,
+        batches: tuple[int, ...], threads: int | None, device: str | None, trt_workspace: int, trt_hw_compat: str,
+        trt_timing_cache: Path | None, trt_legacy_calibrator: bool, cuda_graph: bool, profile: bool, warmup: int,
+        warmup_seconds: float, iterations: int, min_seconds: float, retries: int, weights: str,
+        weights_dir: Path | None, out: Path, data: Path | None, results: Path, as_json: bool,
+        accuracy: bool = False) -> None:
+    """Export if needed, then measure latency and memory, one subprocess per batch size.
+
+    With --runtime trt the plan's optimisation profile covers every --batch (min = smallest,
+    opt = first listed, max = largest); a different list rebuilds the plan.
+    """
     import os
 
+    from .runtimes import canonical, require
+
+    runtime = canonical(runtime_name)
+    trt_build = _trt_build_options(ctx, (runtime,), batches, precision)
+    trt_run = TrtRunOptions(cuda_graph=cuda_graph, layer_profile=profile)
     if accuracy or (precision == "int8" and data is not None):
         from .int8_cli import run_accuracy
         run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
-                     iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json)
+                     iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
+                     trt_build=trt_build, trt_run=trt_run)
         return
 
     from .bench import Protocol
     from .export.artifacts import ensure_writable
-    from .runtimes import canonical, require
 
-    runtime = canonical(runtime_name)
     require(runtime)
     ensure_writable(results.parent)
     protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
-    artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data)
+    artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build)
     records = _measure(artifacts, runtime, precision, batches, threads or os.cpu_count(), device, protocol,
-                       retries, results)
+                       retries, results, trt_run)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:
@@ -268,7 +356,7 @@ def run(runtime_name: str, model: str | None, onnx_file: Path | None, precision:
 
 
 def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], threads: int, device: str | None,
-             protocol, retries: int, results: Path) -> list[dict]:
+             protocol, retries: int, results: Path, trt: TrtRunOptions | None = None) -> list[dict]:
     """One guarded measurement per batch size; each record is appended as soon as it exists."""
     from .bench import append_record
     from .bench.runner import Guard, benchmark
@@ -277,7 +365,8 @@ def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], 
     with _status("measuring") as status:
         for batch in batches:
             status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {precision}, batch {batch}")
-            options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,))
+            options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,),
+                                     trt=trt or TrtRunOptions())
             record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
             append_record(record, results)  # saved before the next measurement starts
             records.append(record)
@@ -357,7 +446,8 @@ def sweep(model_names: str, family: str | None, runtime_names: str, precisions: 
                 try:
                     if runtime in spec.unsupported:
                         raise UsageError(f"{spec.name} cannot run on {runtime}: {spec.unsupported[runtime]}")
-                    artifacts = _prepare(spec.name, None, (runtime,), precision, weights, weights_dir, out, data)
+                    artifacts = _prepare(spec.name, None, (runtime,), precision, weights, weights_dir, out, data,
+                                         trt=TrtBuildOptions(batches=batches))
                     _measure(artifacts, runtime, precision, batches, threads, None, protocol, retries, results)
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     if not isinstance(exc, EdgebenchError):

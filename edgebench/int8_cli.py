@@ -170,9 +170,11 @@ def register(main: click.Group, cli: dict) -> None:
 
 
 def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
-                 iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json) -> None:
+                 iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
+                 trt_build=None, trt_run=None) -> None:
     """``run --accuracy`` / ``run --precision int8 --data``: one record with FP32 (and INT8) latency and
-    accuracy on the evaluation split, the drop ± SE, agreement and the INT8 speed-up."""
+    accuracy on the evaluation split, the drop ± SE, agreement and the INT8 speed-up.
+    ``trt_build`` / ``trt_run``: TensorRT build and run options (see ``cli.run``)."""
     from . import cli
     from .bench import Protocol, append_record, new_record
     from .bench.accuracy import evaluate_model, headline
@@ -184,7 +186,7 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
     runtime = canonical(runtime_name)
     require(runtime)
     ensure_writable(results.parent)
-    artifacts = cli._prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data)
+    artifacts = cli._prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build)
     threads = threads or os.cpu_count()
     protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
     precisions = ["fp32", precision] if precision != "fp32" else ["fp32"]
@@ -193,8 +195,9 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
         for batch in batches:
             for p in precisions:
                 status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {p}, batch {batch}")
-                rec = benchmark(artifacts, runtime, RuntimeOptions(precision=p, threads=threads, device=device,
-                                                                   batches=(batch,)), protocol, Guard(retries=retries))
+                options = RuntimeOptions(precision=p, threads=threads, device=device, batches=(batch,),
+                                         **({"trt": trt_run} if trt_run else {}))
+                rec = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
                 latency[f"{p}/b{batch}"] = {k: rec.get(k) for k in ("status", "error", "latency_ms", "memory_mb",
                                                                     "effective_precision", "stability", "engine",
                                                                     "load_seconds", "batch")}

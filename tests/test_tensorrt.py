@@ -8,15 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import assert_one_line_error, edgebench
 
-from edgebench.errors import EngineMismatch, UsageError
-from edgebench.runtimes import RUNTIMES, canonical, runtime_class
+from edgebench.cli import TRT_BUILD_PARAMS, _trt_build_options, export, main
+from edgebench.errors import EngineMismatch, RuntimeUnavailable, UsageError
+from edgebench.export.pipeline import ExportJob, engine_key, verify_batches
+from edgebench.runtimes import RUNTIMES, RuntimeOptions, canonical, require, runtime_class
 from edgebench.runtimes import tensorrt_config as tc
 from edgebench.runtimes.tensorrt_rt import TensorRTRuntime
 
 AVAILABLE = TensorRTRuntime.availability()
 gpu = pytest.mark.skipif(not AVAILABLE.usable, reason=f"TensorRT not usable here: {AVAILABLE.reason}")
+no_trt = pytest.mark.skipif(AVAILABLE.usable, reason="TensorRT is usable here")
 
 
 # ---------------------------------------------------------------- registry and availability
@@ -54,7 +58,135 @@ def test_run_and_doctor_report_the_reason(tmp_path):
     assert trt["usable"] is False and trt["reason"] == AVAILABLE.reason
 
 
+@no_trt
+def test_run_trt_with_options_still_reports_the_reason():
+    """TensorRT options parse, then the missing TensorRT is the one error line (exit 2)."""
+    result = CliRunner().invoke(main, ["run", "--runtime", "trt", "--model", "mobilenet_v3", "--batch", "1,8",
+                                       "--trt-workspace", "512", "--cuda-graph", "--profile"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: runtime trt is not usable here: {AVAILABLE.reason}"
+    with pytest.raises(RuntimeUnavailable, match="TensorRT|driver"):
+        require("trt")
+
+
 # ---------------------------------------------------------------- profiles and build configuration
+
+def test_profile_rule_from_batches():
+    """min = smallest, opt = first listed, max = largest (the rule `--batch` follows)."""
+    assert tc.profile_batches([1, 8, 32]) == (1, 1, 32)
+    assert tc.profile_batches([32, 1, 8]) == (1, 32, 32)
+    assert tc.profile_batches([8]) == (8, 8, 8)
+    options = tc.TrtBuildOptions(batches=(8, 1, 32))
+    assert options.profile((3, 224, 224)) == {"min": [1, 3, 224, 224], "opt": [8, 3, 224, 224],
+                                              "max": [32, 3, 224, 224]}
+    assert all(tc.profile_covers(options.profile((3, 8, 8)), b) for b in options.batches)
+    assert not tc.profile_covers(options.profile((3, 8, 8)), 33)
+
+
+@pytest.mark.parametrize("kw,match", [({"batches": ()}, "positive"), ({"batches": (0, 4)}, "positive"),
+                                      ({"workspace_mb": 0}, "at least 1 MiB"),
+                                      ({"hardware_compatibility": "ampere+"}, "hardware compatibility")])
+def test_build_options_validation(kw, match):
+    with pytest.raises(UsageError, match=match):
+        tc.TrtBuildOptions(**kw)
+
+
+def test_run_options_survive_the_worker_json():
+    """The measurement worker gets RuntimeOptions as JSON and rebuilds the typed TensorRT run options."""
+    options = RuntimeOptions(precision="fp16", batches=(8,), trt=tc.TrtRunOptions(cuda_graph=True, layer_profile=True))
+    back = json.loads(json.dumps({**options.to_dict(), "batches": list(options.batches)}))
+    again = RuntimeOptions(**{**back, "batches": tuple(back["batches"])})
+    assert again == options and isinstance(again.trt, tc.TrtRunOptions)
+    assert RuntimeOptions().trt == tc.TrtRunOptions(cuda_graph=False, layer_profile=False)
+
+
+def test_engine_key_covers_the_build_options():
+    """A different profile, workspace, hardware level or GPU rebuilds the plan; the timing cache does not."""
+    base = tc.TrtBuildOptions(batches=(1, 8, 32))
+
+    def key(options: tc.TrtBuildOptions, runtime: str = "trt", precision: str = "fp16",
+            devices: tuple[str, ...] = ("cuda:0 NVIDIA A10 (sm 8.6)",)) -> str:
+        return engine_key("ab" * 32, runtime, "10.7.0", precision, options, list(devices))
+
+    same = [tc.TrtBuildOptions(batches=(1, 32, 8)), tc.TrtBuildOptions(batches=(1, 8, 32), timing_cache="/x/cache")]
+    assert all(key(o) == key(base) for o in same)  # same min/opt/max; the cache only speeds the build
+    different = [tc.TrtBuildOptions(batches=(1, 8)), tc.TrtBuildOptions(batches=(8, 1, 32)),
+                 tc.TrtBuildOptions(batches=(1, 8, 32), workspace_mb=512),
+                 tc.TrtBuildOptions(batches=(1, 8, 32), hardware_compatibility="ampere_plus")]
+    keys = {key(o) for o in different}
+    assert len(keys) == len(different) and key(base) not in keys
+    assert key(base, devices=("cuda:0 Orin (sm 8.7)",)) != key(base)
+    legacy = tc.TrtBuildOptions(batches=(1, 8, 32), legacy_calibrator=True)
+    assert key(legacy) == key(base) and key(legacy, precision="int8") != key(base, precision="int8")
+    for other in ("ort", "openvino"):  # TensorRT options never touch other engines' keys
+        assert key(different[2], other, devices=()) == key(base, other, devices=())
+
+
+def test_verification_batches_stay_inside_the_profile():
+    assert verify_batches("ort", tc.TrtBuildOptions(batches=(32,)), 8) == (8, 1)
+    assert verify_batches("trt", tc.TrtBuildOptions(batches=(1, 8, 32)), 8) == (8, 1)
+    assert verify_batches("trt", tc.TrtBuildOptions(batches=(1,)), 8) == (1, 1)
+    assert verify_batches("trt", tc.TrtBuildOptions(batches=(16, 32)), 8) == (16, 16)
+
+
+def _export_context(*args: str):
+    return export.make_context("export", ["mobilenet_v3", "--runtime", "trt", *args])
+
+
+def test_cli_options_reach_the_build_config(tmp_path):
+    """export's options -> TrtBuildOptions -> the profile, the build recipe and the export job."""
+    cache = tmp_path / "shared.timing-cache"
+    ctx = _export_context("--batch", "8,1,32", "--trt-workspace", "512", "--trt-hw-compat", "ampere+",
+                          "--trt-timing-cache", str(cache))
+    options = _trt_build_options(ctx, ("trt",), ctx.params["batches"], "fp16", ("batches", *TRT_BUILD_PARAMS))
+    assert options == tc.TrtBuildOptions(batches=(8, 1, 32), workspace_mb=512, hardware_compatibility="ampere_plus",
+                                         timing_cache=str(cache))
+    assert options.profile((3, 224, 224))["opt"] == [8, 3, 224, 224]
+    cfg = tc.derive_build_config("fp16", "10.7.0", legacy_calibrator=options.legacy_calibrator,
+                                 workspace_mb=options.workspace_mb,
+                                 hardware_compatibility=options.hardware_compatibility)
+    assert (cfg.workspace_mb, cfg.hardware_compatibility, cfg.builder_flags) == (512, "ampere_plus", ["FP16"])
+    job = ExportJob(None, tmp_path / "model.onnx", np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 10)),
+                    trt=options)  # type: ignore[arg-type]
+    assert job.trt.to_dict()["batches"] == [8, 1, 32]
+    defaults = _export_context()
+    assert _trt_build_options(defaults, ("trt",), defaults.params["batches"], "fp32") == tc.TrtBuildOptions()
+
+
+def test_legacy_calibrator_option(capsys):
+    ctx = _export_context("--trt-legacy-calibrator", "--precision", "int8")
+    options = _trt_build_options(ctx, ("trt",), (1,), "int8")
+    assert options.legacy_calibrator and "deprecated since TensorRT 10.1" in capsys.readouterr().err
+    cfg = tc.derive_build_config("int8", "10.3.0", legacy_calibrator=options.legacy_calibrator)
+    assert cfg.legacy_calibrator and cfg.builder_flags == ["INT8"]
+    with pytest.raises(UsageError, match="--precision int8 only"):
+        _trt_build_options(_export_context("--trt-legacy-calibrator"), ("trt",), (1,), "fp32")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "--runtime", "ort", "--cuda-graph"], "--cuda-graph: TensorRT options, but the runtime is ort"),
+    (["run", "--runtime", "openvino", "--profile", "--trt-workspace", "64"], "--trt-workspace, --profile: TensorRT"),
+    (["run", "--runtime", "ort", "--trt-hw-compat", "ampere+"], "--trt-hw-compat: TensorRT options"),
+    (["export", "--runtime", "ort", "--batch", "8"], "--batch: TensorRT options, but the runtime is ort"),
+    (["export", "--runtime", "ort", "--trt-timing-cache", "x.cache"], "--trt-timing-cache: TensorRT"),
+    (["run", "--runtime", "trt", "--trt-legacy-calibrator"], "--trt-legacy-calibrator applies to --precision int8"),
+])
+def test_trt_options_refused_elsewhere_with_one_line(args, needle):
+    model = ["--model", "mobilenet_v3"] if args[0] == "run" else ["mobilenet_v3"]
+    result = CliRunner().invoke(main, [*args, *model])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("option", [["--trt-workspace", "0"], ["--trt-workspace", "lots"],
+                                    ["--trt-hw-compat", "turing+"], ["--batch", "0"]])
+def test_invalid_trt_option_values(option):
+    result = CliRunner().invoke(main, ["run", "--runtime", "trt", "--model", "mobilenet_v3", *option])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and option[0] in errors[0], result.stderr
+
 
 def test_profile_shapes_from_batches():
     assert tc.profile_shapes([1, 8, 32], [3, 224, 224]) == {
@@ -294,15 +426,30 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
 
 @pytest.mark.gpu
 @gpu
-def test_edgebench_run_trt_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEBENCH_TRT_PROFILE", "1")
-    proc = edgebench("run", "--runtime", "trt", "--model", "mobilenet_v3", "--weights", "random", "--batch", "1,8",
-                     "--iterations", "50", "--min-seconds", "1", "--results", str(tmp_path / "r.jsonl"),
-                     "--out", str(tmp_path / "artifacts"), cwd=tmp_path, timeout=1200)
-    assert proc.returncode == 0, proc.stderr
-    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+def test_edgebench_run_trt_end_to_end(tmp_path):
+    cache = tmp_path / "shared.timing-cache"
+
+    def run(*batch: str, extra: tuple[str, ...] = ()) -> list[dict]:
+        results = tmp_path / "r.jsonl"
+        results.unlink(missing_ok=True)
+        proc = edgebench("run", "--runtime", "trt", "--model", "mobilenet_v3", "--weights", "random",
+                         "--batch", ",".join(batch), "--trt-workspace", "1024", "--trt-timing-cache", str(cache),
+                         *extra, "--iterations", "50", "--min-seconds", "1", "--results", str(results),
+                         "--out", str(tmp_path / "artifacts"), cwd=tmp_path, timeout=1200)
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(line) for line in results.read_text().splitlines()]
+
+    records = run("1", "8", extra=("--profile", "--cuda-graph"))
     for r in records:
+        settings = r["runtime"]["settings"]
         assert r["runtime"]["name"] == "trt" and r["status"] == "ok"
-        assert r["runtime"]["settings"]["timing"]["gpu_compute_ms"]["p50"] > 0
-        assert r["runtime"]["settings"]["layer_profile"]
+        assert settings["profile"] == {"min": [1, 3, 224, 224], "opt": [1, 3, 224, 224], "max": [8, 3, 224, 224]}
+        assert settings["workspace_mb"] == 1024 and settings["hardware_compatibility"] == "none"
+        assert settings["timing_cache"]["path"] == str(cache) and settings["timing_cache"]["saved_bytes"] > 0
+        assert settings["cuda_graph"] and settings["timing"]["cuda_graph"]
+        assert settings["timing"]["gpu_compute_ms"]["p50"] > 0 and settings["layer_profile"]
         assert r["device_memory_mb"]["engine_device_memory"] >= 0
+    again = run("16", "4")  # another --batch list rebuilds with its own profile, reusing the timing cache
+    assert again[0]["runtime"]["settings"]["profile"]["max"][0] == 16
+    assert again[0]["runtime"]["settings"]["timing_cache"]["reused"] is True
+    assert "layer_profile" not in again[0]["runtime"]["settings"]

@@ -19,6 +19,7 @@ from .. import provenance
 from ..errors import ExportError, UsageError
 from ..hashing import sha256_json
 from ..runtimes import RuntimeOptions, canonical, require, runtime_class
+from ..runtimes.tensorrt_config import TrtBuildOptions, profile_batches
 from . import engines
 from .artifacts import Artifacts, ensure_writable
 from .onnx_export import export_onnx
@@ -42,6 +43,7 @@ class ExportJob:
     inputs: np.ndarray
     reference: np.ndarray
     status: Status = field(default=lambda _msg: None)
+    trt: TrtBuildOptions = field(default_factory=TrtBuildOptions)  # TensorRT build options (profile, ...)
 
 
 def _build_ort(job: ExportJob, precision: str) -> dict:
@@ -64,7 +66,7 @@ def _build_trt(job: ExportJob, precision: str) -> dict:
     if precision == "fp16" and parse_version(trt.__version__)[0] >= 11 \
             and not job.artifacts.path("fp16/model.onnx").is_file():
         engines.ort_fp16(job.onnx, job.artifacts.path("fp16/model.onnx"))
-    return build_for_artifacts(job.artifacts, job.onnx, precision, job.inputs, job.status)
+    return build_for_artifacts(job.artifacts, job.onnx, precision, job.trt, job.inputs, job.status)
 
 
 # runtime name -> builder(job, precision) returning {"files": [engine file first, ...], ...}
@@ -74,6 +76,25 @@ ENGINE_BUILDERS: dict[str, Callable[[ExportJob, str], dict]] = {
     "trt": _build_trt,
 }
 EXPORT_PRECISIONS = ("fp32", "fp16")
+
+
+def engine_key(onnx_sha256: str, runtime: str, version: str | None, precision: str,
+               trt: TrtBuildOptions, devices: list[str] | None = None, qdq_key: str | None = None) -> str:
+    """The content key of one engine; a TensorRT plan's also covers its build options, GPU and,
+    for INT8, the Q/DQ ONNX it is built from (``qdq_key``: that entry's key)."""
+    fields: dict = {"onnx": onnx_sha256, "runtime": runtime, "version": version, "precision": precision,
+                    "format": EXPORT_FORMAT}
+    if runtime == "trt":
+        fields["trt"] = {**trt.key(precision), "devices": devices or [], "qdq": qdq_key}
+    return sha256_json(fields)
+
+
+def verify_batches(runtime: str, trt: TrtBuildOptions, samples: int) -> tuple[int, int]:
+    """(full, small) batch sizes an engine is verified at: ``samples`` and 1, clamped into a plan's profile."""
+    if runtime != "trt":
+        return samples, 1
+    lo, _opt, hi = profile_batches(trt.batches)
+    return min(max(samples, lo), hi), lo
 
 
 def verification_inputs(spec, data: Path | None, count: int = VERIFY_SAMPLES) -> tuple[np.ndarray, dict]:
@@ -93,14 +114,19 @@ def verification_inputs(spec, data: Path | None, count: int = VERIFY_SAMPLES) ->
 
 def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), precision: str = "fp32",
                  weights: str = "auto", weights_dir: str | None = None, out: Path = Path("artifacts"),
-                 data: Path | None = None, opset: int = 17, status: Status = lambda _msg: None) -> Artifacts:
-    """Export ``name`` for ``runtimes`` at ``precision``; return the updated artifact folder."""
+                 data: Path | None = None, opset: int = 17, status: Status = lambda _msg: None,
+                 trt: TrtBuildOptions | None = None) -> Artifacts:
+    """Export ``name`` for ``runtimes`` at ``precision``; return the updated artifact folder.
+
+    ``trt`` holds the TensorRT build options (profile batches, workspace, ...); default: batch 1.
+    """
     import torch
 
     from ..models import get_spec, load_model, measure_complexity
 
-    if precision not in EXPORT_PRECISIONS:
-        raise UsageError(f"export precision must be one of {', '.join(EXPORT_PRECISIONS)} (int8 goes through `edgebench calibrate`)")
+    if precision not in EXPORT_PRECISIONS and not (precision == "int8" and set(runtimes) == {"trt"}):
+        raise UsageError(f"export precision must be one of {', '.join(EXPORT_PRECISIONS)} (int8 goes through "
+                         "`edgebench calibrate`; a TensorRT INT8 plan is built from its Q/DQ ONNX)")
     spec = get_spec(name)
     runtimes = tuple(dict.fromkeys(canonical(r) for r in runtimes))
     for rt in runtimes:
@@ -141,7 +167,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
             with torch.no_grad():
                 reference = model(torch.from_numpy(inputs)).numpy()
             manifest["verification"]["inputs"] = source
-            job = ExportJob(artifacts, onnx_path, inputs, reference, status)
+            job = ExportJob(artifacts, onnx_path, inputs, reference, status, trt or TrtBuildOptions())
         return job
 
     if not reuse_onnx:
@@ -153,21 +179,23 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         manifest["verification"]["onnx"] = _verify(prepared_job(), "ort", onnx_path, "fp32", f"{spec.name} ONNX on ONNX Runtime")
         artifacts.save()
 
-    _build_engines(artifacts, runtimes, precision, prepared_job, status)
+    _build_engines(artifacts, runtimes, precision, prepared_job, status, trt or TrtBuildOptions())
     artifacts.save()
     return artifacts
 
 
 def _build_engines(artifacts: Artifacts, runtimes: tuple[str, ...], precision: str,
-                   prepared_job: Callable[[], ExportJob], status: Status) -> None:
+                   prepared_job: Callable[[], ExportJob], status: Status, trt: TrtBuildOptions) -> None:
     """Build (or reuse, by content key) one verified engine per runtime."""
     manifest = artifacts.manifest
     for rt in runtimes:
         if rt == "torch":
             continue
-        version = runtime_class(rt).availability().version
-        key = sha256_json({"onnx": manifest["files"][ONNX_FILE]["sha256"], "runtime": rt, "version": version,
-                           "precision": precision, "format": EXPORT_FORMAT})
+        available = runtime_class(rt).availability()
+        version = available.version
+        qdq_key = (manifest["engines"].get("qdq/int8") or {}).get("key") if precision == "int8" else None
+        key = engine_key(manifest["files"][ONNX_FILE]["sha256"], rt, version, precision, trt, available.devices,
+                         qdq_key)
         if artifacts.engine_current(rt, precision, key):
             status(f"{rt} {precision} engine is up to date")
             continue
@@ -175,8 +203,10 @@ def _build_engines(artifacts: Artifacts, runtimes: tuple[str, ...], precision: s
         built = ENGINE_BUILDERS[rt](prepared_job(), precision)
         files = [artifacts.record_file(p) for p in built.pop("files")]
         status(f"verifying the {rt} {precision} engine")
-        figures = _verify(prepared_job(), rt, artifacts.path(files[0]), precision,
-                          f"{manifest['model']['name']} {rt} {precision} engine")
+        job = prepared_job()
+        figures = _verify(job, rt, artifacts.path(files[0]), precision,
+                          f"{manifest['model']['name']} {rt} {precision} engine",
+                          verify_batches(rt, trt, len(job.inputs)))
         manifest["engines"][f"{rt}/{precision}"] = {"key": key, "files": files, "runtime_version": version,
                                                     "precision": precision, "build": built}
         manifest["verification"][f"{rt}/{precision}"] = figures
@@ -184,7 +214,8 @@ def _build_engines(artifacts: Artifacts, runtimes: tuple[str, ...], precision: s
 
 
 def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp32", out: Path = Path("artifacts"),
-                data: Path | None = None, status: Status = lambda _msg: None) -> Artifacts:
+                data: Path | None = None, status: Status = lambda _msg: None,
+                trt: TrtBuildOptions | None = None) -> Artifacts:
     """Take a user's ONNX classifier (NCHW float input) through the same engine builds.
 
     Engines are verified against ONNX Runtime running the original file.
@@ -231,28 +262,34 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
         with runtime_class("ort")(artifacts.path(ONNX_FILE), RuntimeOptions(batches=(len(inputs),))) as ref:
             reference = ref.infer(inputs)
         manifest["verification"]["inputs"] = {**source, "reference": "onnxruntime on the original file"}
-        return ExportJob(artifacts, artifacts.path(ONNX_FILE), inputs, reference, status)
+        return ExportJob(artifacts, artifacts.path(ONNX_FILE), inputs, reference, status, trt or TrtBuildOptions())
 
-    _build_engines(artifacts, runtimes, precision, functools.cache(prepared_job), status)
+    _build_engines(artifacts, runtimes, precision, functools.cache(prepared_job), status, trt or TrtBuildOptions())
     artifacts.save()
     return artifacts
 
 
-def _verify(job: ExportJob, runtime: str, engine: Path, precision: str, what: str) -> dict:
-    """Run the engine at batch N and batch 1 (dynamic batch) and compare with PyTorch."""
+def _verify(job: ExportJob, runtime: str, engine: Path, precision: str, what: str,
+            batches: tuple[int, int] | None = None) -> dict:
+    """Run the engine at two batch sizes (default N and 1: dynamic batch) and compare with PyTorch.
+
+    A batch larger than the verification set repeats its images (a TensorRT profile may start above N).
+    """
+    full_n, small_n = batches or (len(job.inputs), 1)
+    inputs, reference = (np.resize(a, (full_n, *a.shape[1:])) for a in (job.inputs, job.reference))
     cls = runtime_class(runtime)
-    options = RuntimeOptions(precision=precision, threads=os.cpu_count(), batches=(1, len(job.inputs)))
+    options = RuntimeOptions(precision=precision, threads=os.cpu_count(), batches=(small_n, full_n))
     try:
         with cls(engine, options) as rt:
-            full = rt.infer(job.inputs)
-            single = rt.infer(job.inputs[:1])
+            full = rt.infer(inputs)
+            single = rt.infer(inputs[:small_n])
             effective = rt.effective_precision()
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - runtime load/infer failures are export failures
         raise ExportError(f"{what} failed to run: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
-    figures = agreement(job.reference, full)
-    batch1 = agreement(job.reference[:1], single)
+    figures = agreement(reference, full)
+    batch1 = agreement(reference[:small_n], single)
     checked = check(figures, effective if precision == "fp16" else precision, what)
-    check(batch1, effective if precision == "fp16" else precision, f"{what} at batch 1")
+    check(batch1, effective if precision == "fp16" else precision, f"{what} at batch {small_n}")
     return {**checked, "batch1": batch1, "effective_precision": effective}

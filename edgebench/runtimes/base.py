@@ -16,17 +16,24 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from .tensorrt_config import TrtRunOptions
+
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """What a user chooses for one engine: precision, threads, device, batch range."""
+    """What a user chooses for one engine: precision, threads, device, batch range, TensorRT run options."""
 
     precision: str = "fp32"
     threads: int | None = None
     device: str | None = None  # runtime-specific device name; None = the runtime's default
     batches: tuple[int, ...] = (1,)  # batch sizes the engine must accept (TensorRT profiles)
+    trt: TrtRunOptions = field(default_factory=TrtRunOptions)  # used by the trt runtime only
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trt, dict):  # back from to_dict(), e.g. through the measurement worker's JSON
+            object.__setattr__(self, "trt", TrtRunOptions(**self.trt))
 
     def to_dict(self) -> dict:
         return asdict(self)

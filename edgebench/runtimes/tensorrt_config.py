@@ -32,8 +32,8 @@ ENGINE_FILE = "model.plan"
 TIMING_CACHE_FILE = "trt.timing-cache"
 CALIBRATION_CACHE_FILE = "trt.calibration-cache"
 DEFAULT_WORKSPACE_MB = 2048
-DEFAULT_MAX_BATCH = 64  # export builds one profile 1..64 so `run --batch 1,8,32` needs no rebuild
 HARDWARE_COMPAT_LEVELS = ("none", "ampere_plus", "same_compute_capability")
+HARDWARE_COMPAT_CLI = {"none": "none", "ampere+": "ampere_plus", "same-compute-capability": "same_compute_capability"}
 LEGACY_CALIBRATOR_NOTE = ("IInt8EntropyCalibrator2 (implicit quantization) is deprecated since TensorRT 10.1 and "
                           "removed in 11.x; prefer the Q/DQ ONNX (explicit quantization)")
 
@@ -60,25 +60,80 @@ def same_release(a: str, b: str) -> bool:
 
 # ---------------------------------------------------------------- profiles
 
-def profile_shapes(batches: tuple[int, ...] | list[int], input_shape: tuple[int, ...] | list[int],
-                   opt: int | None = None) -> dict[str, list[int]]:
-    """One optimisation profile covering every batch: min = smallest, max = largest,
-    opt = ``opt`` or the first batch listed (the one the user measures first)."""
+def profile_batches(batches: tuple[int, ...] | list[int], opt: int | None = None) -> tuple[int, int, int]:
+    """The profile rule: (min, opt, max) = (smallest, ``opt`` or the first batch listed, largest).
+
+    The first batch listed is the one TensorRT tunes its kernels for, so ``--batch 1,8,32`` gives
+    1/1/32 (latency first) and ``--batch 32,1,8`` gives 1/32/32 (throughput first).
+    """
     batches = [int(b) for b in batches]
     if not batches or any(b < 1 for b in batches):
         raise UsageError(f"batch sizes must be positive integers, got {batches}")
-    chw = [int(d) for d in input_shape]
-    if len(chw) != 3 or any(d < 1 for d in chw):
-        raise UsageError(f"input shape must be static C, H, W, got {list(input_shape)}")
     lo, hi = min(batches), max(batches)
     opt = batches[0] if opt is None else int(opt)
     if not lo <= opt <= hi:
         raise UsageError(f"profile opt batch {opt} is outside [{lo}, {hi}]")
+    return lo, opt, hi
+
+
+def profile_shapes(batches: tuple[int, ...] | list[int], input_shape: tuple[int, ...] | list[int],
+                   opt: int | None = None) -> dict[str, list[int]]:
+    """One optimisation profile covering every batch (rule: :func:`profile_batches`)."""
+    chw = [int(d) for d in input_shape]
+    if len(chw) != 3 or any(d < 1 for d in chw):
+        raise UsageError(f"input shape must be static C, H, W, got {list(input_shape)}")
+    lo, opt, hi = profile_batches(batches, opt)
     return {"min": [lo, *chw], "opt": [opt, *chw], "max": [hi, *chw]}
 
 
 def profile_covers(profile: dict, batch: int) -> bool:
     return profile["min"][0] <= batch <= profile["max"][0]
+
+
+# ---------------------------------------------------------------- user options
+
+@dataclass(frozen=True)
+class TrtBuildOptions:
+    """How to build a plan, from ``export``/``run`` options: the batches its profile covers,
+    workspace, hardware compatibility, timing cache, legacy INT8 calibrator."""
+
+    batches: tuple[int, ...] = (1,)
+    workspace_mb: int = DEFAULT_WORKSPACE_MB
+    hardware_compatibility: str = "none"  # one of HARDWARE_COMPAT_LEVELS
+    timing_cache: str | None = None  # None: trt.timing-cache in the model's artifact folder
+    legacy_calibrator: bool = False  # deprecated since TensorRT 10.1, removed in 11.x
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batches", tuple(int(b) for b in self.batches))
+        profile_batches(self.batches)
+        if self.workspace_mb < 1:
+            raise UsageError("the TensorRT workspace limit must be at least 1 MiB")
+        if self.hardware_compatibility not in HARDWARE_COMPAT_LEVELS:
+            raise UsageError(f"hardware compatibility must be one of {', '.join(HARDWARE_COMPAT_LEVELS)}, "
+                             f"got {self.hardware_compatibility!r}")
+
+    def profile(self, input_shape: tuple[int, ...] | list[int]) -> dict[str, list[int]]:
+        return profile_shapes(self.batches, input_shape)
+
+    def key(self, precision: str) -> dict:
+        """What changes the plan (part of its content key); the timing cache only speeds the build."""
+        return {"profile_batches": list(profile_batches(self.batches)), "workspace_mb": self.workspace_mb,
+                "hardware_compatibility": self.hardware_compatibility,
+                "legacy_calibrator": self.legacy_calibrator and precision == "int8"}
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "batches": list(self.batches)}
+
+
+@dataclass(frozen=True)
+class TrtRunOptions:
+    """How to run a plan: replay a captured CUDA graph; profile each layer (trt.IProfiler)."""
+
+    cuda_graph: bool = False
+    layer_profile: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 # ---------------------------------------------------------------- build configuration
@@ -119,8 +174,8 @@ def derive_build_config(precision: str, trt_version: str, *, qdq_available: bool
         raise UsageError("the TensorRT workspace limit must be at least 1 MB")
     if hardware_compatibility not in HARDWARE_COMPAT_LEVELS:
         raise UsageError(f"hardware compatibility must be one of {', '.join(HARDWARE_COMPAT_LEVELS)}")
-    if hardware_compatibility != "none" and major < 10:
-        raise UsageError(f"hardware-compatible engines need TensorRT >= 8.6 / 10.x (this is {trt_version})")
+    if hardware_compatibility != "none" and parse_version(trt_version)[:2] < (8, 6):
+        raise UsageError(f"hardware-compatible engines need TensorRT >= 8.6 (this is {trt_version})")
     cfg = BuildConfig(precision, trt_version, "fp32", workspace_mb=workspace_mb,
                       hardware_compatibility=hardware_compatibility, explicit_batch_flag=major < 10,
                       strongly_typed=major >= 11)
@@ -147,6 +202,19 @@ def derive_build_config(precision: str, trt_version: str, *, qdq_available: bool
             if major < 11:
                 cfg.builder_flags.append("INT8")  # explicit quantization on weakly typed networks
     return cfg
+
+
+def check_hardware_compat_gpu(level: str, compute_capability: str, integrated: bool) -> None:
+    """Refuse (UsageError) a hardware-compatible build the building GPU cannot make: TensorRT supports
+    it only on discrete Ampere+ GPUs (not on Jetson / JetPack)."""
+    if level == "none":
+        return
+    if integrated:
+        raise UsageError("hardware-compatible engines are not supported on Jetson (JetPack) or other "
+                         "integrated GPUs; use --trt-hw-compat none")
+    if _cc(compute_capability) < (8, 0):
+        raise UsageError(f"hardware-compatible engines must be built on an Ampere or newer GPU "
+                         f"(this one is sm {compute_capability}); use --trt-hw-compat none")
 
 
 # ---------------------------------------------------------------- engine manifest

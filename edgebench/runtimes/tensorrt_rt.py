@@ -3,18 +3,13 @@
 The plan is version-locked: it loads only on the TensorRT release and GPU that built it
 (or, for a hardware-compatible plan, a GPU of the same family); anything else is refused
 with EngineMismatch saying how to rebuild. Build details are in :mod:`trt_engine`,
-the GPU-free rules in :mod:`tensorrt_config`.
-
-Environment knobs (the export builder's signature is fixed, so these are read here):
-``EDGEBENCH_TRT_WORKSPACE_MB`` (default 2048), ``EDGEBENCH_TRT_MAX_BATCH`` (profile max, 64),
-``EDGEBENCH_TRT_HW_COMPAT`` (none | ampere_plus | same_compute_capability),
-``EDGEBENCH_TRT_LEGACY_CALIBRATOR=1`` (deprecated implicit INT8), ``EDGEBENCH_TRT_CUDA_GRAPH=1``,
-``EDGEBENCH_TRT_PROFILE=1`` (per-layer times into the result's settings).
+the GPU-free rules in :mod:`tensorrt_config`. Build options arrive as
+:class:`~tensorrt_config.TrtBuildOptions` (through the export pipeline), run options as
+``RuntimeOptions.trt`` (:class:`~tensorrt_config.TrtRunOptions`).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -22,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RuntimeUnavailable, UsageError
+from ..errors import EngineMismatch, UsageError
 from . import tensorrt_config as tc
 from .base import Availability, Runtime, RuntimeOptions
 
@@ -50,16 +45,6 @@ def nvidia_driver() -> tuple[bool, str]:
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, f"nvidia-smi failed: {exc}"
     return False, "no NVIDIA driver (no /proc/driver/nvidia, no nvidia-smi)"
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"{name} must be an integer, got {value!r}") from None
 
 
 class TensorRTRuntime(Runtime):
@@ -104,11 +89,8 @@ class TensorRTRuntime(Runtime):
         lo, hi = self.core.profile_range()
         outside = [b for b in options.batches if not lo <= b <= hi]
         if outside:
-            from ..errors import EngineMismatch
-            raise EngineMismatch(f"batch {outside[0]} is outside the engine's profile [{lo}, {hi}]; rebuild with "
-                                 f"EDGEBENCH_TRT_MAX_BATCH={max(options.batches)} edgebench export MODEL --runtime trt")
-        self.cuda_graph = os.environ.get("EDGEBENCH_TRT_CUDA_GRAPH") == "1"
-        self.profile_layers = os.environ.get("EDGEBENCH_TRT_PROFILE") == "1"
+            raise EngineMismatch(f"batch {outside[0]} is outside the engine's profile [{lo}, {hi}]; rebuild it with "
+                                 f"`edgebench export MODEL --runtime trt --batch {','.join(map(str, options.batches))}`")
         self._last_batch: np.ndarray | None = None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -118,7 +100,7 @@ class TensorRTRuntime(Runtime):
         """Host latency = H2D + execute_async_v3 + D2H + sync; GPU compute time from CUDA events."""
         self.core.prepare(batch)
         self._last_batch = batch
-        if self.cuda_graph:
+        if self.options.trt.cuda_graph:
             self.core.capture_graph()
         self.core.gpu_ms.clear()
         self.core.copy_ms.clear()
@@ -126,18 +108,22 @@ class TensorRTRuntime(Runtime):
 
     def settings(self) -> dict:
         manifest = self.core.manifest
+        build = manifest.get("build") or {}
         out = {
             "device": "cuda:0",
             "gpu": self.core.gpu,
             "tensorrt_version": self.core.trt.__version__,
             "profile": manifest.get("profile"),
-            "build": manifest.get("build"),
-            "cuda_graph": self.cuda_graph,
+            "workspace_mb": build.get("workspace_mb"),
+            "hardware_compatibility": manifest.get("hardware_compatibility"),
+            "timing_cache": manifest.get("timing_cache"),
+            "build": build,
+            "cuda_graph": self.options.trt.cuda_graph,
             "timing": {**self.core.timing_summary(),
                        "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
                        "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"},
         }
-        if self.profile_layers and self._last_batch is not None:
+        if self.options.trt.layer_profile and self._last_batch is not None:
             out["layer_profile"] = self.core.layer_profile(self._last_batch)
         return out
 
@@ -155,11 +141,12 @@ class TensorRTRuntime(Runtime):
 
 # ---------------------------------------------------------------- export builder
 
-def build_for_artifacts(artifacts, onnx_fp32: Path, precision: str, inputs: np.ndarray | None = None,
-                        status: Callable[[str], None] = lambda _m: None) -> dict:
+def build_for_artifacts(artifacts, onnx_fp32: Path, precision: str, options: tc.TrtBuildOptions,
+                        inputs: np.ndarray | None = None, status: Callable[[str], None] = lambda _m: None) -> dict:
     """Build ``<precision>/tensorrt/model.plan`` (+ ``.json``) in ``artifacts``; the export builder.
 
-    The timing cache (``trt.timing-cache`` in the artifact folder) is shared by every build of the model.
+    The profile covers ``options.batches``; the timing cache (``options.timing_cache``, else
+    ``trt.timing-cache`` in the artifact folder) is read before and grown after every build.
     """
     import tensorrt as trt
 
@@ -170,30 +157,25 @@ def build_for_artifacts(artifacts, onnx_fp32: Path, precision: str, inputs: np.n
     fp16_onnx = artifacts.path("fp16/model.onnx")
     cfg = tc.derive_build_config(
         precision, trt.__version__, qdq_available=qdq is not None, fp16_onnx_available=fp16_onnx.is_file(),
-        legacy_calibrator=os.environ.get("EDGEBENCH_TRT_LEGACY_CALIBRATOR") == "1",
-        workspace_mb=env_int("EDGEBENCH_TRT_WORKSPACE_MB", tc.DEFAULT_WORKSPACE_MB),
-        hardware_compatibility=os.environ.get("EDGEBENCH_TRT_HW_COMPAT", "none"))
+        legacy_calibrator=options.legacy_calibrator, workspace_mb=options.workspace_mb,
+        hardware_compatibility=options.hardware_compatibility)
     source = {"fp32": Path(onnx_fp32), "fp16": fp16_onnx, "qdq": artifacts.path(qdq) if qdq else None}[cfg.onnx_source]
     if cfg.onnx_source == "qdq":
         cfg.notes.append(f"Q/DQ ONNX: {qdq} ({tc.qdq_summary(source)['quantize_nodes']} QuantizeLinear nodes)")
-    shape = manifest["input"]["shape"][1:]
-    max_batch = env_int("EDGEBENCH_TRT_MAX_BATCH", tc.DEFAULT_MAX_BATCH)
-    verify_batch = len(inputs) if inputs is not None else 1
-    profile = tc.profile_shapes([1, max(max_batch, verify_batch)], shape, opt=1)
+    profile = options.profile(manifest["input"]["shape"][1:])
+    timing_cache = Path(options.timing_cache) if options.timing_cache else artifacts.path(tc.TIMING_CACHE_FILE)
     plan = artifacts.path(f"{precision}/tensorrt/{tc.ENGINE_FILE}")
     calibration = None
     if cfg.legacy_calibrator:
         if inputs is None:
             raise UsageError("the legacy INT8 calibrator needs calibration inputs")
-        calibration = [inputs[i:i + 1] for i in range(len(inputs))]
-    engine_manifest = build_plan(source, plan, cfg, profile, timing_cache=artifacts.path(tc.TIMING_CACHE_FILE),
+        opt = profile["opt"][0]  # TensorRT calibrates at the calibration profile's opt shape
+        images = np.resize(inputs, (-(-len(inputs) // opt) * opt, *inputs.shape[1:]))
+        calibration = [images[i:i + opt] for i in range(0, len(images), opt)]
+    engine_manifest = build_plan(source, plan, cfg, profile, timing_cache=timing_cache,
                                  calibration_batches=calibration,
                                  calibration_cache=artifacts.path(tc.CALIBRATION_CACHE_FILE), status=status)
     return {"tool": "tensorrt build_serialized_network", "onnx": str(source.relative_to(artifacts.root)),
-            "engine_manifest": engine_manifest, "files": [plan, tc.manifest_path_for(plan)]}
+            "options": options.to_dict(), "engine_manifest": engine_manifest,
+            "files": [plan, tc.manifest_path_for(plan)]}
 
-
-def require_usable() -> None:
-    available = TensorRTRuntime.availability()
-    if not available.usable:
-        raise RuntimeUnavailable(f"runtime trt is not usable here: {available.reason}")

@@ -58,7 +58,7 @@ def gpu_info(device: int = 0) -> dict:
     prop = check(cudart.cudaGetDeviceProperties(device))
     name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
     return {"name": name.rstrip("\x00").strip(), "compute_capability": f"{prop.major}.{prop.minor}",
-            "total_memory_mb": round(prop.totalGlobalMem / 2**20, 1),
+            "integrated": bool(prop.integrated), "total_memory_mb": round(prop.totalGlobalMem / 2**20, 1),
             "cuda_runtime": check(cudart.cudaRuntimeGetVersion()), "cuda_driver": check(cudart.cudaDriverGetVersion())}
 
 
@@ -151,6 +151,8 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors[:500]}")
+    gpu = gpu_info()
+    tc.check_hardware_compat_gpu(cfg.hardware_compatibility, gpu["compute_capability"], gpu["integrated"])
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_mb * 2**20)
     for flag in cfg.builder_flags:
@@ -168,11 +170,7 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
                                              or Path(plan_path).with_name(tc.CALIBRATION_CACHE_FILE), cfg.trt_version)
         config.int8_calibrator = calibrator  # deprecated since 10.1
         config.set_calibration_profile(opt_profile)
-    cache = None
-    if timing_cache is not None:  # reused across builds and precisions of one model
-        blob = Path(timing_cache).read_bytes() if Path(timing_cache).is_file() else b""
-        cache = config.create_timing_cache(blob)
-        config.set_timing_cache(cache, ignore_mismatch=False)
+    cache_use = _use_timing_cache(config, Path(timing_cache)) if timing_cache is not None else None
     status(f"building the TensorRT {cfg.precision} plan (this takes a while)")
     t0 = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
@@ -187,21 +185,37 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     with open(tmp, "wb") as f:
         f.write(memoryview(serialized))
     tmp.replace(plan_path)
-    if cache is not None:
-        updated = config.get_timing_cache()
-        blob = bytes(memoryview(updated.serialize()))
-        tmp = Path(timing_cache).with_name(Path(timing_cache).name + ".tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(timing_cache)
-    gpu = gpu_info()
+    if cache_use is not None:
+        cache_use["saved_bytes"] = _save_timing_cache(config, Path(timing_cache))
     manifest = tc.engine_manifest(trt_version=trt.__version__, gpu_name=gpu["name"],
                                   compute_capability=gpu["compute_capability"], precision=cfg.precision,
                                   profile=profile, onnx_sha256=sha256_file(Path(onnx_path)), build=cfg,
                                   plan_sha256=sha256_file(plan_path), plan_bytes=plan_path.stat().st_size)
     manifest["build_seconds"] = round(seconds, 2)
-    manifest["timing_cache"] = str(timing_cache) if timing_cache else None
+    manifest["timing_cache"] = cache_use
     tc.write_engine_manifest(plan_path, manifest)
     return manifest
+
+
+def _use_timing_cache(config, path: Path) -> dict:
+    """Load the timing cache at ``path`` into ``config`` (an empty one if absent or made elsewhere)."""
+    blob = path.read_bytes() if path.is_file() else b""
+    use = {"path": str(path), "loaded_bytes": len(blob), "reused": bool(blob)}
+    if not config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False):
+        # another GPU or TensorRT release wrote it: start afresh rather than risk wrong tactics
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+        use.update(reused=False, note="cache from another GPU or TensorRT release: started an empty one")
+    return use
+
+
+def _save_timing_cache(config, path: Path) -> int:
+    """Write the builder's (grown) timing cache back to ``path`` atomically; return its size."""
+    blob = bytes(memoryview(config.get_timing_cache().serialize()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+    return len(blob)
 
 
 # ---------------------------------------------------------------- run
@@ -284,7 +298,7 @@ class TrtEngine:
             if not self.context.set_input_shape(name, tuple(batch.shape)):
                 lo, hi = self.profile_range()
                 raise tc.EngineMismatch(f"batch {batch.shape[0]} is outside the engine's profile [{lo}, {hi}]; "
-                                        "rebuild with EDGEBENCH_TRT_MAX_BATCH set higher")
+                                        f"rebuild it with `--batch` including {batch.shape[0]}")
             for tensor in self.inputs + self.outputs:
                 shape = tuple(self.context.get_tensor_shape(tensor))
                 dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(tensor)))
@@ -296,9 +310,15 @@ class TrtEngine:
         np.copyto(self.host[self.inputs[0]], batch.astype(self.host[self.inputs[0]].dtype, copy=False))
 
     def _free_buffers(self) -> None:
+        self._drop_graph()
         for ptr in self.device.values():
             self.cudart.cudaFree(ptr)
-        self.device, self.host, self.batch, self.graph_exec = {}, {}, None, None
+        self.device, self.host, self.batch = {}, {}, None
+
+    def _drop_graph(self) -> None:
+        if self.graph_exec is not None:
+            self.cudart.cudaGraphExecDestroy(self.graph_exec)
+            self.graph_exec = None
 
     def _h2d(self) -> None:
         kind = self.cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
@@ -323,10 +343,15 @@ class TrtEngine:
         cudart = self.cudart
         self._execute()
         check(cudart.cudaStreamSynchronize(self.stream))
+        self._drop_graph()
         check(cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
-        self.context.execute_async_v3(int(self.stream))
+        captured = self.context.execute_async_v3(int(self.stream))
         graph = check(cudart.cudaStreamEndCapture(self.stream))
+        if not captured:
+            cudart.cudaGraphDestroy(graph)
+            raise RuntimeError("execute_async_v3 could not be captured in a CUDA graph (run without --cuda-graph)")
         self.graph_exec = check(cudart.cudaGraphInstantiate(graph, 0))
+        check(cudart.cudaGraphDestroy(graph))  # the executable graph keeps what it needs
 
     # -- one iteration
     def run_once(self, record: bool = True) -> np.ndarray:
@@ -350,17 +375,26 @@ class TrtEngine:
         return self.run_once(record=False).astype(np.float32, copy=True)
 
     def layer_profile(self, batch: np.ndarray, runs: int = 10) -> list[dict]:
-        """Per-layer times from trt.IProfiler (profiled runs are separate from the timed loop)."""
+        """Per-layer times from trt.IProfiler, on runs separate from the timed loop.
+
+        A profiler cannot be detached from a context (TensorRT rejects a null profiler), so
+        the profiled runs use their own execution context on the same device buffers.
+        """
         self.prepare(batch)
-        graph, self.graph_exec = self.graph_exec, None  # profiling needs plain enqueues
+        context = self.engine.create_execution_context()
         profiler = make_layer_profiler(self.trt)
-        self.context.profiler = profiler
         try:
+            context.set_input_shape(self.inputs[0], tuple(self.host[self.inputs[0]].shape))
+            for name, ptr in self.device.items():
+                context.set_tensor_address(name, int(ptr))
+            context.profiler = profiler
+            self._h2d()
             for _ in range(runs):
-                self.run_once(record=False)
+                if not context.execute_async_v3(int(self.stream)):
+                    raise RuntimeError("execute_async_v3 failed while profiling layers")
+                check(self.cudart.cudaStreamSynchronize(self.stream))  # reports arrive per completed run
         finally:
-            self.context.profiler = None
-            self.graph_exec = graph
+            del context
         return profiler.table()
 
     def timing_summary(self) -> dict:
