@@ -37,17 +37,6 @@ def test_spec_is_complete(spec):
     assert len(p.mean) == len(p.std) == 3 and all(s > 0 for s in p.std)
 
 
-def test_lite_preprocessing_matches_weights_readme(weights_dir):
-    import csv
-    rows = {r["architecture"]: r for r in csv.DictReader((weights_dir / "index.csv").open())}
-    for name in ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2", "squeezenet1_1",
-                 "mobilenet_v2"):
-        row, p = rows[name], get_spec(name).preprocess
-        assert (p.input_size, p.resize, p.interpolation) == (int(row["input"]), int(row["resize"]), row["interpolation"])
-        assert p.mean == pytest.approx([float(x) for x in row["mean"].split(",")])
-        assert p.std == pytest.approx([float(x) for x in row["std"].split(",")])
-
-
 def test_complexity_is_computed_from_the_model():
     spec = get_spec("resnet18")
     found = measure_complexity(spec.build(), spec.input_shape)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -12,9 +14,9 @@ from edgebench.errors import UsageError
 from edgebench.models import get_spec, load_model
 
 
-def _top1(model, spec, data_dir, n=20):
+def _top1(model, preprocess, data_dir, n=20):
     dataset = open_dataset(data_dir)
-    batch = load_samples(dataset.samples[:: len(dataset) // n][:n], spec.preprocess)
+    batch = load_samples(dataset.samples[:: len(dataset) // n][:n], preprocess)
     with torch.no_grad():
         pred = model(torch.from_numpy(batch.inputs)).argmax(1).numpy()
     return float((pred == np.array(batch.labels)).mean())
@@ -25,8 +27,59 @@ def test_real_local_weights_predict_correctly(name, weights_dir, data_dir):
     spec = get_spec(name)
     model, info = load_model(spec, "auto", weights_dir)
     assert info.source == "local" and info.trained and len(info.sha256) == 64
-    accuracy = _top1(model, spec, data_dir)
+    accuracy = _top1(model, info.preprocess, data_dir)
     assert accuracy >= (0.5 if name == "squeezenet1_1" else 0.7), accuracy
+
+
+def _index_rows(weights_dir):
+    with (weights_dir / "index.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_local_weights_take_their_index_preprocessing(weights_dir):
+    for row in _index_rows(weights_dir):
+        _, info = load_model(get_spec(row["architecture"]), "auto", weights_dir)
+        p = info.preprocess
+        assert info.preprocess_source == "index.csv", row["file"]
+        assert (p.input_size, p.resize, p.interpolation) == (int(row["input"]), int(row["resize"]), row["interpolation"])
+        assert p.mean == pytest.approx([float(x) for x in row["mean"].split(",")])
+        assert p.std == pytest.approx([float(x) for x in row["std"].split(",")])
+
+
+def test_weights_file_in_an_indexed_folder_takes_its_row(weights_dir):
+    spec = get_spec("tf_efficientnet_lite1")
+    _, info = load_model(spec, str(weights_dir / "tf_efficientnet_lite1.safetensors"))
+    assert info.source == "file" and info.preprocess_source == "index.csv" and info.preprocess.resize == 274
+    assert spec.preprocess.resize == 272  # timm's tf_efficientnet_lite1.in1k config
+
+
+def test_index_with_another_input_size_is_refused(weights_dir, tmp_path):
+    (tmp_path / "lite1.safetensors").symlink_to(weights_dir / "tf_efficientnet_lite1.safetensors")
+    (tmp_path / "index.csv").write_text("file,architecture,input,resize,interpolation,mean,std\n"
+                                        'lite1.safetensors,tf_efficientnet_lite1,260,297,bicubic,"0.5,0.5,0.5","0.5,0.5,0.5"\n')
+    with pytest.raises(UsageError, match="input 260 px, but tf_efficientnet_lite1 is registered at 240"):
+        load_model(get_spec("tf_efficientnet_lite1"), "auto", tmp_path)
+
+
+def test_exported_manifest_records_the_weights_preprocessing(weights_dir, tmp_path):
+    from edgebench.export import export_model
+    local = export_model("tf_efficientnet_lite1", ("ort",), "fp32", "auto", str(weights_dir), tmp_path).manifest
+    assert local["preprocess"]["resize"] == 274 and local["weights"]["preprocess_source"] == "index.csv"
+    random = export_model("tf_efficientnet_lite1", ("ort",), "fp32", "random", out=tmp_path / "random").manifest
+    assert random["preprocess"]["resize"] == 272 and random["weights"]["preprocess_source"] == "registry"
+
+    # The same weights file indexed with another resize: the export key changes, everything is rebuilt.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "tf_efficientnet_lite1.safetensors").symlink_to(weights_dir / "tf_efficientnet_lite1.safetensors")
+    rows = [r for r in _index_rows(weights_dir) if r["architecture"] == "tf_efficientnet_lite1"]
+    with (other / "index.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerow({**rows[0], "resize": "280"})
+    again = export_model("tf_efficientnet_lite1", ("ort",), "fp32", "auto", str(other), tmp_path).manifest
+    assert again["weights"]["sha256"] == local["weights"]["sha256"]
+    assert again["preprocess"]["resize"] == 280 and again["key"] != local["key"]
 
 
 def test_random_weights_are_seeded_and_not_degenerate():

@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from . import engines
 from .artifacts import Artifacts, ensure_writable
 from .onnx_export import export_onnx
 from .verify import agreement, check
+
+if TYPE_CHECKING:
+    from ..models.registry import Preprocess
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +101,16 @@ def verify_batches(runtime: str, trt: TrtBuildOptions, samples: int) -> tuple[in
     return min(max(samples, lo), hi), lo
 
 
-def verification_inputs(spec, data: Path | None, count: int = VERIFY_SAMPLES) -> tuple[np.ndarray, dict]:
-    """Real preprocessed photos from ``data`` when given, else seeded random input."""
+def verification_inputs(preprocess: Preprocess, data: Path | None,
+                        count: int = VERIFY_SAMPLES) -> tuple[np.ndarray, dict]:
+    """Photos from ``data`` preprocessed with ``preprocess`` when given, else seeded random input."""
     if data is None:
         rng = np.random.default_rng(0)
-        return rng.standard_normal((count, *spec.input_shape), dtype=np.float32), {"source": "random", "seed": 0}
+        return rng.standard_normal((count, *preprocess.input_shape), dtype=np.float32), {"source": "random", "seed": 0}
     from ..calibration import open_dataset
     from ..calibration.loader import load_samples
     dataset = open_dataset(data)
-    loaded = load_samples(dataset.samples[:count * 2], spec.preprocess)
+    loaded = load_samples(dataset.samples[:count * 2], preprocess)
     if len(loaded.inputs) == 0:
         raise UsageError(f"no readable images in {data} to verify the export with")
     return loaded.inputs[:count], {"source": "images", "folder": str(Path(data).resolve()),
@@ -140,12 +145,13 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
 
     status(f"loading {spec.name} ({weights} weights)")
     model, winfo = load_model(spec, weights, weights_dir)
-    onnx_key = sha256_json({"spec": spec.to_dict(), "weights": winfo.sha256 or winfo.ref, "opset": opset,
+    onnx_key = sha256_json({"spec": spec.to_dict(), "weights": winfo.sha256 or winfo.ref,
+                            "preprocess": winfo.preprocess.to_dict(), "opset": opset,
                             "format": EXPORT_FORMAT, "torch": torch.__version__})
     manifest = artifacts.manifest
     onnx_path = artifacts.path(ONNX_FILE)
     reuse_onnx = manifest.get("key") == onnx_key and artifacts.file_intact(ONNX_FILE)
-    if not reuse_onnx:  # a new model or new weights: every engine is stale
+    if not reuse_onnx:  # a new model, new weights or new preprocessing: every engine is stale
         manifest.update({"key": onnx_key, "files": {}, "engines": {}, "verification": {}})
     complexity = measure_complexity(model, spec.input_shape)
     manifest.update({
@@ -153,7 +159,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         "complexity": {"params": complexity.params, "gmacs": round(complexity.gmacs, 4)},
         "weights": winfo.to_dict(),
         "input": {"name": "input", "shape": ["batch", *spec.input_shape], "dtype": "float32", "layout": "NCHW"},
-        "preprocess": spec.preprocess.to_dict(),
+        "preprocess": winfo.preprocess.to_dict(),  # the loaded weights' own (see weights.preprocess_source)
         "versions": {**{k: v for k, v in provenance.package_versions().items() if v}, "edgebench": provenance.edgebench_info()},
     })
 
@@ -163,7 +169,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         nonlocal job
         if job is None:
             status("computing the PyTorch reference")
-            inputs, source = verification_inputs(spec, data)
+            inputs, source = verification_inputs(winfo.preprocess, data)
             with torch.no_grad():
                 reference = model(torch.from_numpy(inputs)).numpy()
             manifest["verification"]["inputs"] = source
@@ -256,9 +262,7 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
     })
 
     def prepared_job() -> ExportJob:
-        from ..models.registry import ModelSpec
-        spec = ModelSpec(name, lambda: None, "cnn", preprocess, "", "")  # type: ignore[arg-type, return-value]
-        inputs, source = verification_inputs(spec, data, batch or VERIFY_SAMPLES)
+        inputs, source = verification_inputs(preprocess, data, batch or VERIFY_SAMPLES)
         with runtime_class("ort")(artifacts.path(ONNX_FILE), RuntimeOptions(batches=(len(inputs),))) as ref:
             reference = ref.infer(inputs)
         manifest["verification"]["inputs"] = {**source, "reference": "onnxruntime on the original file"}

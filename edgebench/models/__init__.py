@@ -5,8 +5,7 @@ Importing this package registers every model (it imports torch, torchvision and 
 
 from . import conformer, cyclemlp, rest, timm_models, torchvision_models, visual_transformer, zfnet  # noqa: F401
 from .complexity import Complexity, measure_complexity
-from .registry import (FAMILIES, ModelSpec, Preprocess, WeightSource, get_spec, list_models,
-                       register_model, resolve_name)
+from .registry import FAMILIES, ModelSpec, Preprocess, WeightSource, get_spec, list_models, register_model, resolve_name
 from .weights import WeightsInfo, load_model
 
 __all__ = ["FAMILIES", "Complexity", "ModelSpec", "Preprocess", "WeightSource", "WeightsInfo",

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import TransformerBlock, map_to_tokens, tokens_to_map
+from .layers import TransformerBlock, init_weights, map_to_tokens, tokens_to_map, trunc_normal_init_
 from .registry import Preprocess, register_model
 
 _BN_EPS = 1e-6  # the official ConvBlock / FCUUp BatchNorm eps
@@ -161,17 +161,9 @@ class Conformer(nn.Module):
         self.trans_cls_head = nn.Linear(embed_dim, num_classes)
         self.pooling = nn.AdaptiveAvgPool2d(1)
         self.conv_cls_head = nn.Linear(ch1 * 4, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        trunc_normal_init_(self.cls_token)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            init_weights(m, zero_conv_bias=False)  # the official init keeps PyTorch's default conv biases
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x_base = self.maxpool(self.act1(self.bn1(self.conv1(x))))

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import Mlp
+from .layers import Mlp, PreNormBlock, trunc_normal_init_
 from .registry import Preprocess, register_model
 
 
@@ -101,19 +101,6 @@ class CycleMLP(nn.Module):
         return self.proj(h * a[0] + w * a[1] + ch * a[2])
 
 
-class CycleBlock(nn.Module):
-    def __init__(self, dim: int, mlp_ratio: float = 4.0, qkv_bias: bool = False):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = CycleMLP(dim, qkv_bias=qkv_bias)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
 class Downsample(nn.Module):
     """3x3 stride-2 conv between stages, on channels-last tokens."""
 
@@ -132,7 +119,8 @@ class CycleNet(nn.Module):
         self.patch_embed = nn.Conv2d(3, embed_dims[0], 7, 4, 2)
         network: list[nn.Module] = []
         for i, depth in enumerate(layers):
-            network.append(nn.Sequential(*(CycleBlock(embed_dims[i], mlp_ratios[i], qkv_bias) for _ in range(depth))))
+            network.append(nn.Sequential(*(PreNormBlock(embed_dims[i], CycleMLP(embed_dims[i], qkv_bias), mlp_ratios[i])
+                                           for _ in range(depth))))
             if i < len(layers) - 1:
                 network.append(Downsample(embed_dims[i], embed_dims[i + 1]))
         self.network = nn.Sequential(*network)
@@ -142,13 +130,8 @@ class CycleNet(nn.Module):
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, CycleFC):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            nn.init.zeros_(m.bias)
+        if isinstance(m, (nn.Linear, CycleFC)):  # the official init leaves the convs at PyTorch's default
+            trunc_normal_init_(m.weight, m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.network(self.patch_embed(x).permute(0, 2, 3, 1))

@@ -2,7 +2,8 @@
 
 Written for export: no data-dependent Python control flow, attention as explicit
 matmul + softmax (counted by FlopCounterMode and exported as plain MatMul/Softmax),
-and reshapes that keep the batch axis symbolic (``-1`` or ``x.shape[0]``).
+and reshapes that keep the batch axis symbolic (``-1`` or ``x.shape[0]``). The
+weight-init helpers reproduce the official codebases' inits.
 """
 
 from __future__ import annotations
@@ -51,20 +52,32 @@ class Attention(nn.Module):
         return self.proj_drop(self.proj(x))
 
 
-class TransformerBlock(nn.Module):
-    """Pre-norm transformer encoder block: x + MHSA(LN(x)), then x + MLP(LN(x))."""
+class PreNormBlock(nn.Module):
+    """Pre-norm residual block around a token mixer: x + mixer(LN(x), *args), then x + MLP(LN(x)).
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = False,
-                 norm_eps: float = 1e-6, drop: float = 0.0, attn_drop: float = 0.0):
+    Extra forward arguments (such as the map's height and width) go to the mixer.
+    """
+
+    def __init__(self, dim: int, mixer: nn.Module, mlp_ratio: float = 4.0, norm_eps: float = 1e-5,
+                 drop: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+        self.attn = mixer
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, *args: int) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), *args)
         return x + self.mlp(self.norm2(x))
+
+
+class TransformerBlock(PreNormBlock):
+    """Pre-norm ViT encoder block: x + MHSA(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = False,
+                 norm_eps: float = 1e-6, drop: float = 0.0, attn_drop: float = 0.0):
+        mixer = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+        super().__init__(dim, mixer, mlp_ratio, norm_eps, drop)
 
 
 class ConvBnAct(nn.Sequential):
@@ -77,6 +90,28 @@ class ConvBnAct(nn.Sequential):
             nn.BatchNorm2d(out_ch, eps=bn_eps),
             act_layer() if act_layer is not None else nn.Identity(),
         )
+
+
+def trunc_normal_init_(weight: torch.Tensor, bias: torch.Tensor | None = None, std: float = 0.02) -> None:
+    """ViT-style init: truncated-normal weight (std 0.02, cut at +-2), zero bias."""
+    nn.init.trunc_normal_(weight, std=std)
+    if bias is not None:
+        nn.init.zeros_(bias)
+
+
+def kaiming_conv_init_(conv: nn.Conv2d, zero_bias: bool = True) -> None:
+    """ResNet-style init: Kaiming-normal conv weight (fan-out, ReLU gain); bias zeroed unless told not to."""
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    if zero_bias and conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+def init_weights(m: nn.Module, zero_conv_bias: bool = True) -> None:
+    """Hybrid CNN/transformer init (for ``model.apply``): Linear truncated normal, Conv2d Kaiming normal."""
+    if isinstance(m, nn.Linear):
+        trunc_normal_init_(m.weight, m.bias)
+    elif isinstance(m, nn.Conv2d):
+        kaiming_conv_init_(m, zero_conv_bias)
 
 
 def tokens_to_map(x: torch.Tensor, h: int, w: int) -> torch.Tensor:

@@ -8,8 +8,9 @@ pipeline needs: input size, preprocessing, family, paper, weight sources.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,6 +39,10 @@ class Preprocess:
     @property
     def crop_pct(self) -> float:
         return self.input_size / self.resize
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, self.input_size, self.input_size)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,8 +73,10 @@ class ModelSpec:
     """Everything the pipeline knows about one registered model."""
 
     name: str
-    builder: Callable[[], "nn.Module"]
+    builder: Callable[[], nn.Module]
     family: Family
+    # That of the listed hub weights (their timm pretrained cfg / torchvision transforms); a local
+    # weights directory's index.csv may give its own file's (see weights.py).
     preprocess: Preprocess
     description: str
     paper: str
@@ -86,14 +93,14 @@ class ModelSpec:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return (3, self.preprocess.input_size, self.preprocess.input_size)
+        return self.preprocess.input_shape
 
     @property
     def is_transformer_like(self) -> bool:
         """Whether INT8 should use transformer settings (NNCF ``ModelType.TRANSFORMER``)."""
         return self.family in ("transformer", "hybrid", "mlp")
 
-    def build(self) -> "nn.Module":
+    def build(self) -> nn.Module:
         return self.builder()
 
     def to_dict(self) -> dict:
@@ -127,7 +134,7 @@ def register_model(*, family: Family, paper: str, preprocess: Preprocess | None 
     The constructor's docstring (first line) becomes the model's description.
     """
 
-    def decorator(fn: Callable[[], "nn.Module"]) -> Callable[[], "nn.Module"]:
+    def decorator(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         model_name = name or fn.__name__
         if model_name in _REGISTRY or model_name in _ALIASES:
             raise ValueError(f"model {model_name!r} registered twice")

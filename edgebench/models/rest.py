@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Mlp, map_to_tokens, tokens_to_map
+from .layers import PreNormBlock, init_weights, map_to_tokens, tokens_to_map
 from .registry import Preprocess, register_model
 
 
@@ -83,20 +83,6 @@ class EMSA(nn.Module):
         return self.proj(x)
 
 
-class Block(nn.Module):
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, qkv_bias: bool = True,
-                 apply_transform: bool = True):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = EMSA(dim, num_heads, sr_ratio, qkv_bias=qkv_bias, apply_transform=apply_transform)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), h, w)
-        return x + self.mlp(self.norm2(x))
-
-
 class Stem(nn.Module):
     """Three 3x3 convs (strides 2, 1, 2) to 1/4 resolution, then PA."""
 
@@ -139,23 +125,13 @@ class ResT(nn.Module):
         self.patch_embeds = nn.ModuleList(
             [nn.Identity()] + [PatchEmbed(embed_dims[i - 1], embed_dims[i]) for i in range(1, 4)])
         self.stages = nn.ModuleList(
-            nn.ModuleList(Block(embed_dims[i], num_heads[i], mlp_ratios[i], sr_ratios[i], qkv_bias, apply_transform)
+            nn.ModuleList(PreNormBlock(embed_dims[i], EMSA(embed_dims[i], num_heads[i], sr_ratios[i], qkv_bias,
+                                                           apply_transform), mlp_ratios[i])
                           for _ in range(depths[i]))
             for i in range(4))
         self.norm = nn.LayerNorm(embed_dims[3])
         self.head = nn.Linear(embed_dims[3], num_classes)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+        self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, C, H, W)

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from .layers import kaiming_conv_init_
 from .registry import Preprocess, register_model
 
 
@@ -137,7 +138,7 @@ class VTResNet(nn.Module):
         self.fc = nn.Linear(token_channels, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                kaiming_conv_init_(m)
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None

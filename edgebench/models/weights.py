@@ -7,6 +7,10 @@
 * ``pretrained``: download through torchvision or timm;
 * ``random``: seeded random init, made non-degenerate (see :func:`randomize`);
 * ``PATH``: a ``.safetensors`` file, or a ``.pth``/``.pt`` loaded with ``weights_only=True``.
+
+Preprocessing follows the weights: a file listed in its directory's ``index.csv`` with
+input/resize/interpolation/mean/std is evaluated with those; anything else with the
+model's registered preprocessing (that of its hub weights).
 """
 
 from __future__ import annotations
@@ -22,22 +26,26 @@ from torch import nn
 
 from ..errors import UsageError
 from ..hashing import sha256_file
-from .registry import ModelSpec, WeightSource
+from .registry import ModelSpec, Preprocess, WeightSource
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_ENV = "EDGEBENCH_WEIGHTS"
 RANDOM_SEED = 0
+INDEX = "index.csv"
+INDEX_PREPROCESS = ("input", "resize", "interpolation", "mean", "std")
 
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    """Provenance of the weights a model was built with; goes into every result."""
+    """Provenance of the weights a model was built with and the preprocessing they take; goes into every result."""
 
     source: str  # local | file | torchvision | timm | random
     ref: str  # file path, weights enum, timm tag, or the random init recipe
     sha256: str | None
     trained: bool  # False for random weights: accuracy is then not meaningful
+    preprocess: Preprocess
+    preprocess_source: str  # "index.csv" (the file's row there) or "registry" (the spec's, = its hub weights')
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,29 +55,38 @@ def load_model(spec: ModelSpec, weights: str = "auto",
                weights_dir: str | os.PathLike | None = None) -> tuple[nn.Module, WeightsInfo]:
     """Build ``spec``'s model in eval mode with the requested weights."""
     if weights == "random":
-        return _random(spec), _random_info()
+        return _random(spec), _random_info(spec)
     if weights == "pretrained":
         return _pretrained(spec.build(), spec)
     if weights == "auto":
         local = find_local_weights(spec, weights_dir)
         if local is not None:
-            return _from_file(spec.build(), local, source="local")
+            return _from_file(spec, local, source="local")
         cached = _from_hub_cache(spec.build(), spec)
         if cached is not None:
             return cached
         log.warning("no trained weights for %s found locally or in the hub cache: using random "
                     "weights (accuracy is not meaningful; set --weights-dir or EDGEBENCH_WEIGHTS)",
                     spec.name)
-        return _random(spec), _random_info()
+        return _random(spec), _random_info(spec)
     path = Path(weights)
     if not path.is_file():
         raise UsageError(f"--weights must be auto, pretrained, random or a file; {weights!r} is none of these")
-    return _from_file(spec.build(), path, source="file")
+    return _from_file(spec, path, source="file")
 
 
 def weights_directory(weights_dir: str | os.PathLike | None = None) -> Path | None:
     value = weights_dir or os.environ.get(WEIGHTS_ENV)
     return Path(value) if value else None
+
+
+def _index_rows(directory: Path) -> list[dict[str, str]]:
+    """The rows of ``directory``'s ``index.csv`` (none without one)."""
+    index = directory / INDEX
+    if not index.is_file():
+        return []
+    with index.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def find_local_weights(spec: ModelSpec, weights_dir: str | os.PathLike | None = None) -> Path | None:
@@ -78,13 +95,11 @@ def find_local_weights(spec: ModelSpec, weights_dir: str | os.PathLike | None = 
     directory = weights_directory(weights_dir)
     if directory is None or not directory.is_dir():
         return None
+    rows = _index_rows(directory)
     for arch in (w.ref for w in spec.weights if w.kind == "local"):
-        index = directory / "index.csv"
-        if index.is_file():
-            with index.open(newline="") as f:
-                for row in csv.DictReader(f):
-                    if row.get("architecture") == arch and (directory / row["file"]).is_file():
-                        return directory / row["file"]
+        for row in rows:
+            if row.get("architecture") == arch and (directory / row["file"]).is_file():
+                return directory / row["file"]
         for suffix in (".safetensors", ".pth", ".pt"):
             if (directory / f"{arch}{suffix}").is_file():
                 return directory / f"{arch}{suffix}"
@@ -126,9 +141,39 @@ def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], origin: s
     model.load_state_dict(state, strict=True)
 
 
-def _from_file(model: nn.Module, path: Path, source: str) -> tuple[nn.Module, WeightsInfo]:
+def _triple(text: str) -> tuple[float, float, float]:
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) != 3:
+        raise ValueError(f"expected 3 comma-separated numbers, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _index_preprocess(spec: ModelSpec, path: Path) -> Preprocess | None:
+    """The preprocessing the ``index.csv`` next to ``path`` gives for it; None if it gives none."""
+    row = next((r for r in _index_rows(path.parent)
+                if r.get("file") and (path.parent / r["file"]).resolve() == path.resolve()), None)
+    if row is None or not all(row.get(k) for k in INDEX_PREPROCESS):
+        return None
+    where = f"{path.parent / INDEX}, row {row['file']}"
+    try:
+        found = Preprocess(int(row["input"]), int(row["resize"]), row["interpolation"],  # type: ignore[arg-type]
+                           _triple(row["mean"]), _triple(row["std"]))
+    except ValueError as exc:
+        raise UsageError(f"{where}: unreadable preprocessing ({exc})") from None
+    if found.interpolation not in ("bilinear", "bicubic", "nearest") or not found.resize >= found.input_size > 0:
+        raise UsageError(f"{where}: bad preprocessing {found.to_dict()}")
+    if found.input_size != spec.preprocess.input_size:
+        raise UsageError(f"{where}: input {found.input_size} px, but {spec.name} is registered at "
+                         f"{spec.preprocess.input_size} px")
+    return found
+
+
+def _from_file(spec: ModelSpec, path: Path, source: str) -> tuple[nn.Module, WeightsInfo]:
+    indexed = _index_preprocess(spec, path)
+    preprocess, origin = (indexed, INDEX) if indexed is not None else (spec.preprocess, "registry")
+    model = spec.build()
     apply_state_dict(model, read_state_dict(path), str(path))
-    return model.eval(), WeightsInfo(source, str(path.resolve()), sha256_file(path), trained=True)
+    return model.eval(), WeightsInfo(source, str(path.resolve()), sha256_file(path), True, preprocess, origin)
 
 
 def _hub_source(spec: ModelSpec) -> WeightSource | None:
@@ -169,7 +214,7 @@ def _from_hub_cache(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, Weigh
         return None
     source, path = cached
     _load_hub_file(model, path, source)
-    return model.eval(), WeightsInfo(source.kind, source.ref, sha256_file(path), trained=True)
+    return model.eval(), WeightsInfo(source.kind, source.ref, sha256_file(path), True, spec.preprocess, "registry")
 
 
 def _load_hub_file(model: nn.Module, path: Path, source: WeightSource) -> None:
@@ -201,9 +246,9 @@ def _pretrained(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsIn
     return loaded
 
 
-def _random_info() -> WeightsInfo:
+def _random_info(spec: ModelSpec) -> WeightsInfo:
     return WeightsInfo("random", f"seed={RANDOM_SEED}; default init, zero heads re-drawn, BN recalibrated",
-                       None, trained=False)
+                       None, False, spec.preprocess, "registry")
 
 
 @torch.no_grad()
