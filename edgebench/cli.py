@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
+from .calibration.int8 import Int8Options
 from .errors import EdgebenchError, UsageError
+from .int8_cli import int8_options
 from .runtimes.tensorrt_config import (
     DEFAULT_WORKSPACE_MB,
     HARDWARE_COMPAT_CLI,
@@ -225,6 +227,7 @@ def _export_runtimes(runtime: str) -> tuple[str, ...]:
               help="TensorRT: batch sizes the plan's optimisation profile covers (min = smallest, opt = first "
                    "listed, max = largest), e.g. 1,8,32; use the same list as `run --batch`.")
 @trt_build_options
+@int8_options
 @weights_option
 @weights_dir_option
 @artifacts_option
@@ -233,12 +236,13 @@ def _export_runtimes(runtime: str) -> tuple[str, ...]:
 @click.pass_context
 def export(ctx: click.Context, model: str | None, runtime: str, precision: str, onnx_file: Path | None, opset: int,
            batches: tuple[int, ...], trt_workspace: int, trt_hw_compat: str, trt_timing_cache: Path | None,
-           trt_legacy_calibrator: bool, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
-           as_json: bool) -> None:
+           trt_legacy_calibrator: bool, int8: Int8Options, weights: str, weights_dir: Path | None, out: Path,
+           data: Path | None, as_json: bool) -> None:
     """Export MODEL to ONNX, verify it against PyTorch, and build runtime engines."""
     runtimes = _export_runtimes(runtime)
     trt = _trt_build_options(ctx, runtimes, batches, precision, ("batches", *TRT_BUILD_PARAMS))
-    artifacts = _prepare(model, onnx_file, runtimes, precision, weights, weights_dir, out, data, opset, trt=trt)
+    artifacts = _prepare(model, onnx_file, runtimes, precision, weights, weights_dir, out, data, opset, trt=trt,
+                         int8=int8)
     manifest = artifacts.manifest
     if as_json:
         click.echo(json.dumps(manifest, indent=2, default=str))
@@ -256,10 +260,11 @@ def export(ctx: click.Context, model: str | None, runtime: str, precision: str, 
 
 def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...], precision: str, weights: str,
              weights_dir: Path | None, out: Path, data: Path | None, opset: int = 17,
-             trt: TrtBuildOptions | None = None):
+             trt: TrtBuildOptions | None = None, int8: Int8Options | None = None):
     """Export (or import) and build engines for ``runtimes``; reuse what is current.
 
     ``trt``: the TensorRT build options (profile batches, workspace, ...); default: batch 1.
+    ``int8``: how --precision int8 calibrates (--num, --method, --seed, --max-drop).
     """
     from .export.pipeline import export_model, import_onnx
     if (model is None) == (onnx_file is None):
@@ -275,7 +280,7 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
     artifacts = build(runtimes, "fp32" if precision == "int8" else precision)
     if precision == "int8":
         from .calibration.int8 import ensure_int8
-        artifacts = ensure_int8(artifacts, runtimes, data)
+        artifacts = ensure_int8(artifacts, runtimes, data, int8 or Int8Options())
         if "trt" in runtimes:  # the TensorRT INT8 plan is built from the Q/DQ ONNX that calibration stores
             artifacts = build(("trt",), "int8")
     return artifacts
@@ -300,6 +305,7 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @click.option("--profile", is_flag=True,
               help="TensorRT: per-layer GPU times (trt.IProfiler, 10 runs outside the timed loop) in the record's "
                    "runtime.settings.layer_profile.")
+@int8_options
 @protocol_options
 @weights_option
 @weights_dir_option
@@ -312,7 +318,8 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @click.pass_context
 def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Path | None, precision: str,
         batches: tuple[int, ...], threads: int | None, device: str | None, trt_workspace: int, trt_hw_compat: str,
-        trt_timing_cache: Path | None, trt_legacy_calibrator: bool, cuda_graph: bool, profile: bool, warmup: int,
+        trt_timing_cache: Path | None, trt_legacy_calibrator: bool, cuda_graph: bool, profile: bool,
+        int8: Int8Options, warmup: int,
         warmup_seconds: float, iterations: int, min_seconds: float, retries: int, weights: str,
         weights_dir: Path | None, out: Path, data: Path | None, results: Path, as_json: bool,
         accuracy: bool = False) -> None:
@@ -332,7 +339,7 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
         from .int8_cli import run_accuracy
         run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
                      iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
-                     trt_build=trt_build, trt_run=trt_run)
+                     trt_build=trt_build, trt_run=trt_run, int8=int8)
         return
 
     from .bench import Protocol
@@ -341,7 +348,8 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
     require(runtime)
     ensure_writable(results.parent)
     protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
-    artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build)
+    artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build,
+                         int8=int8)
     records = _measure(artifacts, runtime, precision, batches, threads or os.cpu_count(), device, protocol,
                        retries, results, trt_run)
     if as_json:
@@ -383,7 +391,7 @@ def _print_latency(records: list[dict], results: Path) -> None:
         mem = r.get("memory_mb") or {}
         precision = r["precision"] if r.get("effective_precision") in (None, r["precision"]) else \
             f"{r['precision']} (runs {r['effective_precision']})"
-        fmt = (lambda k: f"{lat[k]:.2f}" if k in lat else "-")
+        fmt = (lambda k, lat=lat: f"{lat[k]:.2f}" if k in lat else "-")
         table.add_row(r["model"]["name"], f"{r['runtime']['name']} {r['runtime'].get('version') or ''}", precision,
                       str(r["batch"]), str(r["threads"]), fmt("p50"), fmt("p90"), fmt("p99"), fmt("min"), fmt("max"),
                       fmt("std"), f"{lat['throughput_ips']:.1f}" if lat else "-", str(mem.get("peak", "-")),
@@ -410,6 +418,10 @@ def _split(value: str) -> tuple[str, ...]:
               help="Comma-separated batch sizes.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads [default: all cores].")
 @click.option("--skip-slow", is_flag=True, help="Leave out the big models (VGG, ResNet-152, ViT-B, Mixer-B, ...).")
+@click.option("--accuracy-images", type=click.IntRange(0), default=0, show_default=True, metavar="N",
+              help="With int8 and --data: also compare INT8 with FP32 on the first N evaluation images "
+                   "(agreement and cosine; top-1 drop where the weights are trained).")
+@int8_options
 @protocol_options
 @weights_option
 @weights_dir_option
@@ -417,7 +429,8 @@ def _split(value: str) -> tuple[str, ...]:
 @data_option
 @results_option
 def sweep(model_names: str, family: str | None, runtime_names: str, precisions: str, batches: tuple[int, ...],
-          threads: int | None, skip_slow: bool, warmup: int, warmup_seconds: float, iterations: int,
+          threads: int | None, skip_slow: bool, accuracy_images: int, int8: Int8Options, warmup: int,
+          warmup_seconds: float, iterations: int,
           min_seconds: float, retries: int, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
           results: Path) -> None:
     """Measure many models x runtimes x precisions; a model that cannot go through a runtime
@@ -447,8 +460,11 @@ def sweep(model_names: str, family: str | None, runtime_names: str, precisions: 
                     if runtime in spec.unsupported:
                         raise UsageError(f"{spec.name} cannot run on {runtime}: {spec.unsupported[runtime]}")
                     artifacts = _prepare(spec.name, None, (runtime,), precision, weights, weights_dir, out, data,
-                                         trt=TrtBuildOptions(batches=batches))
+                                         trt=TrtBuildOptions(batches=batches), int8=int8)
                     _measure(artifacts, runtime, precision, batches, threads, None, protocol, retries, results)
+                    if precision == "int8" and accuracy_images and data is not None:
+                        from .int8_cli import sweep_accuracy
+                        sweep_accuracy(artifacts, runtime, data, threads, accuracy_images, results)
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     if not isinstance(exc, EdgebenchError):
                         exc = EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")

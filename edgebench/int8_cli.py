@@ -6,14 +6,17 @@ does not grow cli.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.table import Table
 
+from .calibration.int8 import Int8Options
 from .errors import UsageError
 
 INT8_RUNTIME_CHOICES = ["ort", "openvino", "all"]
@@ -27,6 +30,41 @@ def _drop(pair: dict) -> str:
     if pair.get("drop_top1_points") is None:
         return "-"
     return f"{pair['drop_top1_points']:+.2f} ± {pair['drop_top1_se_points']:.2f}"
+
+
+INT8_PARAMS = ("num", "method", "seed", "max_drop")
+
+
+def int8_options(command):
+    """--num, --method, --seed, --max-drop, handed to the command as one ``int8: Int8Options``.
+
+    On a command with ``--precision`` they need ``--precision int8`` (or ``--precisions`` with int8).
+    """
+    options = [
+        click.option("--num", type=click.IntRange(1), default=Int8Options.num, show_default=True,
+                     help="INT8: calibration images (the rest of --data is the evaluation split)."),
+        click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default=Int8Options.method,
+                     show_default=True, help="INT8: ONNX Runtime calibration method (NNCF uses its own statistics)."),
+        click.option("--seed", type=int, default=Int8Options.seed, show_default=True,
+                     help="INT8: seed of the calibration/evaluation split."),
+        click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
+                     help="INT8, accuracy-aware: keep the most sensitive layers in float until top-1 (on the labelled "
+                          "calibration images) drops at most POINTS."),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args, num: int, method: str, seed: int, max_drop: float | None, **kwargs):
+        ctx = click.get_current_context()
+        given = [f"--{n.replace('_', '-')}" for n in INT8_PARAMS
+                 if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
+        precision = kwargs.get("precision", kwargs.get("precisions", "int8"))
+        if given and "int8" not in precision:
+            raise UsageError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to INT8: add --precision int8")
+        return command(*args, int8=Int8Options(num, method, seed, max_drop), **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def _int8_runtimes(runtime: str) -> tuple[str, ...]:
@@ -83,21 +121,16 @@ def register(main: click.Group, cli: dict) -> None:
 
     @main.command()
     @click.argument("model")
-    @click.option("--num", type=click.IntRange(1), default=300, show_default=True, help="Calibration images.")
-    @click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
-                  show_default=True, help="ONNX Runtime calibration method (NNCF uses its own min/max statistics).")
     @click.option("--runtime", type=click.Choice(INT8_RUNTIME_CHOICES), default="all", show_default=True,
                   help="Which INT8 engines to build.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration/evaluation split.")
-    @click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
-                  help="Accuracy-aware: keep layers in float until top-1 drops at most POINTS.")
+    @int8_options
     @weights_option
     @weights_dir_option
     @artifacts_option
     @data_option
     @json_option
-    def calibrate(model: str, num: int, method: str, runtime: str, seed: int, max_drop: float | None, weights: str,
-                  weights_dir: Path | None, out: Path, data: Path | None, as_json: bool) -> None:
+    def calibrate(model: str, runtime: str, int8: Int8Options, weights: str, weights_dir: Path | None, out: Path,
+                  data: Path | None, as_json: bool) -> None:
         """Build INT8 engines for MODEL from --num calibration images of --data (seeded split;
         the other images are kept for `edgebench eval`)."""
         from .calibration.int8 import calibrate as do_calibrate
@@ -105,8 +138,7 @@ def register(main: click.Group, cli: dict) -> None:
         runtimes = _int8_runtimes(runtime)
         artifacts = cli["_prepare"](model, None, runtimes, "fp32", weights, weights_dir, out, data)
         with cli["_status"]("calibrating") as status:
-            section = do_calibrate(artifacts, runtimes, data, num=num, method=method, seed=seed, max_drop=max_drop,
-                                   status=status)
+            section = do_calibrate(artifacts, runtimes, data, **int8.to_dict(), status=status)
         manifest = artifacts.manifest
         engines = {k: v for k, v in manifest["engines"].items() if k.endswith("/int8")}
         if as_json:
@@ -147,7 +179,7 @@ def register(main: click.Group, cli: dict) -> None:
     def eval_(model: str, runtime: str, precision: str, threads: int | None, limit: int | None, weights: str,
               weights_dir: Path | None, out: Path, data: Path | None, results: Path, as_json: bool) -> None:
         """Top-1/top-5 of PyTorch FP32, the runtime's FP32 and (int8) INT8 engine on the evaluation split."""
-        from .bench import append_record, new_record
+        from .bench import append_record
         from .bench.accuracy import evaluate_model
         from .export.artifacts import ensure_writable
         data = _need_data(data, "evaluation")
@@ -156,10 +188,7 @@ def register(main: click.Group, cli: dict) -> None:
                                     weights_dir, out, data)
         with cli["_status"]("evaluating") as status:
             summary = evaluate_model(artifacts, runtime, precision, data, threads, limit=limit, status=status)
-        record = new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime},
-                            precision=precision, threads=threads or os.cpu_count(), accuracy=summary,
-                            int8=artifacts.manifest.get("int8", {}).get("calibration") if precision == "int8" else None,
-                            status="ok")
+        record = accuracy_record(artifacts, runtime, precision, threads or os.cpu_count(), summary)
         append_record(record, results)
         if as_json:
             click.echo(json.dumps(record, indent=2, default=str))
@@ -169,12 +198,32 @@ def register(main: click.Group, cli: dict) -> None:
                                 f"evaluation images; record appended to {results}")
 
 
+def accuracy_record(artifacts, runtime: str, precision: str, threads: int, summary: dict) -> dict:
+    """An ``accuracy`` record: the summary, the headline figures and (int8) the calibration."""
+    from .bench import new_record
+    from .bench.accuracy import headline
+    int8 = artifacts.manifest.get("int8", {}) if precision == "int8" else {}
+    return new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime},
+                      precision=precision, threads=threads, accuracy=summary,
+                      headline=headline(summary, runtime, precision), int8=int8.get("calibration"),
+                      calibration_seconds=(int8.get("seconds") or {}).get(runtime), status="ok")
+
+
+def sweep_accuracy(artifacts, runtime: str, data: Path, threads: int, images: int, results: Path) -> None:
+    """``sweep --accuracy-images N``: FP32 vs INT8 of ``runtime`` on the first N evaluation images."""
+    from .bench import append_record
+    from .bench.accuracy import evaluate_model
+    summary = evaluate_model(artifacts, runtime, "int8", data, threads, limit=images)
+    append_record(accuracy_record(artifacts, runtime, "int8", threads, summary), results)
+
+
 def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
                  iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
-                 trt_build=None, trt_run=None) -> None:
+                 trt_build=None, trt_run=None, int8: Int8Options | None = None) -> None:
     """``run --accuracy`` / ``run --precision int8 --data``: one record with FP32 (and INT8) latency and
     accuracy on the evaluation split, the drop ± SE, agreement and the INT8 speed-up.
-    ``trt_build`` / ``trt_run``: TensorRT build and run options (see ``cli.run``)."""
+    ``trt_build`` / ``trt_run``: TensorRT build and run options (see ``cli.run``); ``int8``: calibration.
+    When --max-drop kept layers in float, the every-layer INT8 engine is measured too: the fallback's cost."""
     from . import cli
     from .bench import Protocol, append_record, new_record
     from .bench.accuracy import evaluate_model, headline
@@ -186,35 +235,44 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
     runtime = canonical(runtime_name)
     require(runtime)
     ensure_writable(results.parent)
-    artifacts = cli._prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build)
+    artifacts = cli._prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build,
+                             int8=int8)
     threads = threads or os.cpu_count()
     protocol = Protocol(warmup, warmup_seconds, iterations, min_seconds)
-    precisions = ["fp32", precision] if precision != "fp32" else ["fp32"]
+    engine_build = (artifacts.engine_entry(runtime, "int8") or {}).get("build") if precision == "int8" else None
+    every_layer = (engine_build or {}).get("every_layer_int8_file")
+    engines = {p: None for p in (["fp32", precision] if precision != "fp32" else ["fp32"])}
+    if every_layer and artifacts.file_intact(every_layer):
+        engines[EVERY_LAYER] = artifacts.path(every_layer)
     latency: dict[str, dict] = {}
     with cli._status("measuring") as status:
         for batch in batches:
-            for p in precisions:
+            for p, engine in engines.items():
                 status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {p}, batch {batch}")
-                options = RuntimeOptions(precision=p, threads=threads, device=device, batches=(batch,),
-                                         **({"trt": trt_run} if trt_run else {}))
-                rec = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
+                options = RuntimeOptions(precision="int8" if engine else p, threads=threads, device=device,
+                                         batches=(batch,), **({"trt": trt_run} if trt_run else {}))
+                rec = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries), engine)
                 latency[f"{p}/b{batch}"] = {k: rec.get(k) for k in ("status", "error", "latency_ms", "memory_mb",
                                                                     "effective_precision", "stability", "engine",
                                                                     "load_seconds", "batch")}
                 latency[f"{p}/b{batch}"]["runtime"] = rec.get("runtime")
         summary = evaluate_model(artifacts, runtime, precision, data, threads, status=status)
-    speedup = {}
-    for batch in batches:
-        a, b = latency.get(f"fp32/b{batch}", {}), latency.get(f"{precision}/b{batch}", {})
-        if precision != "fp32" and (a.get("latency_ms") or {}).get("p50") and (b.get("latency_ms") or {}).get("p50"):
-            speedup[f"b{batch}"] = round(a["latency_ms"]["p50"] / b["latency_ms"]["p50"], 3)
+    speedup = {f"b{b}": _ratio(latency, f"fp32/b{b}", f"{precision}/b{b}") for b in batches} \
+        if precision != "fp32" else {}
+    fallback = None
+    if EVERY_LAYER in engines:
+        control = engine_build.get("accuracy_control", engine_build)
+        fallback = {"restored_to_float": control.get("restored_to_float"),
+                    "latency_cost_p50": {f"b{b}": _ratio(latency, f"int8/b{b}", f"{EVERY_LAYER}/b{b}") for b in batches},
+                    "every_layer_speedup_vs_fp32_p50": {f"b{b}": _ratio(latency, f"fp32/b{b}", f"{EVERY_LAYER}/b{b}")
+                                                        for b in batches}}
     ok = all(v["status"] == "ok" for v in latency.values())
     record = new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime, "device": device},
                         precision=precision, threads=threads, batches=list(batches), latency=latency,
                         speedup_vs_fp32_p50=speedup or None, accuracy=summary,
                         headline=headline(summary, runtime, precision),
                         int8=artifacts.manifest.get("int8", {}).get("calibration") if precision == "int8" else None,
-                        int8_engine=(artifacts.engine_entry(runtime, "int8") or {}).get("build") if precision == "int8" else None,
+                        int8_engine=engine_build, int8_fallback=fallback,
                         protocol=protocol.to_dict(), status="ok" if ok else "failed")
     append_record(record, results)
     if as_json:
@@ -229,8 +287,22 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
             p, b = key.split("/b")
             lat = rec.get("latency_ms") or {}
             table.add_row(p, b, _fmt(lat.get("p50")), _fmt(lat.get("p90")),
-                          _fmt(speedup.get(f"b{b}")) if p != "fp32" else "1.00",
+                          _fmt(_ratio(latency, f"fp32/b{b}", key)),
                           rec["stability"]["verdict"] if rec["status"] == "ok" else f"failed: {rec['error']}")
         cli.stdout.print(table)
+        if fallback:
+            kept = fallback["restored_to_float"] or []
+            click.echo(f"--max-drop kept {len(kept)} layer(s) in float ({', '.join(kept[:6])}"
+                       f"{' ...' if len(kept) > 6 else ''}); latency vs every layer in INT8: "
+                       + ", ".join(f"{k} x{_fmt(v)}" for k, v in fallback["latency_cost_p50"].items()))
     if not ok:
         sys.exit(1)
+
+
+EVERY_LAYER = "int8-every-layer"
+
+
+def _ratio(latency: dict, slow: str, fast: str) -> float | None:
+    """p50 of ``slow`` over p50 of ``fast`` (a speed-up), when both were measured."""
+    a, b = ((latency.get(k) or {}).get("latency_ms") or {} for k in (slow, fast))
+    return round(a["p50"] / b["p50"], 3) if a.get("p50") and b.get("p50") else None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
 from conftest import assert_one_line_error, edgebench
@@ -195,6 +197,14 @@ def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
     assert calibrate(art, ("ort", "openvino"), small_data, num=24)["calibration"]["used"] == 24
     assert {k: v["key"] for k, v in art.manifest["engines"].items()} == before
 
+    # shape arithmetic (timm's TF "same" padding in the Lite models) is never quantized
+    shape_math = _shape_tensors(art.path("int8/ort/model.prep.onnx"))
+    assert bool(shape_math) == (model == "tf_efficientnet_lite0")
+    for key in ("ort", "qdq"):
+        graph = onnx.load(str(art.engine_path(key, "int8"))).graph
+        assert not {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"} & shape_math, key
+        assert (art.engine_entry(key, "int8")["build"]["shape_nodes_not_quantized"] > 0) == bool(shape_math)
+
     # the Q/DQ model (TensorRT's input) runs on ONNX Runtime and on OpenVINO, and both agree with FP32
     x = load_samples(open_dataset(small_data).samples[:4], art.manifest and _pre(art)).inputs
     qdq = art.engine_path("qdq", "int8")
@@ -216,6 +226,13 @@ def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
         assert pair["drop_top1_se_points"] >= 0
 
 
+def _shape_tensors(path: Path) -> set[str]:
+    """Outputs of the nodes ort_quant.shape_nodes names (computed from Shape and constants)."""
+    from edgebench.calibration.ort_quant import shape_nodes
+    names = set(shape_nodes(path))
+    return {o for n in onnx.load(str(path)).graph.node if n.name in names for o in n.output}
+
+
 def _pre(art):
     from edgebench.calibration.int8 import preprocess_of
     return preprocess_of(art.manifest)
@@ -231,3 +248,87 @@ def test_random_weights_get_agreement_only(tmp_path, small_data):
     assert s["top1_meaningful"] is False and "random" in s["top1_reason"]
     assert s["engines"]["ort/int8"]["top1"] is None
     assert s["comparisons"]["ort/int8 vs ort/fp32"]["top1_agreement"] is not None
+
+
+# ---------------------------------------------------------------- the whole-registry INT8 table, --max-drop
+
+def test_sweep_int8_table_has_speedup_agreement_and_calibration_time(tmp_path, small_data):
+    results = tmp_path / "zoo.jsonl"
+    proc = edgebench("sweep", "--models", "squeezenet1_1,no_such_model_x", "--runtimes", "ort",
+                     "--precisions", "fp32,int8", "--weights", "random", "--data", str(small_data), "--num", "16",
+                     "--accuracy-images", "8", "--warmup", "2", "--warmup-seconds", "0", "--iterations", "5",
+                     "--min-seconds", "0.2", "--retries", "0", "--out", str(tmp_path / "art"), "--results",
+                     str(results), cwd=ROOT)
+    assert_one_line_error(proc, "no_such_model_x")  # an unknown name fails before anything is measured
+    proc = edgebench("sweep", "--models", "squeezenet1_1", "--runtimes", "ort", "--precisions", "fp32,int8",
+                     "--weights", "random", "--data", str(small_data), "--num", "16", "--accuracy-images", "8",
+                     "--warmup", "2", "--warmup-seconds", "0", "--iterations", "5", "--min-seconds", "0.2",
+                     "--retries", "0", "--out", str(tmp_path / "art"), "--results", str(results), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "agreement" in proc.stdout
+    rows = json.loads(edgebench("report", "--results", str(results), "--json", cwd=ROOT).stdout)
+    (row,) = rows
+    assert row["ort/int8_speedup"] > 0
+    quality = row["ort/int8_quality"]
+    assert 0 <= quality["agreement"] <= 1 and quality["images"] == 8
+    assert quality["drop"] is None  # random weights: agreement only, no accuracy
+    assert quality["calibration_s"] > 0
+
+
+def test_int8_options_need_int8(tmp_path):
+    proc = edgebench("run", "--runtime", "ort", "--model", "squeezenet1_1", "--max-drop", "0.5", "--num", "20",
+                     "--out", str(tmp_path), cwd=ROOT)
+    assert_one_line_error(proc, "--num, --max-drop only apply to INT8")
+
+
+def test_max_drop_restores_layers_until_the_budget(weights_dir, small_data, tmp_path):
+    """The ORT sensitivity fallback on real weights, with a budget it cannot meet: every step is taken,
+    the most sensitive layers go back to float, and the top-1 figures are the real engines'."""
+    from edgebench.calibration import ort_quant
+    from edgebench.calibration.sensitivity import MAX_STEPS, restore_sensitive
+    from edgebench.export.pipeline import export_model
+
+    art = export_model("squeezenet1_1", ("ort",), "fp32", "auto", str(weights_dir), tmp_path, small_data)
+    x = load_samples(open_dataset(small_data).samples[:16], _pre(art))
+    prepared = ort_quant.pre_process(art.path("fp32/model.onnx"), tmp_path / "prep.onnx")
+    out, cache = tmp_path / "int8.onnx", tmp_path / "ranges.json"
+    ort_quant.quantize(prepared, out, x.inputs, "minmax", "cpu", cache)
+    control = restore_sensitive(prepared, out, x.inputs, (x.inputs, np.asarray(x.labels)), "minmax", cache, {},
+                                max_drop=-100.0)
+    steps = control["steps"]
+    assert control["met"] is False and 4 <= len(steps) <= MAX_STEPS + 1
+    assert [s["excluded"] for s in steps] == [0] + [2 ** i for i in range(len(steps) - 1)]
+    restored = control["restored_to_float"]
+    assert len(restored) == steps[-1]["excluded"]
+    assert restored[:10] == [name for name, _ in control["ranking_top10"]][:len(restored)]
+    graph = onnx.load(str(out)).graph
+    weights = {i.name for i in graph.initializer}
+    for node in graph.node:  # restored convs read their float weights; the others a DequantizeLinear output
+        if node.op_type == "Conv":
+            assert (node.input[1] in weights) == (node.name in restored), node.name
+
+
+def test_run_int8_max_drop_end_to_end(weights_dir, small_data, tmp_path):
+    """`run --precision int8 --max-drop` on both CPU runtimes: one record with the accuracy control, and
+    when layers were kept in float, the every-layer INT8 engine measured beside it (the fallback's cost)."""
+    results = tmp_path / "r.jsonl"
+    for runtime in ("ort", "openvino"):
+        proc = edgebench("run", "--runtime", runtime, "--model", "squeezenet1_1", "--precision", "int8",
+                         "--max-drop", "0", "--num", "20", "--data", str(small_data), "--weights-dir", str(weights_dir),
+                         "--warmup", "2", "--warmup-seconds", "0", "--iterations", "5", "--min-seconds", "0.2",
+                         "--retries", "0", "--out", str(tmp_path / "art"), "--results", str(results), "--json",
+                         cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        record = json.loads(proc.stdout)
+        build = record["int8_engine"]
+        control = build.get("accuracy_control", build)
+        assert control["max_drop_points"] == 0 and "restored_to_float" in control
+        assert record["int8"]["requested"] == 20
+        restored = control["restored_to_float"]
+        if restored:
+            assert record["int8_fallback"]["restored_to_float"] == restored
+            assert record["int8_fallback"]["latency_cost_p50"]["b1"] > 0
+            assert record["latency"]["int8-every-layer/b1"]["status"] == "ok"
+        else:
+            assert record["int8_fallback"] is None
+        assert record["accuracy"]["comparisons"][f"{runtime}/int8 vs {runtime}/fp32"]["top1_agreement"] is not None

@@ -1,7 +1,9 @@
 """One table from a results file: a row per model, grouped by family, a column per runtime and precision.
 
 For each (model, runtime, precision, batch, threads) the newest record wins; a
-failed newest record shows its reason instead of a number.
+failed newest record shows its reason instead of a number. INT8 accuracy records
+(``sweep --accuracy-images``, ``run --accuracy``, ``eval``) add agreement with FP32,
+the top-1 drop (trained weights only; "n/m": not meaningful) and calibration time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,20 @@ def latest_latency(records: list[dict], batch: int = 1, threads: int | None = No
     return found
 
 
+def latest_int8_accuracy(records: list[dict], threads: int | None = None) -> dict[tuple, dict]:
+    """Newest INT8 accuracy record per (model, runtime)."""
+    found: dict[tuple, dict] = {}
+    for record in records:
+        if record.get("kind") != "accuracy" or record.get("precision") != "int8" or record.get("status") != "ok":
+            continue
+        if threads is not None and record.get("threads") != threads:
+            continue
+        key = (record["model"]["name"], record["runtime"]["name"])
+        if key not in found or record["timestamp"] >= found[key]["timestamp"]:
+            found[key] = record
+    return found
+
+
 def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) -> tuple[list[dict], list[tuple]]:
     """Rows (one per model) and the (runtime, precision) columns present."""
     latest = latest_latency(records, batch, threads)
@@ -48,6 +64,12 @@ def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) ->
             cell.update(p50=record["latency_ms"]["p50"], p90=record["latency_ms"]["p90"],
                         p99=record["latency_ms"]["p99"], peak_rss_mb=(record.get("memory_mb") or {}).get("peak"))
         row[f"{rt}/{precision}"] = cell
+    for (model, rt), record in latest_int8_accuracy(records, threads).items():
+        if model in models:
+            head = record.get("headline") or {}
+            models[model][f"{rt}/int8_quality"] = {
+                "agreement": head.get("agreement"), "drop": head.get("drop_points"), "drop_se": head.get("drop_se_points"),
+                "images": (record.get("accuracy") or {}).get("images"), "calibration_s": record.get("calibration_seconds")}
     for row in models.values():
         for rt in {c[0] for c in columns}:
             fp32, int8 = row.get(f"{rt}/fp32", {}), row.get(f"{rt}/int8", {})
@@ -68,6 +90,16 @@ def _cell(cell: dict | None) -> str:
     return f"{cell['p50']:.2f}{rss}{mark}"
 
 
+def _quality(q: dict | None) -> str:
+    """INT8 vs FP32 on the same runtime: agreement, drop ± SE (trained weights only), calibration seconds."""
+    if not q:
+        return "-"
+    parts = [f"{q['agreement']:.3f}" if q.get("agreement") is not None else "-"]
+    parts.append(f"{q['drop']:+.1f}±{q['drop_se']:.1f}" if q.get("drop") is not None else "n/m")
+    parts.append(f"{q['calibration_s']:.0f}s" if q.get("calibration_s") is not None else "-")
+    return " / ".join(parts)
+
+
 def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
     table = Table(title=title)
     for col in ("model", "family", "params M", "GMACs", "ONNX MB"):
@@ -78,6 +110,9 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
     for rt in runtimes:
         if (rt, "int8") in columns and (rt, "fp32") in columns:
             table.add_column(f"{rt} int8 speed-up", justify="right")
+    quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]
+    for rt in quality:
+        table.add_column(f"{rt} int8: top-1 agreement / drop pt / calibration", justify="right")
     family = None
     for row in rows:
         if family is not None and row["family"] != family:
@@ -91,5 +126,6 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
             if (rt, "int8") in columns and (rt, "fp32") in columns:
                 speed = row.get(f"{rt}/int8_speedup")
                 cells.append(f"{speed:.2f}x" if speed else "-")
+        cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
         table.add_row(*cells)
     return table

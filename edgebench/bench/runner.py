@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..export.artifacts import Artifacts
 from ..hashing import sha256_file
@@ -63,10 +64,11 @@ def measure_guarded(job: dict, guard: Guard) -> tuple[dict, dict]:
 
 
 def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, protocol: Protocol,
-              guard: Guard = Guard()) -> dict:
-    """Measure one engine of ``artifacts`` at one batch size; return its result record."""
+              guard: Guard = Guard(), engine: Path | None = None) -> dict:
+    """Measure one engine of ``artifacts`` at one batch size (``engine``: another file of the
+    same model and precision, e.g. the every-layer INT8 model); return its result record."""
     manifest = artifacts.manifest
-    engine = artifacts.engine_path(runtime, options.precision)
+    engine = engine or artifacts.engine_path(runtime, options.precision)
     job = {"runtime": runtime, "engine": str(engine), "options": {**options.to_dict(), "batches": list(options.batches)},
            "input_shape": manifest["input"]["shape"][1:], "protocol": protocol.to_dict()}
     result, stability = measure_guarded(job, guard)

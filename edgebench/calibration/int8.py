@@ -17,7 +17,9 @@ file names), method, timings and the layers left in float.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,10 +32,23 @@ from .split import DEFAULT_NUM, DEFAULT_SEED
 
 log = logging.getLogger(__name__)
 
-INT8_FORMAT = 1  # bump when the quantization recipe changes
+INT8_FORMAT = 2  # bump when the quantization recipe changes
 ONNX_FILE = "fp32/model.onnx"
 INT8_RUNTIMES = ("ort", "openvino")
 Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """How the INT8 engines are calibrated: one choice for every runtime."""
+
+    num: int = DEFAULT_NUM
+    method: str = "minmax"
+    seed: int = DEFAULT_SEED
+    max_drop: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def preprocess_of(manifest: dict):
@@ -55,11 +70,11 @@ def int8_runtimes(runtimes: tuple[str, ...]) -> tuple[str, ...]:
     return wanted
 
 
-def ensure_int8(artifacts, runtimes: tuple[str, ...], data: Path | None, **options):
+def ensure_int8(artifacts, runtimes: tuple[str, ...], data: Path | None, options: Int8Options = Int8Options()):
     """Build (or reuse) the INT8 engines of ``runtimes`` from the FP32 export; called for ``--precision int8``."""
     if data is None:
         raise UsageError("--precision int8 needs calibration images: pass --data DIR (or set EDGEBENCH_DATA)")
-    calibrate(artifacts, tuple(r for r in runtimes if r != "torch"), data, **options)
+    calibrate(artifacts, tuple(r for r in runtimes if r != "torch"), data, **options.to_dict())
     return artifacts
 
 
@@ -87,7 +102,8 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
         raise UsageError("--max-drop needs labelled images (labels.csv or class sub-folders)")
     versions = provenance.package_versions()
     base_key = {"onnx": manifest["files"][ONNX_FILE]["sha256"], "calibration": split.info["calibration_hash"],
-                "method": method, "seed": seed, "num": num, "max_drop": max_drop, "format": INT8_FORMAT}
+                "method": method, "seed": seed, "num": num, "max_drop": max_drop, "format": INT8_FORMAT,
+                "preprocess": manifest["preprocess"]}
     keys = {
         "ort": sha256_json({**base_key, "runtime": "ort", "onnxruntime": versions.get("onnxruntime")}),
         "qdq": sha256_json({**base_key, "runtime": "qdq", "max_drop": None, "onnxruntime": versions.get("onnxruntime")}),
@@ -135,8 +151,11 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
             if val is not None:
                 from .sensitivity import restore_sensitive
                 status("ONNX Runtime: ranking layer sensitivity for --max-drop")
-                build["accuracy_control"] = restore_sensitive(prepared, out, images, val, method, cache,
-                                                              fragile, max_drop, status)
+                every_layer = shutil.copyfile(out, work / "model.int8-every-layer.onnx")
+                control = restore_sensitive(prepared, out, images, val, method, cache, fragile, max_drop, status)
+                build["accuracy_control"] = control
+                if control["restored_to_float"]:  # kept so that run can measure what the fallback costs
+                    build["every_layer_int8_file"] = artifacts.record_file(every_layer)
             timings["ort"] = round(time.perf_counter() - t0, 2)
             _record(artifacts, "ort", keys["ort"], [out], build, versions.get("onnxruntime"))
         if "qdq" in todo:
@@ -157,6 +176,12 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
             status("OpenVINO: NNCF quantization with accuracy control")
             build = nncf_quant.quantize_ir_with_accuracy_control(fp32_xml, out, images, val[0], val[1], max_drop,
                                                                  transformer_like(manifest))
+            if build["restored_to_float"]:  # the every-layer INT8 IR, so that run can measure what the fallback costs
+                status("OpenVINO: NNCF quantization of every layer, for the fallback's latency cost")
+                full = nncf_quant.quantize_ir(fp32_xml, artifacts.path("int8/openvino-every-layer/model.xml"),
+                                              images, transformer_like(manifest))["files"]
+                build["every_layer_int8_file"] = artifacts.record_file(full[0])
+                artifacts.record_file(full[1])
         else:
             status("OpenVINO: NNCF post-training quantization")
             build = nncf_quant.quantize_ir(fp32_xml, out, images, transformer_like(manifest))

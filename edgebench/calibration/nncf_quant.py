@@ -9,9 +9,12 @@ in float (see :func:`fragile_ops`), and recorded.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -65,6 +68,20 @@ def _settings(transformer_like: bool, ignored: dict[str, str]) -> dict:
     return kwargs
 
 
+@contextlib.contextmanager
+def _output_to_stderr() -> Iterator[None]:
+    """NNCF's progress bars and log lines go to stderr, so that stdout stays machine-readable (--json)."""
+    handlers = [h for h in logging.getLogger("nncf").handlers if getattr(h, "stream", None) is sys.stdout]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler in handlers:
+            handler.setStream(sys.stdout)
+
+
 def quantize_ir(fp32_xml: Path, out_xml: Path, images: np.ndarray, transformer_like: bool,
                 batch: int = 1) -> dict:
     """``nncf.quantize`` the FP32 IR over ``images``; save the INT8 IR to ``out_xml``."""
@@ -74,7 +91,8 @@ def quantize_ir(fp32_xml: Path, out_xml: Path, images: np.ndarray, transformer_l
     ignored = fragile_ops(model)
     dataset = nncf.Dataset([images[i:i + batch] for i in range(0, len(images), batch)])
     start = time.perf_counter()
-    quantized = nncf.quantize(model, dataset, subset_size=len(images), **_settings(transformer_like, ignored))
+    with _output_to_stderr():
+        quantized = nncf.quantize(model, dataset, subset_size=len(images), **_settings(transformer_like, ignored))
     seconds = time.perf_counter() - start
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
@@ -106,11 +124,12 @@ def quantize_ir_with_accuracy_control(fp32_xml: Path, out_xml: Path, images: np.
     calib = nncf.Dataset([images[i:i + 1] for i in range(len(images))])
     val = nncf.Dataset([(val_images[i:i + 1], val_labels[i:i + 1]) for i in range(len(val_images))])
     start = time.perf_counter()
-    quantized = nncf.quantize_with_accuracy_control(
-        model, calib, val, validation_fn=validate, max_drop=max_drop_points / 100.0,
-        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(images),
-        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations),
-        **_settings(transformer_like, ignored))
+    with _output_to_stderr():
+        quantized = nncf.quantize_with_accuracy_control(
+            model, calib, val, validation_fn=validate, max_drop=max_drop_points / 100.0,
+            drop_type=nncf.DropType.ABSOLUTE, subset_size=len(images),
+            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations),
+            **_settings(transformer_like, ignored))
     seconds = time.perf_counter() - start
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)

@@ -32,11 +32,14 @@ def _session(model_or_path):
 
 
 def _with_outputs(path: Path, names: list[str]):
+    """The model at ``path`` with ``names`` as extra outputs, where it computes them (the quantizer
+    may have fused a node away, e.g. a ReLU into its conv's QuantizeLinear)."""
     import onnx
     model = onnx.load(str(path))
     have = {o.name for o in model.graph.output}
+    computed = {o for n in model.graph.node for o in n.output}
     for name in names:
-        if name not in have:
+        if name not in have and name in computed:
             model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     return model
 
