@@ -38,15 +38,18 @@ bench-fp32: setup  ## the FP32 table of the foundation models + the benchmark_ap
 	$(BIN)/edgebench crosscheck mobilenet_v3_large --results results/fp32.jsonl
 	$(BIN)/edgebench crosscheck resnet50 --results results/fp32.jsonl
 
+ZOO_CALIBRATION ?= 100
 bench-zoo: setup  ## every registry model, FP32 and INT8 on ORT and OpenVINO, one table grouped by family
 	time $(BIN)/edgebench sweep --runtimes ort,openvino --precisions fp32,int8 --threads $(THREADS) \
-		--min-seconds 3 --data $(DATA) --results results/zoo.jsonl
+		--min-seconds 3 --num $(ZOO_CALIBRATION) --accuracy-images 100 --data $(DATA) --results results/zoo.jsonl
 
 ACCURACY_MODELS ?= tf_efficientnet_lite0 tf_efficientnet_lite1 tf_efficientnet_lite2 squeezenet1_1 mobilenet_v2
-bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + latency, ORT and OpenVINO, one table
+MAX_DROP ?=
+bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + latency, ORT and OpenVINO, one table (MAX_DROP=0.5: accuracy-aware)
 	@for m in $(ACCURACY_MODELS); do for rt in ort openvino; do \
 		$(BIN)/edgebench run --runtime $$rt --model $$m --precision int8 --accuracy --threads $(THREADS) --batch 1 \
-			--min-seconds 3 --data $(DATA) --results results/accuracy.jsonl > /dev/null || exit 1; \
+			--min-seconds 3 $(if $(MAX_DROP),--max-drop $(MAX_DROP)) --data $(DATA) --results results/accuracy.jsonl \
+			> /dev/null || exit 1; \
 	done; done
 	$(BIN)/python -m edgebench.bench.accuracy_report results/accuracy.jsonl
 

@@ -1,7 +1,8 @@
 """One table of FP32 vs INT8 accuracy and speed from ``run --accuracy`` records.
 
 ``python -m edgebench.bench.accuracy_report [results.jsonl] [--json]``: the newest
-INT8 accuracy record of each (model, runtime) makes one row.
+INT8 accuracy record of each (model, runtime, --max-drop budget) makes one row; with a
+budget, "fallback cost" is the INT8 p50 over that of the every-layer INT8 engine.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from rich.table import Table
 from .record import read_records
 
 COLUMNS = ("model", "runtime", "eval imgs", "torch fp32", "fp32 top-1", "int8 top-1", "drop ± SE (pt)",
-           "agree", "cosine", "fp32 p50 ms", "int8 p50 ms", "speed-up", "calib s", "in float")
+           "agree", "cosine", "fp32 p50 ms", "int8 p50 ms", "speed-up", "calib s", "in float", "max drop",
+           "fallback cost")
 
 
 def rows(records: list[dict]) -> list[dict]:
-    newest: dict[tuple[str, str], dict] = {}
+    newest: dict[tuple, dict] = {}
     for r in records:
-        if r.get("kind") == "accuracy" and r.get("precision") == "int8" and r.get("headline"):
-            newest[(r["model"]["name"], r["runtime"]["name"])] = r
+        if r.get("kind") == "accuracy" and r.get("precision") == "int8" and r.get("headline") and r.get("latency"):
+            newest[(r["model"]["name"], r["runtime"]["name"], _budget(r))] = r
     out = []
-    for (model, runtime), r in sorted(newest.items()):
+    for (model, runtime, budget), r in sorted(newest.items(), key=lambda kv: (kv[0][:2], kv[0][2] or -1)):
         h, lat = r["headline"], r.get("latency") or {}
         b = (r.get("batches") or [1])[0]
         p50 = {p: ((lat.get(f"{p}/b{b}") or {}).get("latency_ms") or {}).get("p50") for p in ("fp32", "int8")}
@@ -36,8 +38,15 @@ def rows(records: list[dict]) -> list[dict]:
                     "skipped": r["accuracy"]["skipped"], **h, "fp32_p50_ms": p50["fp32"], "int8_p50_ms": p50["int8"],
                     "speedup": (r.get("speedup_vs_fp32_p50") or {}).get(f"b{b}"),
                     "calibration_seconds": build.get("seconds"), "layers_in_float": floats,
-                    "top1_meaningful": r["accuracy"]["top1_meaningful"], "threads": r.get("threads")})
+                    "top1_meaningful": r["accuracy"]["top1_meaningful"], "threads": r.get("threads"),
+                    "max_drop": budget,
+                    "fallback_cost": ((r.get("int8_fallback") or {}).get("latency_cost_p50") or {}).get(f"b{b}")})
     return out
+
+
+def _budget(record: dict) -> float | None:
+    build = record.get("int8_engine") or {}
+    return (build.get("accuracy_control") or build).get("max_drop_points")
 
 
 def _f(v, spec=".2f"):
@@ -61,7 +70,8 @@ def main(argv: list[str]) -> int:
         table.add_row(r["model"], r["runtime"], str(r["eval_images"]), _f(r["torch_fp32_top1"], ".1f"),
                       _f(r["fp32_top1"], ".1f"), _f(r["top1"], ".1f"), drop, _f(r["agreement"], ".3f"),
                       _f(r["cosine_mean"], ".4f"), _f(r["fp32_p50_ms"]), _f(r["int8_p50_ms"]),
-                      _f(r["speedup"]), _f(r["calibration_seconds"], ".1f"), str(r["layers_in_float"]))
+                      _f(r["speedup"]), _f(r["calibration_seconds"], ".1f"), str(r["layers_in_float"]),
+                      _f(r["max_drop"], ".1f"), _f(r["fallback_cost"]))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
