@@ -39,9 +39,12 @@ bench-fp32: setup  ## the FP32 table of the foundation models + the benchmark_ap
 	$(BIN)/edgebench crosscheck resnet50 --results results/fp32.jsonl
 
 ZOO_CALIBRATION ?= 100
+ZOO_FAMILIES ?= mobile-cnn transformer hybrid mlp cnn
 bench-zoo: setup  ## every registry model, FP32 and INT8 on ORT and OpenVINO, one table grouped by family
-	time $(BIN)/edgebench sweep --runtimes ort,openvino --precisions fp32,int8 --threads $(THREADS) \
-		--min-seconds 3 --num $(ZOO_CALIBRATION) --accuracy-images 100 --data $(DATA) --results results/zoo.jsonl
+	time sh -c 'for f in $(ZOO_FAMILIES); do $(BIN)/edgebench sweep --family $$f --runtimes ort,openvino \
+		--precisions fp32,int8 --threads $(THREADS) --min-seconds 3 --num $(ZOO_CALIBRATION) --accuracy-images 100 \
+		--data $(DATA) --results results/zoo.jsonl > /dev/null; done'
+	$(BIN)/edgebench report --results results/zoo.jsonl
 
 ACCURACY_MODELS ?= tf_efficientnet_lite0 tf_efficientnet_lite1 tf_efficientnet_lite2 squeezenet1_1 mobilenet_v2
 MAX_DROP ?=

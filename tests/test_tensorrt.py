@@ -453,3 +453,12 @@ def test_edgebench_run_trt_end_to_end(tmp_path):
     assert again[0]["runtime"]["settings"]["profile"]["max"][0] == 16
     assert again[0]["runtime"]["settings"]["timing_cache"]["reused"] is True
     assert "layer_profile" not in again[0]["runtime"]["settings"]
+
+
+def test_legacy_calibration_batches_follow_the_profile_opt():
+    from edgebench.runtimes.tensorrt_config import calibration_batches, profile_shapes
+    images = np.arange(10 * 3 * 2 * 2, dtype=np.float32).reshape(10, 3, 2, 2)
+    batches = calibration_batches(images, profile_shapes((4, 1, 16), (3, 2, 2)))
+    assert [len(b) for b in batches] == [4, 4, 4]
+    np.testing.assert_array_equal(np.concatenate(batches)[:10], images)
+    np.testing.assert_array_equal(batches[-1][2:], images[:2])  # the last batch is filled from the start

@@ -194,7 +194,7 @@ def measure_trt(meta, args, batches, status):
     calibration = None
     if cfg.legacy_calibrator:
         images, _ = load_inputs(meta, 32)
-        calibration = [images[i:i + 1] for i in range(len(images))]
+        calibration = tc.calibration_batches(images, profile)
     status(f"building the TensorRT {trt.__version__} {args.precision} engine on the device")
     t0 = time.perf_counter()
     manifest = trt_engine.build_plan(source, plan, cfg, profile, timing_cache=HERE / "engine" / tc.TIMING_CACHE_FILE,

@@ -86,6 +86,15 @@ def profile_shapes(batches: tuple[int, ...] | list[int], input_shape: tuple[int,
     return {"min": [lo, *chw], "opt": [opt, *chw], "max": [hi, *chw]}
 
 
+def calibration_batches(images, profile: dict) -> list:
+    """Legacy-calibrator input: batches of the profile's opt size (TensorRT calibrates at that
+    shape), the images repeated to fill the last batch."""
+    import numpy as np
+    opt = profile["opt"][0]
+    images = np.resize(images, (-(-len(images) // opt) * opt, *images.shape[1:]))
+    return [images[i:i + opt] for i in range(0, len(images), opt)]
+
+
 def profile_covers(profile: dict, batch: int) -> bool:
     return profile["min"][0] <= batch <= profile["max"][0]
 

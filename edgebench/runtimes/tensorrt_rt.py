@@ -169,9 +169,7 @@ def build_for_artifacts(artifacts, onnx_fp32: Path, precision: str, options: tc.
     if cfg.legacy_calibrator:
         if inputs is None:
             raise UsageError("the legacy INT8 calibrator needs calibration inputs")
-        opt = profile["opt"][0]  # TensorRT calibrates at the calibration profile's opt shape
-        images = np.resize(inputs, (-(-len(inputs) // opt) * opt, *inputs.shape[1:]))
-        calibration = [images[i:i + opt] for i in range(0, len(images), opt)]
+        calibration = tc.calibration_batches(inputs, profile)
     engine_manifest = build_plan(source, plan, cfg, profile, timing_cache=timing_cache,
                                  calibration_batches=calibration,
                                  calibration_cache=artifacts.path(tc.CALIBRATION_CACHE_FILE), status=status)
