@@ -205,6 +205,11 @@ def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
         assert not {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"} & shape_math, key
         assert (art.engine_entry(key, "int8")["build"]["shape_nodes_not_quantized"] > 0) == bool(shape_math)
 
+    # the Q/DQ model is laid out for TensorRT's parser: symmetric, float biases, Q/DQ pairs on weights
+    from edgebench.runtimes.tensorrt_config import qdq_summary
+    summary = qdq_summary(art.engine_path("qdq", "int8"))
+    assert summary["problems"] == [] and summary["zero_point_types"] == ["int8"], summary
+
     # the Q/DQ model (TensorRT's input) runs on ONNX Runtime and on OpenVINO, and both agree with FP32
     x = load_samples(open_dataset(small_data).samples[:4], art.manifest and _pre(art)).inputs
     qdq = art.engine_path("qdq", "int8")

@@ -32,7 +32,7 @@ from .split import DEFAULT_NUM, DEFAULT_SEED
 
 log = logging.getLogger(__name__)
 
-INT8_FORMAT = 2  # bump when the quantization recipe changes
+INT8_FORMAT = 3  # bump when the quantization recipe changes
 ONNX_FILE = "fp32/model.onnx"
 INT8_RUNTIMES = ("ort", "openvino")
 Status = Callable[[str], None]

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 METHODS = ("minmax", "entropy", "percentile")
 QUANTIZABLE = ("Conv", "MatMul", "Gemm", "ConvTranspose")
 TARGETS = ("cpu", "trt")
+# The Q/DQ layout TensorRT's ONNX parser takes: biases stay float (its DequantizeLinear has no INT32
+# input), weights stay FP32 behind a QuantizeLinear/DequantizeLinear pair (TensorRT quantizes them
+# with that scale, TensorRT 8.5 to 11), and every consumer gets its own pair, so TensorRT can fuse
+# each into its layer.
+TRT_LAYOUT = {"QuantizeBias": False, "AddQDQPairToWeight": True, "DedicatedQDQPair": True}
 CALIB_BATCH = 8
 
 
@@ -170,7 +175,7 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
     # histogram calibrators stack per-batch arrays: equal batches (1) are required there
     reader = ImageReader(input_name, images, CALIB_BATCH if method == "minmax" else 1) if images is not None else None
     symmetric = target == "trt"
-    extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
+    extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, **(TRT_LAYOUT if target == "trt" else {})}
     shape_math = shape_nodes(prepared)
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
@@ -192,6 +197,7 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
         "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": True,
         "activation_type": "QInt8" if symmetric else "QUInt8", "weight_type": "QInt8",
         "activation_symmetric": symmetric, "weight_symmetric": True, "method": method, "target": target,
+        **({"layout": TRT_LAYOUT} if target == "trt" else {}),
         "nodes_to_exclude": list(nodes_to_exclude), "shape_nodes_not_quantized": len(shape_math), "pre_process": "quant_pre_process",
         "seconds": round(time.perf_counter() - start, 2),
     }
