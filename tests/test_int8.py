@@ -248,6 +248,7 @@ def test_random_weights_get_agreement_only(tmp_path, small_data):
     from edgebench.calibration.int8 import calibrate
     from edgebench.export.pipeline import export_model
     art = export_model("squeezenet1_1", ("ort",), "fp32", "random", None, tmp_path, small_data)
+    assert art.manifest["verification"]["inputs"]["source"] == "random"  # photos verify trained weights only
     calibrate(art, ("ort",), small_data, num=30)
     s = evaluate_model(art, "ort", "int8", small_data, threads=2)
     assert s["top1_meaningful"] is False and "random" in s["top1_reason"]
