@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import onnx
 import pytest
 
@@ -114,3 +115,30 @@ def test_verification_uses_relative_error_not_only_absolute():
 def test_artifacts_engine_path_requires_export(tmp_path):
     with pytest.raises(UsageError, match="run `edgebench export` first"):
         Artifacts.open(tmp_path).engine_path("ort", "fp32")
+
+
+def test_multihead_attention_exports(tmp_path):
+    """nn.MultiheadAttention's inference fast path (torchvision's ViT) has no ONNX export: it is turned off."""
+    import torch
+    from torch import nn
+
+    from edgebench.export.onnx_export import export_onnx
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(16, 4, batch_first=True)  # an even head count takes the fast path
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            tokens = x.flatten(2).transpose(1, 2).repeat(1, 1, 4)  # (B, 64, 16)
+            return self.attn(tokens, tokens, tokens, need_weights=False)[0].mean(1)
+
+    model = Tiny().eval()
+    assert torch.backends.mha.get_fastpath_enabled()
+    export_onnx(model, (4, 8, 8), tmp_path / "mha.onnx")
+    assert torch.backends.mha.get_fastpath_enabled()  # restored
+    import onnxruntime as ort
+    x = torch.randn(2, 4, 8, 8)
+    out = ort.InferenceSession(str(tmp_path / "mha.onnx")).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-4, atol=1e-5)

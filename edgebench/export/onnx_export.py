@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, UsageError
+from ..models.complexity import unfused_attention
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -31,7 +32,7 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path,
     example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), unfused_attention():
             warnings.simplefilter("ignore")
             torch.onnx.export(model.eval(), (example,), str(path), dynamo=False, opset_version=opset,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],

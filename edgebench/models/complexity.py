@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -34,11 +36,19 @@ def measure_complexity(model: nn.Module, input_shape: tuple[int, int, int]) -> C
     model.eval()
     counter = FlopCounterMode(display=False)
     # Fused attention kernels hide their matmuls from the counter: use the math paths.
+    with unfused_attention(), counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        model(torch.zeros(1, *input_shape))
+    return Complexity(params=params, macs=counter.get_total_flops() // 2)
+
+
+@contextlib.contextmanager
+def unfused_attention() -> Iterator[None]:
+    """``nn.MultiheadAttention`` without its inference fast path (``_native_multi_head_attention``),
+    which hides its matmuls from the FLOP counter and which the ONNX exporter cannot export
+    (torchvision's ViT)."""
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-            model(torch.zeros(1, *input_shape))
+        yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-    return Complexity(params=params, macs=counter.get_total_flops() // 2)
