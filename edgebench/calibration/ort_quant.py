@@ -20,6 +20,8 @@ top-1 lost, agreement with FP32 0.913 instead of 0.976).
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,11 +81,19 @@ def pre_process(fp32_onnx: Path, out: Path) -> Path:
     """``quant_pre_process``: symbolic shape inference and ORT optimisation before quantizing."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        quant_pre_process(str(fp32_onnx), str(out), skip_symbolic_shape=False)
-    except Exception as exc:  # noqa: BLE001 - symbolic inference fails on some exports; ONNX inference suffices
-        log.info("quant_pre_process with symbolic shapes failed (%s); retrying without", exc)
-        quant_pre_process(str(fp32_onnx), str(out), skip_symbolic_shape=True)
+    source, target = str(Path(fp32_onnx).resolve()), str(out.resolve())
+    # a failed symbolic inference dumps sym_shape_infer_temp.onnx (+ external data) into the working
+    # directory: let it land in a temporary one
+    with tempfile.TemporaryDirectory(prefix="edgebench-prep.") as scratch:
+        cwd = os.getcwd()
+        os.chdir(scratch)
+        try:
+            quant_pre_process(source, target, skip_symbolic_shape=False)
+        except Exception as exc:  # noqa: BLE001 - symbolic inference fails on some exports; ONNX inference suffices
+            log.info("quant_pre_process with symbolic shapes failed (%s); retrying without", exc)
+            quant_pre_process(source, target, skip_symbolic_shape=True)
+        finally:
+            os.chdir(cwd)
     return out
 
 
