@@ -16,7 +16,7 @@ import click
 from click.core import ParameterSource
 from rich.table import Table
 
-from .calibration.int8 import Int8Options
+from .calibration.int8 import Int8Options, accuracy_control, layers_in_float
 from .errors import UsageError
 
 INT8_RUNTIME_CHOICES = ["ort", "openvino", "all"]
@@ -156,9 +156,7 @@ def register(main: click.Group, cli: dict) -> None:
             build = entry["build"]
             recipe = (f"{build.get('activation_type')}/{build.get('weight_type')} per-channel QDQ"
                       if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}")
-            floats = list(build.get("left_in_float", build.get("ignored_scope", {})))
-            control = build.get("accuracy_control") or {}
-            floats += control.get("restored_to_float", []) + build.get("restored_to_float", [])
+            floats = layers_in_float(build)
             table.add_row(key, entry["files"][0], recipe, str(build.get("seconds")),
                           f"{len(floats)}: {', '.join(floats[:4])}{' ...' if len(floats) > 4 else ''}")
         from .cli import stdout
@@ -198,15 +196,17 @@ def register(main: click.Group, cli: dict) -> None:
                                 f"evaluation images; record appended to {results}")
 
 
-def accuracy_record(artifacts, runtime: str, precision: str, threads: int, summary: dict) -> dict:
-    """An ``accuracy`` record: the summary, the headline figures and (int8) the calibration."""
+def accuracy_record(artifacts, runtime: str, precision: str, threads: int, summary: dict, /, **fields) -> dict:
+    """An ``accuracy`` record: the summary, the headline figures and (int8) the calibration;
+    ``fields`` add to or override these (``run --accuracy`` adds its latencies)."""
     from .bench import new_record
     from .bench.accuracy import headline
     int8 = artifacts.manifest.get("int8", {}) if precision == "int8" else {}
-    return new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime},
-                      precision=precision, threads=threads, accuracy=summary,
-                      headline=headline(summary, runtime, precision), int8=int8.get("calibration"),
-                      calibration_seconds=(int8.get("seconds") or {}).get(runtime), status="ok")
+    return new_record("accuracy", **{
+        **_model_fields(artifacts.manifest), "runtime": {"name": runtime}, "precision": precision,
+        "threads": threads, "accuracy": summary, "headline": headline(summary, runtime, precision),
+        "int8": int8.get("calibration"), "calibration_seconds": (int8.get("seconds") or {}).get(runtime),
+        "status": "ok", **fields})
 
 
 def sweep_accuracy(artifacts, runtime: str, data: Path, threads: int, images: int, results: Path) -> None:
@@ -225,8 +225,8 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
     ``trt_build`` / ``trt_run``: TensorRT build and run options (see ``cli.run``); ``int8``: calibration.
     When --max-drop kept layers in float, the every-layer INT8 engine is measured too: the fallback's cost."""
     from . import cli
-    from .bench import Protocol, append_record, new_record
-    from .bench.accuracy import evaluate_model, headline
+    from .bench import Protocol, append_record
+    from .bench.accuracy import evaluate_model
     from .bench.runner import Guard, benchmark
     from .export.artifacts import ensure_writable
     from .runtimes import RuntimeOptions, canonical, require
@@ -261,19 +261,15 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
         if precision != "fp32" else {}
     fallback = None
     if EVERY_LAYER in engines:
-        control = engine_build.get("accuracy_control", engine_build)
-        fallback = {"restored_to_float": control.get("restored_to_float"),
+        fallback = {"restored_to_float": accuracy_control(engine_build).get("restored_to_float"),
                     "latency_cost_p50": {f"b{b}": _ratio(latency, f"int8/b{b}", f"{EVERY_LAYER}/b{b}") for b in batches},
                     "every_layer_speedup_vs_fp32_p50": {f"b{b}": _ratio(latency, f"fp32/b{b}", f"{EVERY_LAYER}/b{b}")
                                                         for b in batches}}
     ok = all(v["status"] == "ok" for v in latency.values())
-    record = new_record("accuracy", **_model_fields(artifacts.manifest), runtime={"name": runtime, "device": device},
-                        precision=precision, threads=threads, batches=list(batches), latency=latency,
-                        speedup_vs_fp32_p50=speedup or None, accuracy=summary,
-                        headline=headline(summary, runtime, precision),
-                        int8=artifacts.manifest.get("int8", {}).get("calibration") if precision == "int8" else None,
-                        int8_engine=engine_build, int8_fallback=fallback,
-                        protocol=protocol.to_dict(), status="ok" if ok else "failed")
+    record = accuracy_record(artifacts, runtime, precision, threads, summary,
+                             runtime={"name": runtime, "device": device}, batches=list(batches), latency=latency,
+                             speedup_vs_fp32_p50=speedup or None, int8_engine=engine_build, int8_fallback=fallback,
+                             protocol=protocol.to_dict(), status="ok" if ok else "failed")
     append_record(record, results)
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ..calibration.int8 import accuracy_control, layers_in_float
 from .record import read_records
 
 COLUMNS = ("model", "runtime", "eval imgs", "torch fp32", "fp32 top-1", "int8 top-1", "drop ± SE (pt)",
@@ -32,12 +33,10 @@ def rows(records: list[dict]) -> list[dict]:
         b = (r.get("batches") or [1])[0]
         p50 = {p: ((lat.get(f"{p}/b{b}") or {}).get("latency_ms") or {}).get("p50") for p in ("fp32", "int8")}
         build = r.get("int8_engine") or {}
-        floats = len(build.get("left_in_float", build.get("ignored_scope", {}))) + \
-            len((build.get("accuracy_control") or {}).get("restored_to_float", [])) + len(build.get("restored_to_float", []))
         out.append({"model": model, "runtime": runtime, "eval_images": r["accuracy"]["images"],
                     "skipped": r["accuracy"]["skipped"], **h, "fp32_p50_ms": p50["fp32"], "int8_p50_ms": p50["int8"],
                     "speedup": (r.get("speedup_vs_fp32_p50") or {}).get(f"b{b}"),
-                    "calibration_seconds": build.get("seconds"), "layers_in_float": floats,
+                    "calibration_seconds": build.get("seconds"), "layers_in_float": len(layers_in_float(build)),
                     "top1_meaningful": r["accuracy"]["top1_meaningful"], "threads": r.get("threads"),
                     "max_drop": budget,
                     "fallback_cost": ((r.get("int8_fallback") or {}).get("latency_cost_p50") or {}).get(f"b{b}")})
@@ -45,8 +44,7 @@ def rows(records: list[dict]) -> list[dict]:
 
 
 def _budget(record: dict) -> float | None:
-    build = record.get("int8_engine") or {}
-    return (build.get("accuracy_control") or build).get("max_drop_points")
+    return accuracy_control(record.get("int8_engine") or {}).get("max_drop_points")
 
 
 def _f(v, spec=".2f"):

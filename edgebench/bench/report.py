@@ -16,32 +16,31 @@ FAMILY_ORDER = ("mobile-cnn", "cnn", "transformer", "hybrid", "mlp", "imported")
 PRECISION_ORDER = ("fp32", "fp16", "int8")
 
 
-def latest_latency(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
-    """Newest latency record per (model, runtime, precision) at ``batch`` (and ``threads``)."""
+def _newest(records: list[dict], keep, key) -> dict[tuple, dict]:
+    """The newest record for each ``key(record)`` among the records ``keep`` accepts."""
     found: dict[tuple, dict] = {}
     for record in records:
-        if record.get("kind") != "latency" or record.get("batch") != batch:
-            continue
-        if threads is not None and record.get("threads") != threads:
-            continue
-        key = (record["model"]["name"], record["runtime"]["name"], record["precision"])
-        if key not in found or record["timestamp"] >= found[key]["timestamp"]:
-            found[key] = record
+        if keep(record):
+            k = key(record)
+            if k not in found or record["timestamp"] >= found[k]["timestamp"]:
+                found[k] = record
     return found
+
+
+def latest_latency(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
+    """Newest latency record per (model, runtime, precision) at ``batch`` (and ``threads``)."""
+    return _newest(records,
+                   lambda r: r.get("kind") == "latency" and r.get("batch") == batch
+                   and (threads is None or r.get("threads") == threads),
+                   lambda r: (r["model"]["name"], r["runtime"]["name"], r["precision"]))
 
 
 def latest_int8_accuracy(records: list[dict], threads: int | None = None) -> dict[tuple, dict]:
     """Newest INT8 accuracy record per (model, runtime)."""
-    found: dict[tuple, dict] = {}
-    for record in records:
-        if record.get("kind") != "accuracy" or record.get("precision") != "int8" or record.get("status") != "ok":
-            continue
-        if threads is not None and record.get("threads") != threads:
-            continue
-        key = (record["model"]["name"], record["runtime"]["name"])
-        if key not in found or record["timestamp"] >= found[key]["timestamp"]:
-            found[key] = record
-    return found
+    return _newest(records,
+                   lambda r: r.get("kind") == "accuracy" and r.get("precision") == "int8" and r.get("status") == "ok"
+                   and (threads is None or r.get("threads") == threads),
+                   lambda r: (r["model"]["name"], r["runtime"]["name"]))
 
 
 def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) -> tuple[list[dict], list[tuple]]:

@@ -51,6 +51,20 @@ class Int8Options:
         return asdict(self)
 
 
+def accuracy_control(build: dict) -> dict:
+    """The --max-drop part of an INT8 engine's build record ({} without one): ORT's sensitivity
+    fallback is nested under ``accuracy_control``, NNCF's accuracy-control build is that part itself."""
+    if "accuracy_control" in build:
+        return build["accuracy_control"]
+    return build if "max_drop_points" in build else {}
+
+
+def layers_in_float(build: dict) -> list[str]:
+    """Layers an INT8 engine runs in float: left out by design, and restored by --max-drop."""
+    return [*build.get("left_in_float", build.get("ignored_scope", {})),
+            *accuracy_control(build).get("restored_to_float", [])]
+
+
 def preprocess_of(manifest: dict):
     from ..models.registry import Preprocess
     p = dict(manifest["preprocess"])
