@@ -140,7 +140,7 @@ def trt_build_options(command):
 
 
 TRT_BUILD_PARAMS = ("trt_workspace", "trt_hw_compat", "trt_timing_cache", "trt_legacy_calibrator")
-TRT_RUN_PARAMS = ("cuda_graph", "profile")
+TRT_RUN_PARAMS = ("cuda_graph",)
 
 
 def _trt_build_options(ctx: click.Context, runtimes: tuple[str, ...], batches: tuple[int, ...], precision: str,
@@ -303,8 +303,9 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
 @click.option("--cuda-graph", is_flag=True,
               help="TensorRT: capture execute_async_v3 once as a CUDA graph and replay it in the timed loop.")
 @click.option("--profile", is_flag=True,
-              help="TensorRT: per-layer GPU times (trt.IProfiler, 10 runs outside the timed loop) in the record's "
-                   "runtime.settings.layer_profile.")
+              help="Per-layer times on 10 runs after the timed loop, in the record's runtime.settings.layer_profile "
+                   "and as a table by operation: ORT session profiling, OpenVINO PERF_COUNT (with each layer's "
+                   "kernel and precision), TensorRT trt.IProfiler. Not for torch.")
 @int8_options
 @protocol_options
 @weights_option
@@ -334,12 +335,14 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
 
     runtime = canonical(runtime_name)
     trt_build = _trt_build_options(ctx, (runtime,), batches, precision)
-    trt_run = TrtRunOptions(cuda_graph=cuda_graph, layer_profile=profile)
+    trt_run = TrtRunOptions(cuda_graph=cuda_graph)
+    if profile and runtime == "torch":
+        raise UsageError("--profile: per-layer times exist for ort, openvino and trt, not torch")
     if accuracy or (precision == "int8" and data is not None):
         from .int8_cli import run_accuracy
         run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
                      iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
-                     trt_build=trt_build, trt_run=trt_run, int8=int8)
+                     trt_build=trt_build, trt_run=trt_run, int8=int8, profile=profile)
         return
 
     from .bench import Protocol
@@ -351,11 +354,12 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
     artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build,
                          int8=int8)
     records = _measure(artifacts, runtime, precision, batches, threads or os.cpu_count(), device, protocol,
-                       retries, results, trt_run)
+                       retries, results, trt_run, profile)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:
         _print_latency(records, results)
+        print_layer_profiles({f"{r['precision']} b{r['batch']}": r for r in records})
     failed = [r for r in records if r["status"] != "ok"]
     for record in failed:
         click.echo(f"error: batch {record['batch']} on {runtime}: {record['error']}", err=True)
@@ -364,7 +368,8 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
 
 
 def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], threads: int, device: str | None,
-             protocol, retries: int, results: Path, trt: TrtRunOptions | None = None) -> list[dict]:
+             protocol, retries: int, results: Path, trt: TrtRunOptions | None = None,
+             profile: bool = False) -> list[dict]:
     """One guarded measurement per batch size; each record is appended as soon as it exists."""
     from .bench import append_record
     from .bench.runner import Guard, benchmark
@@ -374,11 +379,26 @@ def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], 
         for batch in batches:
             status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {precision}, batch {batch}")
             options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,),
-                                     trt=trt or TrtRunOptions())
+                                     profile=profile, trt=trt or TrtRunOptions())
             record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
             append_record(record, results)  # saved before the next measurement starts
             records.append(record)
     return records
+
+
+def print_layer_profiles(records: dict[str, dict], top: int = 12) -> None:
+    """Per-layer profiles (``--profile``) folded by operation: one table per record that has one."""
+    from .runtimes.layer_profile import by_op
+    for title, record in records.items():
+        rows = ((record.get("runtime") or {}).get("settings") or {}).get("layer_profile")
+        if not rows:
+            continue
+        table = Table(title=f"{title}: time by operation over {len(rows)} layers (profiled runs, outside the timed loop)")
+        for col in ("op", "kernel", "layers", "mean ms", "share %"):
+            table.add_column(col, justify="right" if col in ("layers", "mean ms", "share %") else "left")
+        for g in by_op(rows)[:top]:
+            table.add_row(g["op"], g["kernel"], str(g["layers"]), f"{g['mean_ms']:.3f}", f"{100 * g['share']:.1f}")
+        stdout.print(table)
 
 
 def _print_latency(records: list[dict], results: Path) -> None:

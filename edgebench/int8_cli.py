@@ -219,10 +219,11 @@ def sweep_accuracy(artifacts, runtime: str, data: Path, threads: int, images: in
 
 def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
                  iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
-                 trt_build=None, trt_run=None, int8: Int8Options | None = None) -> None:
+                 trt_build=None, trt_run=None, int8: Int8Options | None = None, profile: bool = False) -> None:
     """``run --accuracy`` / ``run --precision int8 --data``: one record with FP32 (and INT8) latency and
     accuracy on the evaluation split, the drop ± SE, agreement and the INT8 speed-up.
-    ``trt_build`` / ``trt_run``: TensorRT build and run options (see ``cli.run``); ``int8``: calibration.
+    ``trt_build`` / ``trt_run``: TensorRT build and run options (see ``cli.run``); ``int8``: calibration;
+    ``profile``: per-layer times of every engine measured.
     When --max-drop kept layers in float, the every-layer INT8 engine is measured too: the fallback's cost."""
     from . import cli
     from .bench import Protocol, append_record
@@ -250,7 +251,7 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
             for p, engine in engines.items():
                 status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {p}, batch {batch}")
                 options = RuntimeOptions(precision="int8" if engine else p, threads=threads, device=device,
-                                         batches=(batch,), **({"trt": trt_run} if trt_run else {}))
+                                         batches=(batch,), profile=profile, **({"trt": trt_run} if trt_run else {}))
                 rec = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries), engine)
                 latency[f"{p}/b{batch}"] = {k: rec.get(k) for k in ("status", "error", "latency_ms", "memory_mb",
                                                                     "effective_precision", "stability", "engine",
@@ -286,6 +287,7 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
                           _fmt(_ratio(latency, f"fp32/b{b}", key)),
                           rec["stability"]["verdict"] if rec["status"] == "ok" else f"failed: {rec['error']}")
         cli.stdout.print(table)
+        cli.print_layer_profiles({key.replace("/b", " b"): rec for key, rec in latency.items()})
         if fallback:
             kept = fallback["restored_to_float"] or []
             click.echo(f"--max-drop kept {len(kept)} layer(s) in float ({', '.join(kept[:6])}"

@@ -44,6 +44,28 @@ def test_run_ort_with_real_weights_and_two_batches(workdir, weights_dir):
                for r in mine)
 
 
+@pytest.mark.parametrize("runtime,float_op", [("ort", "Conv"), ("openvino", "Convolution")])
+def test_run_profile_per_layer(workdir, weights_dir, runtime, float_op):
+    """--profile: every layer's time from the runtime's own profiler, in the record and as a table by operation."""
+    proc = edgebench("run", "--runtime", runtime, "--model", "squeezenet1_1", "--threads", "2", "--profile",
+                     "--weights-dir", str(weights_dir), *FAST, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "time by operation" in proc.stdout
+    record = json.loads((workdir / "results" / "results.jsonl").read_text().splitlines()[-1])
+    rows = record["runtime"]["settings"]["layer_profile"]
+    convs = [r for r in rows if r["op"] == float_op]
+    assert len(convs) == 26, [r["op"] for r in rows]  # SqueezeNet 1.1: 26 convolutions, all FP32 here
+    assert all(r["mean_ms"] >= 0 for r in rows) and abs(sum(r["share"] for r in rows) - 1) < 0.01
+    assert sum(r["mean_ms"] for r in convs) > 0
+    if runtime == "openvino":
+        assert all(r["kernel"].lower().endswith("f32") for r in convs), {r["kernel"] for r in convs}
+
+
+def test_profile_is_refused_for_torch(workdir):
+    assert_one_line_error(edgebench("run", "--runtime", "torch", "--model", "squeezenet1_1", "--profile",
+                                    cwd=workdir), "--profile: per-layer times exist for ort, openvino and trt")
+
+
 def test_export_command_prints_verification(workdir):
     proc = edgebench("export", "mobilenet_v3_small", "--runtime", "ort", "--weights", "random", cwd=workdir)
     assert proc.returncode == 0, proc.stderr

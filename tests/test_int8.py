@@ -230,6 +230,14 @@ def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
         assert pair["top1_agreement"] >= 0.7 and pair["cosine_mean"] > 0.9
         assert pair["drop_top1_se_points"] >= 0
 
+    # the INT8 engines really run INT8 convolutions: the runtimes' own per-layer profiles say so
+    with runtime_class("ort")(art.engine_path("ort", "int8"), RuntimeOptions(precision="int8", threads=2)) as rt:
+        ops = {r["op"] for r in rt.layer_profile(x[:1])}
+    assert "QLinearConv" in ops and "Conv" not in ops, ops  # no conv of these two models is left in float
+    with runtime_class("openvino")(art.engine_path("openvino", "int8"), RuntimeOptions(precision="int8")) as rt:
+        kernels = {r["kernel"] for r in rt.layer_profile(x[:1]) if r["op"] == "Convolution"}
+    assert kernels and all(k.lower().endswith("i8") for k in kernels), kernels
+
 
 def _shape_tensors(path: Path) -> set[str]:
     """Outputs of the nodes ort_quant.shape_nodes names (computed from Shape and constants)."""

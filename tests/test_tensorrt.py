@@ -93,11 +93,11 @@ def test_build_options_validation(kw, match):
 
 def test_run_options_survive_the_worker_json():
     """The measurement worker gets RuntimeOptions as JSON and rebuilds the typed TensorRT run options."""
-    options = RuntimeOptions(precision="fp16", batches=(8,), trt=tc.TrtRunOptions(cuda_graph=True, layer_profile=True))
+    options = RuntimeOptions(precision="fp16", batches=(8,), profile=True, trt=tc.TrtRunOptions(cuda_graph=True))
     back = json.loads(json.dumps({**options.to_dict(), "batches": list(options.batches)}))
     again = RuntimeOptions(**{**back, "batches": tuple(back["batches"])})
     assert again == options and isinstance(again.trt, tc.TrtRunOptions)
-    assert RuntimeOptions().trt == tc.TrtRunOptions(cuda_graph=False, layer_profile=False)
+    assert RuntimeOptions().trt == tc.TrtRunOptions(cuda_graph=False) and not RuntimeOptions().profile
 
 
 def test_engine_key_covers_the_build_options():
@@ -165,7 +165,7 @@ def test_legacy_calibrator_option(capsys):
 
 @pytest.mark.parametrize("args,needle", [
     (["run", "--runtime", "ort", "--cuda-graph"], "--cuda-graph: TensorRT options, but the runtime is ort"),
-    (["run", "--runtime", "openvino", "--profile", "--trt-workspace", "64"], "--trt-workspace, --profile: TensorRT"),
+    (["run", "--runtime", "openvino", "--profile", "--trt-workspace", "64"], "--trt-workspace: TensorRT options"),
     (["run", "--runtime", "ort", "--trt-hw-compat", "ampere+"], "--trt-hw-compat: TensorRT options"),
     (["export", "--runtime", "ort", "--batch", "8"], "--batch: TensorRT options, but the runtime is ort"),
     (["export", "--runtime", "ort", "--trt-timing-cache", "x.cache"], "--trt-timing-cache: TensorRT"),

@@ -37,10 +37,13 @@ def measure(job: dict) -> dict:
         first_ms = (time.perf_counter() - first) * 1e3
         times, loop = time_loop(runtime.bind(inputs), Protocol(**job["protocol"]))
         memory_mb["peak"] = memory.snapshot()
+        settings = runtime.settings()
+        if options.profile:  # after the peak memory: the profiled runs may load a second engine
+            settings["layer_profile"] = runtime.layer_profile(inputs)
         return {
             "status": "ok",
             "runtime_version": available.version,
-            "settings": runtime.settings(),
+            "settings": settings,
             "effective_precision": runtime.effective_precision(),
             "latency_ms": summarize(times, batch),
             "loop": loop,

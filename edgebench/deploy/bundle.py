@@ -4,7 +4,7 @@ Contents (flat): ``bundle.json`` (model, precision, input, file roles, edgebench
 the ONNX (``model.onnx``; ``model.qdq.onnx`` for INT8; ``model.fp16.onnx`` for FP16, which
 TensorRT 11's strong typing needs), ``preprocess.json``, ``labels.csv`` and a few sample
 ``images/`` when ``--data`` is given, the runner (``runner.py`` + ``trt_engine.py`` +
-``tensorrt_config.py``), and ``SHA256SUMS`` (sha256sum format) over every other file.
+``tensorrt_config.py`` + ``layer_profile.py``), and ``SHA256SUMS`` (sha256sum format) over every other file.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ _RUNNER_FILES = {
     "runner.py": Path(__file__).with_name("runner.py"),
     "trt_engine.py": Path(__file__).resolve().parent.parent / "runtimes" / "trt_engine.py",
     "tensorrt_config.py": Path(__file__).resolve().parent.parent / "runtimes" / "tensorrt_config.py",
+    "layer_profile.py": Path(__file__).resolve().parent.parent / "runtimes" / "layer_profile.py",
 }
 
 

@@ -4,7 +4,7 @@
 Standalone: needs Python 3.8+, numpy, and TensorRT + cuda-python (JetPack ships TensorRT;
 ``pip install cuda-python``); OpenCV only to preprocess the bundled sample images; ONNX
 Runtime only for the CPU fallback (``--fallback ort``). It imports nothing from edgebench
-except the two files shipped next to it (trt_engine.py, tensorrt_config.py).
+except the three files shipped next to it (trt_engine.py, tensorrt_config.py, layer_profile.py).
 
 Steps: verify SHA256SUMS, build the plan for this GPU and TensorRT version, measure with
 edgebench's protocol (warm-up by count and seconds, then at least N iterations and T

@@ -23,12 +23,14 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """What a user chooses for one engine: precision, threads, device, batch range, TensorRT run options."""
+    """What a user chooses for one engine: precision, threads, device, batch range, per-layer profile,
+    TensorRT run options."""
 
     precision: str = "fp32"
     threads: int | None = None
     device: str | None = None  # runtime-specific device name; None = the runtime's default
     batches: tuple[int, ...] = (1,)  # batch sizes the engine must accept (TensorRT profiles)
+    profile: bool = False  # per-layer times after the timed loop (runtime.settings.layer_profile)
     trt: TrtRunOptions = field(default_factory=TrtRunOptions)  # used by the trt runtime only
 
     def __post_init__(self) -> None:
@@ -85,6 +87,10 @@ class Runtime(ABC):
     @abstractmethod
     def settings(self) -> dict:
         """Settings that shape the numbers: threads, hints, providers, effective precision."""
+
+    def layer_profile(self, batch: np.ndarray) -> list[dict]:
+        """Per-layer times of ``batch`` on separate runs after the timed loop (see :mod:`.layer_profile`)."""
+        raise NotImplementedError(f"{self.name} has no per-layer profile")
 
     def effective_precision(self) -> str:
         """The precision the device really computes in (a CPU may run an FP16 request as FP32)."""

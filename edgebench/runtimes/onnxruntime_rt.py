@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from ..errors import RuntimeUnavailable
 from .base import Availability, Runtime, RuntimeOptions
+from .layer_profile import RUNS, layer_table
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,28 @@ class OnnxRuntime(Runtime):
         binding.bind_cpu_input(self.input_name, np.ascontiguousarray(batch))
         binding.bind_output(self.output_name)
         return lambda: self.session.run_with_iobinding(binding)
+
+    def layer_profile(self, batch: np.ndarray) -> list[dict]:
+        """ORT's session profiling (``enable_profiling``) on a second session with the same options: kernel
+        time per node over ``RUNS`` runs after one warm-up; ``op`` is the kernel ORT ran (``QLinearConv``
+        is INT8, ``Conv`` float), ``kernel`` its execution provider."""
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.graph_optimization_level = self._session_options.graph_optimization_level
+        so.intra_op_num_threads = self._session_options.intra_op_num_threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        with tempfile.TemporaryDirectory(prefix="edgebench-ort-profile.") as scratch:
+            so.enable_profiling = True
+            so.profile_file_prefix = str(Path(scratch) / "ort")
+            session = ort.InferenceSession(str(self.engine), so, providers=self.session.get_providers())
+            for _ in range(RUNS + 1):
+                session.run([self.output_name], {self.input_name: batch})
+            events = json.loads(Path(session.end_profiling()).read_text())
+        nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
+        first_run = len(nodes) // (RUNS + 1)  # the warm-up run's nodes come first
+        return layer_table(((e["name"].removesuffix("_kernel_time"), e["args"].get("op_name", ""),
+                             e["args"].get("provider", ""), e["dur"] / 1e3) for e in nodes[first_run:]), RUNS)
 
     def settings(self) -> dict:
         return {

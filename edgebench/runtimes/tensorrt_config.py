@@ -136,10 +136,9 @@ class TrtBuildOptions:
 
 @dataclass(frozen=True)
 class TrtRunOptions:
-    """How to run a plan: replay a captured CUDA graph; profile each layer (trt.IProfiler)."""
+    """How to run a plan: replay a captured CUDA graph."""
 
     cuda_graph: bool = False
-    layer_profile: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

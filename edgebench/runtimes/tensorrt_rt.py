@@ -91,7 +91,6 @@ class TensorRTRuntime(Runtime):
         if outside:
             raise EngineMismatch(f"batch {outside[0]} is outside the engine's profile [{lo}, {hi}]; rebuild it with "
                                  f"`edgebench export MODEL --runtime trt --batch {','.join(map(str, options.batches))}`")
-        self._last_batch: np.ndarray | None = None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.core.infer(batch)
@@ -99,7 +98,6 @@ class TensorRTRuntime(Runtime):
     def bind(self, batch: np.ndarray) -> Callable[[], None]:
         """Host latency = H2D + execute_async_v3 + D2H + sync; GPU compute time from CUDA events."""
         self.core.prepare(batch)
-        self._last_batch = batch
         if self.options.trt.cuda_graph:
             self.core.capture_graph()
         self.core.gpu_ms.clear()
@@ -123,9 +121,10 @@ class TensorRTRuntime(Runtime):
                        "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
                        "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"},
         }
-        if self.options.trt.layer_profile and self._last_batch is not None:
-            out["layer_profile"] = self.core.layer_profile(self._last_batch)
         return out
+
+    def layer_profile(self, batch: np.ndarray) -> list[dict]:
+        return self.core.layer_profile(batch)
 
     def effective_precision(self) -> str:
         return self.core.manifest.get("precision", self.options.precision)

@@ -23,8 +23,10 @@ import numpy as np
 
 try:
     from . import tensorrt_config as tc
+    from .layer_profile import RUNS, layer_table
 except ImportError:  # standalone in a bundle
     import tensorrt_config as tc  # type: ignore[no-redef]
+    from layer_profile import RUNS, layer_table  # type: ignore[no-redef]
 
 
 # ---------------------------------------------------------------- imports with precise reasons
@@ -222,24 +224,14 @@ def _save_timing_cache(config, path: Path) -> int:
 
 def make_layer_profiler(trt):
     class LayerProfiler(trt.IProfiler):
-        """Accumulates per-layer GPU time over profiled runs (trt.IProfiler)."""
+        """Collects per-layer GPU times over profiled runs (trt.IProfiler)."""
 
         def __init__(self) -> None:
             trt.IProfiler.__init__(self)
-            self.totals: dict[str, float] = {}
-            self.runs: dict[str, int] = {}
+            self.samples: list[tuple[str, str, str, float]] = []
 
         def report_layer_time(self, layer_name: str, ms: float) -> None:
-            self.totals[layer_name] = self.totals.get(layer_name, 0.0) + ms
-            self.runs[layer_name] = self.runs.get(layer_name, 0) + 1
-
-        def table(self) -> list[dict]:
-            rows = [{"layer": k, "mean_ms": v / max(self.runs[k], 1)} for k, v in self.totals.items()]
-            total = sum(r["mean_ms"] for r in rows) or 1.0
-            for r in rows:
-                r["share"] = round(r["mean_ms"] / total, 4)
-                r["mean_ms"] = round(r["mean_ms"], 5)
-            return sorted(rows, key=lambda r: -r["mean_ms"])
+            self.samples.append((layer_name, "", "", ms))
 
     return LayerProfiler()
 
@@ -374,7 +366,7 @@ class TrtEngine:
         self.prepare(batch)
         return self.run_once(record=False).astype(np.float32, copy=True)
 
-    def layer_profile(self, batch: np.ndarray, runs: int = 10) -> list[dict]:
+    def layer_profile(self, batch: np.ndarray, runs: int = RUNS) -> list[dict]:
         """Per-layer times from trt.IProfiler, on runs separate from the timed loop.
 
         A profiler cannot be detached from a context (TensorRT rejects a null profiler), so
@@ -395,7 +387,7 @@ class TrtEngine:
                 check(self.cudart.cudaStreamSynchronize(self.stream))  # reports arrive per completed run
         finally:
             del context
-        return profiler.table()
+        return layer_table(profiler.samples, runs)
 
     def timing_summary(self) -> dict:
         def stats(values: list[float]) -> dict:
