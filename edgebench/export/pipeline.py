@@ -64,9 +64,10 @@ def _build_openvino(job: ExportJob, precision: str) -> dict:
 
 def _build_trt(job: ExportJob, precision: str) -> dict:
     """A TensorRT plan (+ engine manifest); FP16 on TensorRT >= 11 builds from an FP16 ONNX (strong typing)."""
+    import tensorrt as trt
+
     from ..runtimes.tensorrt_config import parse_version
     from ..runtimes.tensorrt_rt import build_for_artifacts
-    import tensorrt as trt
     if precision == "fp16" and parse_version(trt.__version__)[0] >= 11 \
             and not job.artifacts.path("fp16/model.onnx").is_file():
         engines.ort_fp16(job.onnx, job.artifacts.path("fp16/model.onnx"))
@@ -132,6 +133,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
     if precision not in EXPORT_PRECISIONS and not (precision == "int8" and set(runtimes) == {"trt"}):
         raise UsageError(f"export precision must be one of {', '.join(EXPORT_PRECISIONS)} (int8 goes through "
                          "`edgebench calibrate`; a TensorRT INT8 plan is built from its Q/DQ ONNX)")
+    trt = trt or TrtBuildOptions()
     spec = get_spec(name)
     runtimes = tuple(dict.fromkeys(canonical(r) for r in runtimes))
     for rt in runtimes:
@@ -179,7 +181,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
             with torch.no_grad():
                 reference = model(torch.from_numpy(inputs)).numpy()
             manifest["verification"]["inputs"] = source
-            job = ExportJob(artifacts, onnx_path, inputs, reference, status, trt or TrtBuildOptions())
+            job = ExportJob(artifacts, onnx_path, inputs, reference, status, trt)
         return job
 
     if not reuse_onnx:
@@ -191,7 +193,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         manifest["verification"]["onnx"] = _verify(prepared_job(), "ort", onnx_path, "fp32", f"{spec.name} ONNX on ONNX Runtime")
         artifacts.save()
 
-    _build_engines(artifacts, runtimes, precision, prepared_job, status, trt or TrtBuildOptions())
+    _build_engines(artifacts, runtimes, precision, prepared_job, status, trt)
     artifacts.save()
     return artifacts
 
@@ -238,6 +240,7 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
     from ..models.registry import preprocess_for
     from .onnx_export import check_onnx, onnx_input_shape, opset_of
 
+    trt = trt or TrtBuildOptions()
     graph = check_onnx(Path(onnx_file))
     shape = onnx_input_shape(graph)
     if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
@@ -272,9 +275,9 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
         with runtime_class("ort")(artifacts.path(ONNX_FILE), RuntimeOptions(batches=(len(inputs),))) as ref:
             reference = ref.infer(inputs)
         manifest["verification"]["inputs"] = {**source, "reference": "onnxruntime on the original file"}
-        return ExportJob(artifacts, artifacts.path(ONNX_FILE), inputs, reference, status, trt or TrtBuildOptions())
+        return ExportJob(artifacts, artifacts.path(ONNX_FILE), inputs, reference, status, trt)
 
-    _build_engines(artifacts, runtimes, precision, functools.cache(prepared_job), status, trt or TrtBuildOptions())
+    _build_engines(artifacts, runtimes, precision, functools.cache(prepared_job), status, trt)
     artifacts.save()
     return artifacts
 

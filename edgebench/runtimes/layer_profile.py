@@ -10,7 +10,7 @@ folds the rows by operation: where the time goes, and which layers ran INT8.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 RUNS = 10
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -49,17 +49,23 @@ class OnnxRuntime(Runtime):
             raise RuntimeUnavailable(f"this onnxruntime build has no {PROVIDERS[device]} "
                                      f"(available: {', '.join(available)})")
         self.device = device
-        so = ort.SessionOptions()
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION)
-        if options.threads:
-            so.intra_op_num_threads = options.threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so = self._make_session_options()
         providers = [PROVIDERS[device]] + (["CPUExecutionProvider"] if device != "cpu" else [])
         self.session = ort.InferenceSession(str(self.engine), so, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self._session_options = so
+
+    def _make_session_options(self):
+        """The session options every session of this runtime uses (the measured one, the profiled one)."""
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION)
+        if self.options.threads:
+            so.intra_op_num_threads = self.options.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        return so
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
@@ -75,12 +81,8 @@ class OnnxRuntime(Runtime):
         time per node over ``RUNS`` runs after one warm-up; ``op`` is the kernel ORT ran (``QLinearConv``
         is INT8, ``Conv`` float), ``kernel`` its execution provider."""
         import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.graph_optimization_level = self._session_options.graph_optimization_level
-        so.intra_op_num_threads = self._session_options.intra_op_num_threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         with tempfile.TemporaryDirectory(prefix="edgebench-ort-profile.") as scratch:
+            so = self._make_session_options()
             so.enable_profiling = True
             so.profile_file_prefix = str(Path(scratch) / "ort")
             session = ort.InferenceSession(str(self.engine), so, providers=self.session.get_providers())

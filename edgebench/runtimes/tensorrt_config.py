@@ -101,6 +101,17 @@ def profile_covers(profile: dict, batch: int) -> bool:
 
 # ---------------------------------------------------------------- user options
 
+def check_build_limits(workspace_mb: int, hardware_compatibility: str) -> None:
+    """UsageError for a workspace limit or hardware-compatibility level no TensorRT build accepts
+    (the CLI's options and the Jetson runner's arguments go through this one check)."""
+    if workspace_mb < 1:
+        raise UsageError("the TensorRT workspace limit must be at least 1 MiB")
+    if hardware_compatibility not in HARDWARE_COMPAT_LEVELS:
+        raise UsageError(f"hardware compatibility must be one of {', '.join(HARDWARE_COMPAT_LEVELS)}, "
+                         f"got {hardware_compatibility!r}")
+
+
+
 @dataclass(frozen=True)
 class TrtBuildOptions:
     """How to build a plan, from ``export``/``run`` options: the batches its profile covers,
@@ -115,11 +126,7 @@ class TrtBuildOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "batches", tuple(int(b) for b in self.batches))
         profile_batches(self.batches)
-        if self.workspace_mb < 1:
-            raise UsageError("the TensorRT workspace limit must be at least 1 MiB")
-        if self.hardware_compatibility not in HARDWARE_COMPAT_LEVELS:
-            raise UsageError(f"hardware compatibility must be one of {', '.join(HARDWARE_COMPAT_LEVELS)}, "
-                             f"got {self.hardware_compatibility!r}")
+        check_build_limits(self.workspace_mb, self.hardware_compatibility)
 
     def profile(self, input_shape: tuple[int, ...] | list[int]) -> dict[str, list[int]]:
         return profile_shapes(self.batches, input_shape)
@@ -178,10 +185,7 @@ def derive_build_config(precision: str, trt_version: str, *, qdq_available: bool
     major = parse_version(trt_version)[0]
     if precision not in ("fp32", "fp16", "int8"):
         raise UsageError(f"TensorRT precision must be fp32, fp16 or int8, got {precision!r}")
-    if workspace_mb < 1:
-        raise UsageError("the TensorRT workspace limit must be at least 1 MB")
-    if hardware_compatibility not in HARDWARE_COMPAT_LEVELS:
-        raise UsageError(f"hardware compatibility must be one of {', '.join(HARDWARE_COMPAT_LEVELS)}")
+    check_build_limits(workspace_mb, hardware_compatibility)
     if hardware_compatibility != "none" and parse_version(trt_version)[:2] < (8, 6):
         raise UsageError(f"hardware-compatible engines need TensorRT >= 8.6 (this is {trt_version})")
     cfg = BuildConfig(precision, trt_version, "fp32", workspace_mb=workspace_mb,
