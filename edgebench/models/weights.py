@@ -235,7 +235,13 @@ def _pretrained(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsIn
             get_weight(source.ref).get_state_dict(progress=False)  # downloads into the hub cache
         else:
             import timm
-            timm.create_model(source.ref, pretrained=True)  # downloads into the HF cache
+            hub_log = logging.getLogger("huggingface_hub")
+            level = hub_log.level
+            hub_log.setLevel(logging.ERROR)  # its retries log two warning lines each: the error below says it once
+            try:
+                timm.create_model(source.ref, pretrained=True)  # downloads into the HF cache
+            finally:
+                hub_log.setLevel(level)
     except Exception as exc:  # noqa: BLE001 - network failures come in many types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"cannot download pretrained weights for {spec.name} ({source.kind} {source.ref}): "
