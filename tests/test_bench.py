@@ -7,12 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from edgebench.bench import Protocol, append_record, new_record, read_records, summarize, time_loop
+from edgebench.portable.protocol import Protocol, summarize, time_loop
+from edgebench.results.records import LatencyRecord
+from edgebench.results.store import append_record, read_records
 from edgebench.bench import noise
 from edgebench.bench.runner import Guard, benchmark, run_worker
-from edgebench.errors import UsageError
-from edgebench.export import export_model
-from edgebench.runtimes import RuntimeOptions
+from edgebench.portable.errors import UsageError
+from edgebench.build.export import export_model
+from edgebench.backends import RuntimeOptions
 
 
 def test_summarize_known_values():
@@ -52,10 +54,10 @@ def test_noise_probe_reports_ratio():
 
 def test_records_are_appended_never_rewritten(tmp_path):
     path = tmp_path / "r.jsonl"
-    first = new_record("latency", value=1)
+    first = LatencyRecord(model={"name": "m"}, extra={"value": 1})
     append_record(first, path)
     before = path.read_bytes()
-    append_record(new_record("latency", value=2), path)
+    append_record(LatencyRecord(model={"name": "m"}, extra={"value": 2}).to_dict(), path)
     assert path.read_bytes().startswith(before)
     records = read_records(path)
     assert [r["value"] for r in records] == [1, 2]

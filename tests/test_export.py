@@ -8,10 +8,12 @@ import numpy as np
 import onnx
 import pytest
 
-from edgebench.errors import UsageError
-from edgebench.export import Artifacts, check_onnx, export_model
-from edgebench.export.pipeline import import_onnx
-from edgebench.export.verify import agreement, check
+from edgebench.portable.errors import UsageError
+from edgebench.build.artifacts import Artifacts
+from edgebench.build.export import export_model
+from edgebench.build.onnx_export import check_onnx
+from edgebench.build.export import import_onnx
+from edgebench.build.verify import agreement, check
 from edgebench.models import list_models
 
 RUNTIMES = ("ort", "openvino")
@@ -122,7 +124,7 @@ def test_multihead_attention_exports(tmp_path):
     import torch
     from torch import nn
 
-    from edgebench.export.onnx_export import export_onnx
+    from edgebench.build.onnx_export import export_onnx
 
     class Tiny(nn.Module):
         def __init__(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgebench.errors import UsageError
+from edgebench.portable.errors import UsageError
 from edgebench.models import FAMILIES, get_spec, list_models, measure_complexity, resolve_name
 
 FOUNDATION = ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0", "tf_efficientnet_lite0",

@@ -11,12 +11,15 @@ import pytest
 from click.testing import CliRunner
 from conftest import assert_one_line_error, edgebench
 
-from edgebench.cli import TRT_BUILD_PARAMS, _trt_build_options, export, main
-from edgebench.errors import EngineMismatch, RuntimeUnavailable, UsageError
-from edgebench.export.pipeline import ExportJob, engine_key, verify_batches
-from edgebench.runtimes import RUNTIMES, RuntimeOptions, canonical, require, runtime_class
-from edgebench.runtimes import tensorrt_config as tc
-from edgebench.runtimes.tensorrt_rt import TensorRTRuntime
+from edgebench.cli import main
+from edgebench.cli.export import command as export
+from edgebench.cli.options import TRT_BUILD_PARAMS, trt_build_from
+from edgebench.portable.errors import EngineMismatch, RuntimeUnavailable, UsageError
+from edgebench.build.export import verify_batches
+from edgebench.build.keys import engine_key
+from edgebench.backends import RUNTIMES, RuntimeOptions, canonical, require, runtime_class
+from edgebench.portable.tensorrt import rules as tc
+from edgebench.backends.tensorrt.runtime import TensorRTRuntime
 
 AVAILABLE = TensorRTRuntime.availability()
 gpu = pytest.mark.skipif(not AVAILABLE.usable, reason=f"TensorRT not usable here: {AVAILABLE.reason}")
@@ -26,12 +29,10 @@ no_trt = pytest.mark.skipif(AVAILABLE.usable, reason="TensorRT is usable here")
 # ---------------------------------------------------------------- registry and availability
 
 def test_registered_and_version_locked():
-    assert RUNTIMES["trt"] == "edgebench.runtimes.tensorrt_rt:TensorRTRuntime"
+    assert RUNTIMES["trt"] == "edgebench.backends.tensorrt.runtime:TensorRTRuntime"
     assert canonical("tensorrt") == "trt"
     cls = runtime_class("trt")
-    assert cls.version_locked is True and cls.engine_kind == "plan"
-    from edgebench.export.pipeline import ENGINE_BUILDERS
-    assert "trt" in ENGINE_BUILDERS
+    assert cls.version_locked is True and cls.engine_kind == "plan" and cls.builds_engine
 
 
 def test_availability_names_what_is_missing():
@@ -93,11 +94,11 @@ def test_build_options_validation(kw, match):
 
 def test_run_options_survive_the_worker_json():
     """The measurement worker gets RuntimeOptions as JSON and rebuilds the typed TensorRT run options."""
-    options = RuntimeOptions(precision="fp16", batches=(8,), profile=True, trt=tc.TrtRunOptions(cuda_graph=True))
-    back = json.loads(json.dumps({**options.to_dict(), "batches": list(options.batches)}))
-    again = RuntimeOptions(**{**back, "batches": tuple(back["batches"])})
-    assert again == options and isinstance(again.trt, tc.TrtRunOptions)
-    assert RuntimeOptions().trt == tc.TrtRunOptions(cuda_graph=False) and not RuntimeOptions().profile
+    options = RuntimeOptions(precision="fp16", batches=(8,), profile=True, backend=tc.TrtRunOptions(cuda_graph=True))
+    back = json.loads(json.dumps(options.to_dict()))
+    again = RuntimeOptions.from_dict(back, runtime_class("trt").run_options_class)
+    assert again == options and isinstance(again.backend, tc.TrtRunOptions)
+    assert RuntimeOptions().backend is None and not RuntimeOptions().profile
 
 
 def test_engine_key_covers_the_build_options():
@@ -106,7 +107,8 @@ def test_engine_key_covers_the_build_options():
 
     def key(options: tc.TrtBuildOptions, runtime: str = "trt", precision: str = "fp16",
             devices: tuple[str, ...] = ("cuda:0 NVIDIA A10 (sm 8.6)",)) -> str:
-        return engine_key("ab" * 32, runtime, "10.7.0", precision, options, list(devices))
+        return engine_key("ab" * 32, runtime, "10.7.0", precision, options if runtime == "trt" else None,
+                          list(devices))
 
     same = [tc.TrtBuildOptions(batches=(1, 32, 8)), tc.TrtBuildOptions(batches=(1, 8, 32), timing_cache="/x/cache")]
     assert all(key(o) == key(base) for o in same)  # same min/opt/max; the cache only speeds the build
@@ -123,10 +125,10 @@ def test_engine_key_covers_the_build_options():
 
 
 def test_verification_batches_stay_inside_the_profile():
-    assert verify_batches("ort", tc.TrtBuildOptions(batches=(32,)), 8) == (8, 1)
-    assert verify_batches("trt", tc.TrtBuildOptions(batches=(1, 8, 32)), 8) == (8, 1)
-    assert verify_batches("trt", tc.TrtBuildOptions(batches=(1,)), 8) == (1, 1)
-    assert verify_batches("trt", tc.TrtBuildOptions(batches=(16, 32)), 8) == (16, 16)
+    assert verify_batches(None, 8) == (8, 1)  # a backend without a profile (ORT, OpenVINO)
+    assert verify_batches(tc.TrtBuildOptions(batches=(1, 8, 32)), 8) == (8, 1)
+    assert verify_batches(tc.TrtBuildOptions(batches=(1,)), 8) == (1, 1)
+    assert verify_batches(tc.TrtBuildOptions(batches=(16, 32)), 8) == (16, 16)
 
 
 def _export_context(*args: str):
@@ -138,7 +140,7 @@ def test_cli_options_reach_the_build_config(tmp_path):
     cache = tmp_path / "shared.timing-cache"
     ctx = _export_context("--batch", "8,1,32", "--trt-workspace", "512", "--trt-hw-compat", "ampere+",
                           "--trt-timing-cache", str(cache))
-    options = _trt_build_options(ctx, ("trt",), ctx.params["batches"], "fp16", ("batches", *TRT_BUILD_PARAMS))
+    options = trt_build_from(ctx, ("trt",), ctx.params["batches"], "fp16", ("batches", *TRT_BUILD_PARAMS))
     assert options == tc.TrtBuildOptions(batches=(8, 1, 32), workspace_mb=512, hardware_compatibility="ampere_plus",
                                          timing_cache=str(cache))
     assert options.profile((3, 224, 224))["opt"] == [8, 3, 224, 224]
@@ -146,21 +148,18 @@ def test_cli_options_reach_the_build_config(tmp_path):
                                  workspace_mb=options.workspace_mb,
                                  hardware_compatibility=options.hardware_compatibility)
     assert (cfg.workspace_mb, cfg.hardware_compatibility, cfg.builder_flags) == (512, "ampere_plus", ["FP16"])
-    job = ExportJob(None, tmp_path / "model.onnx", np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 10)),
-                    trt=options)  # type: ignore[arg-type]
-    assert job.trt.to_dict()["batches"] == [8, 1, 32]
     defaults = _export_context()
-    assert _trt_build_options(defaults, ("trt",), defaults.params["batches"], "fp32") == tc.TrtBuildOptions()
+    assert trt_build_from(defaults, ("trt",), defaults.params["batches"], "fp32") == tc.TrtBuildOptions()
 
 
 def test_legacy_calibrator_option(capsys):
     ctx = _export_context("--trt-legacy-calibrator", "--precision", "int8")
-    options = _trt_build_options(ctx, ("trt",), (1,), "int8")
+    options = trt_build_from(ctx, ("trt",), (1,), "int8")
     assert options.legacy_calibrator and "deprecated since TensorRT 10.1" in capsys.readouterr().err
     cfg = tc.derive_build_config("int8", "10.3.0", legacy_calibrator=options.legacy_calibrator)
     assert cfg.legacy_calibrator and cfg.builder_flags == ["INT8"]
     with pytest.raises(UsageError, match="--precision int8 only"):
-        _trt_build_options(_export_context("--trt-legacy-calibrator"), ("trt",), (1,), "fp32")
+        trt_build_from(_export_context("--trt-legacy-calibrator"), ("trt",), (1,), "fp32")
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -361,21 +360,11 @@ def test_plain_onnx_is_not_qdq(qdq_onnx):
         tc.qdq_summary(qdq_onnx.with_name("fp32.onnx"))
 
 
-def test_find_qdq_onnx_in_artifact_manifests(tmp_path):
-    # the INT8 calibration work records engines["qdq/int8"]
-    manifest = {"engines": {"ort/fp32": {"files": ["fp32/model.onnx"]},
-                            "ort/int8": {"files": ["int8/ort/model.int8.onnx"]},
-                            "qdq/int8": {"files": ["int8/qdq/model.qdq.onnx"]}}, "files": {}}
-    assert tc.find_qdq_onnx(manifest) == "int8/qdq/model.qdq.onnx"
-    assert tc.find_qdq_onnx({"engines": {}, "files": {}, "int8": {"qdq_onnx": "int8/x.onnx"}}) == "int8/x.onnx"
-    assert tc.find_qdq_onnx({"engines": {"ort/fp32": {"files": ["fp32/model.onnx"]}}, "files": {}}) is None
-
-
 def test_real_int8_artifact_when_present():
     """Checks the INT8 work's real Q/DQ ONNX if an artifacts folder here has one."""
-    from edgebench.export.artifacts import Artifacts
+    from edgebench.build.artifacts import Artifacts
     found = [(root, rel) for root in sorted(Path("artifacts").glob("*")) if (root / "manifest.json").is_file()
-             for rel in [tc.find_qdq_onnx(Artifacts.open(root).manifest)] if rel]
+             for rel in [(Artifacts.open(root).engine_entry("qdq", "int8") or {}).get("files", [None])[0]] if rel]
     if not found:
         pytest.skip("no INT8 Q/DQ ONNX in ./artifacts (run `edgebench export MODEL --precision int8 --data DIR`)")
     import warnings
@@ -393,8 +382,8 @@ def test_real_int8_artifact_when_present():
 def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
     import tensorrt as trt
 
-    from edgebench.runtimes.base import RuntimeOptions
-    from edgebench.runtimes.trt_engine import build_plan
+    from edgebench.backends.base import RuntimeOptions
+    from edgebench.portable.tensorrt.engine import build_plan
     onnx_fp32 = qdq_onnx.with_name("fp32.onnx")
     x = np.random.default_rng(0).standard_normal((4, 3, 32, 32), dtype=np.float32)
     import onnxruntime as ort
@@ -421,7 +410,7 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
         bad["tensorrt_version"] = "9.0.0"
         tc.write_engine_manifest(plan, bad)
         with pytest.raises(EngineMismatch, match="rebuild"):
-            TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(1,)))
+            TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(1,))).activate()
 
 
 @pytest.mark.gpu
@@ -456,7 +445,7 @@ def test_edgebench_run_trt_end_to_end(tmp_path):
 
 
 def test_legacy_calibration_batches_follow_the_profile_opt():
-    from edgebench.runtimes.tensorrt_config import calibration_batches, profile_shapes
+    from edgebench.portable.tensorrt.rules import calibration_batches, profile_shapes
     images = np.arange(10 * 3 * 2 * 2, dtype=np.float32).reshape(10, 3, 2, 2)
     batches = calibration_batches(images, profile_shapes((4, 1, 16), (3, 2, 2)))
     assert [len(b) for b in batches] == [4, 4, 4]

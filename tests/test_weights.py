@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgebench.calibration import open_dataset
-from edgebench.calibration.loader import load_samples
-from edgebench.errors import UsageError
+from edgebench.data import open_dataset
+from edgebench.data.loader import load_samples
+from edgebench.portable.errors import UsageError
 from edgebench.models import get_spec, load_model
 
 
@@ -62,7 +62,7 @@ def test_index_with_another_input_size_is_refused(weights_dir, tmp_path):
 
 
 def test_exported_manifest_records_the_weights_preprocessing(weights_dir, tmp_path):
-    from edgebench.export import export_model
+    from edgebench.build.export import export_model
     local = export_model("tf_efficientnet_lite1", ("ort",), "fp32", "auto", str(weights_dir), tmp_path).manifest
     assert local["preprocess"]["resize"] == 274 and local["weights"]["preprocess_source"] == "index.csv"
     random = export_model("tf_efficientnet_lite1", ("ort",), "fp32", "random", out=tmp_path / "random").manifest

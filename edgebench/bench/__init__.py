@@ -1,10 +1,6 @@
-"""Measurement: latency protocol, noise guard, memory, subprocess runner, result records.
+"""Measurement: the guarded subprocess runner, the measurement worker, the noise probe, accuracy
+on the real engines, and the benchmark_app cross-check.
 
-This package's import stays light (no torch, no runtime) because every measurement
-process imports it; the runner lives in :mod:`edgebench.bench.runner`.
+The worker's import stays light (no torch, no other runtime) because every measurement
+process imports it; the timed loop itself lives in :mod:`edgebench.portable.protocol`.
 """
-
-from .protocol import Protocol, summarize, time_loop
-from .record import DEFAULT_RESULTS, append_record, new_record, read_records
-
-__all__ = ["DEFAULT_RESULTS", "Protocol", "append_record", "new_record", "read_records", "summarize", "time_loop"]

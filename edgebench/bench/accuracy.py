@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ..errors import UsageError
+from edgebench.portable.errors import UsageError
 
 log = logging.getLogger(__name__)
 CHUNK = 50
@@ -38,20 +38,20 @@ class Evaluation:
 
 
 def _open(artifacts, runtime: str, precision: str, threads: int | None):
-    from ..runtimes import RuntimeOptions, runtime_class
+    from edgebench.backends import RuntimeOptions, runtime_class
     path = artifacts.engine_path(runtime, precision)
-    # the Q/DQ ONNX for TensorRT is run here on ONNX Runtime
-    cls = runtime_class("ort" if runtime == "qdq" else runtime)
-    batches = (BATCH,) if runtime == "openvino" else (1, BATCH)
-    return cls(path, RuntimeOptions(precision="fp32" if runtime == "torch" else precision,
-                                    threads=threads or os.cpu_count(), batches=batches))
+    cls = runtime_class(runtime)
+    runtime_obj = cls(path, RuntimeOptions(precision="fp32" if runtime == "torch" else precision,
+                                           threads=threads or os.cpu_count(), batches=(BATCH,)))
+    runtime_obj.activate()
+    return runtime_obj
 
 
 def run_engines(artifacts, engines: list[tuple[str, str]], samples, threads: int | None = None,
                 status: Callable[[str], None] = lambda _m: None) -> Evaluation:
     """Run ``engines`` ((runtime, precision) pairs) on ``samples``; logits keyed "runtime/precision"."""
-    from ..calibration.int8 import preprocess_of
-    from ..calibration.loader import load_samples
+    from edgebench.data.loader import load_samples
+    from edgebench.quantize.int8 import preprocess_of
     spec = preprocess_of(artifacts.manifest)
     opened = {f"{rt}/{p}": _open(artifacts, rt, p, threads) for rt, p in engines}
     outs: dict[str, list[np.ndarray]] = {k: [] for k in opened}
@@ -70,16 +70,11 @@ def run_engines(artifacts, engines: list[tuple[str, str]], samples, threads: int
             for key, rt in opened.items():
                 t0 = time.perf_counter()
                 for i in range(0, len(x), BATCH):
-                    part = x[i:i + BATCH]
-                    if key.startswith("openvino/") and len(part) < BATCH:  # static batch: pad the last one
-                        padded = np.concatenate([part, np.zeros((BATCH - len(part), *part.shape[1:]), part.dtype)])
-                        outs[key].append(rt.infer(padded)[:len(part)])
-                    else:
-                        outs[key].append(rt.infer(part))
+                    outs[key].append(rt.infer(x[i:i + BATCH]))
                 seconds[key] += time.perf_counter() - t0
     finally:
         for rt in opened.values():
-            rt.close()
+            rt.deactivate()
     logits = {k: np.concatenate(v).reshape(len(labels), -1).astype(np.float32) if v else np.zeros((0, 0), np.float32)
               for k, v in outs.items()}
     return Evaluation(logits, labels, skipped, {k: round(v, 2) for k, v in seconds.items()})
@@ -138,8 +133,8 @@ def summarize(evaluation: Evaluation, trained: bool | None, pairs: list[tuple[st
 
 def evaluation_split(artifacts, data: Path, num: int | None = None, seed: int | None = None):
     """The evaluation images: the complement of the calibration set the INT8 engines were built from."""
-    from ..calibration import open_dataset
-    from ..calibration.split import DEFAULT_NUM, DEFAULT_SEED, split_dataset
+    from edgebench.data import open_dataset
+    from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED, split_dataset
     dataset = open_dataset(data)
     for warning in dataset.warnings:
         log.warning(warning)

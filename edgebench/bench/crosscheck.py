@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import RuntimeUnavailable
+from edgebench.portable.errors import RuntimeUnavailable
 
-_FIELDS = {name: re.compile(rf"^\[ INFO \]\s+{name}:\s+([\d.]+) ms", re.M) for name in ("Median", "Average", "Min", "Max")}
+_FIELDS = {name: re.compile(rf"^\[ INFO \]\s+{name}:\s+([\d.]+) ms", re.MULTILINE) for name in ("Median", "Average", "Min", "Max")}
 _COUNT = re.compile(r"Count:\s+(\d+) iterations")
 
 

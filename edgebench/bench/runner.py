@@ -10,13 +10,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..export.artifacts import Artifacts
-from ..hashing import sha256_file
-from ..runtimes import RuntimeOptions
-from . import noise
-from .protocol import Protocol
-from .record import new_record
-from .worker import RESULT_PREFIX
+from edgebench.backends import RuntimeOptions
+from edgebench.bench import noise
+from edgebench.bench.worker import RESULT_PREFIX
+from edgebench.build.artifacts import Artifacts
+from edgebench.portable.hashing import sha256_file
+from edgebench.portable.protocol import Protocol
+from edgebench.results.records import LatencyRecord, model_fields
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,15 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
     same model and precision, e.g. the every-layer INT8 model); return its result record."""
     manifest = artifacts.manifest
     engine = engine or artifacts.engine_path(runtime, options.precision)
-    job = {"runtime": runtime, "engine": str(engine), "options": {**options.to_dict(), "batches": list(options.batches)},
+    job = {"runtime": runtime, "engine": str(engine), "options": options.to_dict(),
            "input_shape": manifest["input"]["shape"][1:], "protocol": protocol.to_dict()}
     result, stability = measure_guarded(job, guard)
     entry = artifacts.engine_entry(runtime, options.precision) or {}
     files = entry.get("files", [])
-    return new_record(
-        "latency",
+    return LatencyRecord(
         status=result.get("status", "failed"),
         error=result.get("error"),
-        model={"name": manifest["model"]["name"], "family": manifest["model"]["family"],
-               **manifest.get("complexity", {})},
+        model=model_fields(manifest),
         weights=manifest["weights"],
         runtime={"name": runtime, "version": result.get("runtime_version"), "settings": result.get("settings"),
                  "device": (result.get("settings") or {}).get("device", options.device)},
@@ -99,4 +97,4 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
         onnx_bytes=manifest["files"].get("fp32/model.onnx", {}).get("bytes"),
         protocol=protocol.to_dict(),
         stability=stability,
-    )
+    ).to_dict()

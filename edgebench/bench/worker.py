@@ -13,9 +13,9 @@ RESULT_PREFIX = "EDGEBENCH_RESULT "
 
 
 def measure(job: dict) -> dict:
-    from ..runtimes import RuntimeOptions, runtime_class
-    from . import memory
-    from .protocol import Protocol, summarize, time_loop
+    from edgebench.backends import RuntimeOptions, runtime_class
+    from edgebench.portable import memory
+    from edgebench.portable.protocol import Protocol, measure
 
     memory_mb: dict = {"at_start": memory.snapshot()}
     import numpy as np
@@ -24,18 +24,16 @@ def measure(job: dict) -> dict:
     if not available.usable:
         return {"status": "failed", "error": f"runtime {cls.name} is not usable: {available.reason}"}
     memory_mb["after_import"] = memory.snapshot()
-    options = RuntimeOptions(**{**job["options"], "batches": tuple(job["options"]["batches"])})
+    options = RuntimeOptions.from_dict(job["options"], cls.run_options_class)
     batch = options.batches[0]
     inputs = np.random.default_rng(0).standard_normal((batch, *job["input_shape"]), dtype=np.float32)
-    t0 = time.perf_counter()
     runtime = cls(job["engine"], options)
+    t0 = time.perf_counter()
+    runtime.activate()
     load_seconds = time.perf_counter() - t0
     memory_mb["after_load"] = memory.snapshot()
-    with runtime:
-        first = time.perf_counter()
-        runtime.infer(inputs)
-        first_ms = (time.perf_counter() - first) * 1e3
-        times, loop = time_loop(runtime.bind(inputs), Protocol(**job["protocol"]))
+    try:
+        measured = measure(lambda: runtime.infer(inputs), runtime.bind(inputs), Protocol(**job["protocol"]), batch)
         memory_mb["peak"] = memory.snapshot()
         settings = runtime.settings()
         if options.profile:  # after the peak memory: the profiled runs may load a second engine
@@ -45,9 +43,7 @@ def measure(job: dict) -> dict:
             "runtime_version": available.version,
             "settings": settings,
             "effective_precision": runtime.effective_precision(),
-            "latency_ms": summarize(times, batch),
-            "loop": loop,
-            "first_inference_ms": round(first_ms, 3),
+            **measured,
             "load_seconds": round(load_seconds, 3),
             "memory_mb": {
                 "after_import": memory_mb["after_import"]["peak_rss_mb"],
@@ -57,6 +53,8 @@ def measure(job: dict) -> dict:
             },
             "device_memory_mb": runtime.device_memory(),
         }
+    finally:
+        runtime.deactivate()
 
 
 def main() -> int:

@@ -3,8 +3,8 @@
 Contents (flat): ``bundle.json`` (model, precision, input, file roles, edgebench version),
 the ONNX (``model.onnx``; ``model.qdq.onnx`` for INT8; ``model.fp16.onnx`` for FP16, which
 TensorRT 11's strong typing needs), ``preprocess.json``, ``labels.csv`` and a few sample
-``images/`` when ``--data`` is given, the runner (``runner.py`` + ``trt_engine.py`` +
-``tensorrt_config.py`` + ``layer_profile.py``), and ``SHA256SUMS`` (sha256sum format) over every other file.
+``images/`` when ``--data`` is given, the runner (``runner.py`` and the library's ``portable/`` package
+as it is), and ``SHA256SUMS`` (sha256sum format) over every other file.
 """
 
 from __future__ import annotations
@@ -12,24 +12,26 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-from .. import provenance
-from ..errors import UsageError
-from ..hashing import sha256_file, sha256_json
-from ..runtimes import tensorrt_config as tc
+from edgebench import portable
+from edgebench.portable import host as provenance
+from edgebench.portable.errors import UsageError
+from edgebench.portable.hashing import CHECKSUMS, sha256_file, sha256_json
+from edgebench.portable.tensorrt import rules as tc
 
-CHECKSUMS = "SHA256SUMS"
 SAMPLE_IMAGES = 8
-_RUNNER_FILES = {
-    "runner.py": Path(__file__).with_name("runner.py"),
-    "trt_engine.py": Path(__file__).resolve().parent.parent / "runtimes" / "trt_engine.py",
-    "tensorrt_config.py": Path(__file__).resolve().parent.parent / "runtimes" / "tensorrt_config.py",
-    "layer_profile.py": Path(__file__).resolve().parent.parent / "runtimes" / "layer_profile.py",
-}
+_PORTABLE = Path(portable.__file__).resolve().parent
+
+
+def runner_files() -> dict[str, Path]:
+    """The runner script and the portable package it imports, by name inside the bundle."""
+    files = {"runner.py": Path(__file__).with_name("runner.py")}
+    for path in sorted(_PORTABLE.rglob("*.py")):
+        files[f"portable/{path.relative_to(_PORTABLE).as_posix()}"] = path
+    return files
 
 
 def bundle_files(artifacts, precision: str, data: Path | None) -> tuple[dict[str, Path], dict, dict]:
@@ -39,29 +41,30 @@ def bundle_files(artifacts, precision: str, data: Path | None) -> tuple[dict[str
     files: dict[str, Path] = {"model.onnx": onnx}
     roles = {"onnx": "model.onnx"}
     if precision == "int8":
-        rel = tc.find_qdq_onnx(manifest)
-        if rel is None or not artifacts.path(rel).is_file():
+        entry = artifacts.engine_entry("qdq", "int8")
+        if not entry or not artifacts.file_intact(entry["files"][0]):
             raise UsageError(f"no INT8 Q/DQ ONNX in {artifacts.root} (manifest has no qdq/int8 entry): run "
                              "`edgebench export MODEL --precision int8 --data DIR` first")
-        tc.qdq_summary(artifacts.path(rel))  # a valid Q/DQ model, or UsageError
-        files["model.qdq.onnx"] = artifacts.path(rel)
+        qdq = artifacts.path(entry["files"][0])
+        tc.qdq_summary(qdq)  # a valid Q/DQ model, or UsageError
+        files["model.qdq.onnx"] = qdq
         roles["qdq_onnx"] = "model.qdq.onnx"
     if precision == "fp16":
         fp16 = artifacts.path("fp16/model.onnx")
         if not fp16.is_file():
-            from ..export import engines
+            from edgebench.backends.onnxruntime import build as engines
             engines.ort_fp16(onnx, fp16)
         files["model.fp16.onnx"] = fp16
         roles["fp16_onnx"] = "model.fp16.onnx"
     if data is not None:
-        from ..calibration import open_dataset
+        from edgebench.data import open_dataset
         dataset = open_dataset(Path(data))
         for sample in dataset.samples[:SAMPLE_IMAGES]:
             files[f"images/{sample.path.name}"] = sample.path
         if (Path(data) / "labels.csv").is_file():
             files["labels.csv"] = Path(data) / "labels.csv"
             roles["labels"] = "labels.csv"
-    files.update(_RUNNER_FILES)
+    files.update(runner_files())
     roles["runner"] = "runner.py"
     return files, roles, manifest
 
@@ -133,8 +136,3 @@ def extract_bundle(archive: Path, dest: Path) -> Path:
                 raise UsageError(f"{archive} holds an unsafe entry {member.name!r}")
         tar.extractall(dest)
     return dest
-
-
-def copy_runner(dest: Path) -> None:
-    for name, src in _RUNNER_FILES.items():
-        shutil.copyfile(src, Path(dest) / name)

@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EdgebenchError, RuntimeUnavailable, UsageError
-from ..bench.record import append_records
-from ..hashing import sha256_file
+from edgebench.portable.errors import EdgebenchError, RuntimeUnavailable, UsageError
+from edgebench.portable.hashing import sha256_file
+from edgebench.results.store import append_records
 
 SUMMARY_PREFIX = "EDGEBENCH_DEPLOY "
 RESULT_SCHEMA = "edgebench.result/1"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from ..hashing import sha256_json
-from .complexity import Complexity, measure_complexity
-from .registry import ModelSpec
-from .weights import find_local_weights, hub_cache_path
+from edgebench.models.complexity import Complexity, measure_complexity
+from edgebench.models.registry import ModelSpec
+from edgebench.models.weights import find_local_weights, hub_cache_path
+from edgebench.portable.hashing import sha256_json
 
 
 def _cache_file() -> Path:

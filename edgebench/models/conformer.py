@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import TransformerBlock, init_weights, map_to_tokens, tokens_to_map, trunc_normal_init_
-from .registry import Preprocess, register_model
+from edgebench.models.layers import TransformerBlock, init_weights, map_to_tokens, tokens_to_map, trunc_normal_init_
+from edgebench.models.registry import Preprocess, register_model
 
 _BN_EPS = 1e-6  # the official ConvBlock / FCUUp BatchNorm eps
 

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import Mlp, PreNormBlock, trunc_normal_init_
-from .registry import Preprocess, register_model
+from edgebench.models.layers import Mlp, PreNormBlock, trunc_normal_init_
+from edgebench.models.registry import Preprocess, register_model
 
 
 def cycle_offsets(channels: int, kernel: int) -> list[int]:

@@ -15,44 +15,18 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from torch import nn
 
-from ..errors import UsageError
+from edgebench.portable.errors import UsageError
+from edgebench.portable.preprocess import (  # noqa: F401 - the registry's vocabulary
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    Preprocess,
+    preprocess_for,
+)
 
 Family = Literal["mobile-cnn", "cnn", "transformer", "hybrid", "mlp"]
 FAMILIES: tuple[str, ...] = ("mobile-cnn", "cnn", "transformer", "hybrid", "mlp")
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-INCEPTION_MEAN = (0.5, 0.5, 0.5)
-INCEPTION_STD = (0.5, 0.5, 0.5)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Shorter-side resize, center crop, RGB, scale to [0,1], mean/std, NCHW float32."""
-
-    input_size: int = 224
-    resize: int = 256
-    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-    @property
-    def crop_pct(self) -> float:
-        return self.input_size / self.resize
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (3, self.input_size, self.input_size)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def preprocess_for(input_size: int, crop_pct: float = 0.875, interpolation: str = "bilinear",
-                   mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD) -> Preprocess:
-    """Preprocessing from timm-style (input size, crop_pct) figures."""
-    return Preprocess(input_size, int(input_size / crop_pct), interpolation, tuple(mean), tuple(std))  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class WeightSource:

@@ -31,8 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import PreNormBlock, init_weights, map_to_tokens, tokens_to_map
-from .registry import Preprocess, register_model
+from edgebench.models.layers import PreNormBlock, init_weights, map_to_tokens, tokens_to_map
+from edgebench.models.registry import Preprocess, register_model
 
 
 class PA(nn.Module):

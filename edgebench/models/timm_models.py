@@ -15,7 +15,14 @@ from __future__ import annotations
 import timm
 from torch import nn
 
-from .registry import INCEPTION_MEAN, INCEPTION_STD, Preprocess, WeightSource, preprocess_for, register_model
+from edgebench.models.registry import (
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    Preprocess,
+    WeightSource,
+    preprocess_for,
+    register_model,
+)
 
 
 def _lite(size: int, crop_pct: float) -> Preprocess:

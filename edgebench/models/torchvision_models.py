@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision import models as tvm
 
-from .registry import Preprocess, WeightSource, register_model
+from edgebench.models.registry import Preprocess, WeightSource, register_model
 
 _BILINEAR_256 = Preprocess(224, 256, "bilinear")
 

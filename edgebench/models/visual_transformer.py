@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from .layers import kaiming_conv_init_
-from .registry import Preprocess, register_model
+from edgebench.models.layers import kaiming_conv_init_
+from edgebench.models.registry import Preprocess, register_model
 
 
 def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, dim: int) -> torch.Tensor:

@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UsageError
-from ..hashing import sha256_file
-from .registry import ModelSpec, Preprocess, WeightSource
+from edgebench.models.registry import ModelSpec, Preprocess, WeightSource
+from edgebench.portable.errors import UsageError
+from edgebench.portable.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 

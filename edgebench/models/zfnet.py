@@ -30,8 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import kaiming_conv_init_
-from .registry import Preprocess, register_model
+from edgebench.models.layers import kaiming_conv_init_
+from edgebench.models.registry import Preprocess, register_model
 
 
 class ZFNet(nn.Module):

@@ -1,0 +1,200 @@
+"""One interface for every runtime, in the style of Polygraphy's runners.
+
+A runtime loads an *engine* (a file made by :mod:`edgebench.build`: ONNX for ONNX
+Runtime, IR for OpenVINO, a serialised plan for TensorRT), runs numpy batches, and
+reports its settings and device memory. The public :meth:`Runtime.activate`,
+:meth:`Runtime.infer` and :meth:`Runtime.deactivate` check the state; a backend
+overrides only the small ``*_impl`` hooks. Runtimes never import torch unless they are
+the torch runtime, so a measurement process holds only the runtime it measures.
+
+A backend also says how its engines are built (:meth:`Runtime.build_engine`, handed an
+:class:`EngineRequest`) and which INT8 model it loads (:attr:`Runtime.int8_model`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+PRECISIONS = ("fp32", "fp16", "int8")
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """What a user chooses for one engine: precision, threads, device, batch range, per-layer profile,
+    and the backend's own run options (``backend``: an instance of the runtime's ``run_options_class``)."""
+
+    precision: str = "fp32"
+    threads: int | None = None
+    device: str | None = None  # runtime-specific device name; None = the runtime's default
+    batches: tuple[int, ...] = (1,)  # batch sizes the engine must accept (TensorRT profiles)
+    profile: bool = False  # per-layer times after the timed loop (runtime.settings.layer_profile)
+    backend: Any = None
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "backend"}
+        out["batches"] = list(self.batches)
+        out["backend"] = self.backend.to_dict() if self.backend is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict, backend_class: type | None = None) -> RuntimeOptions:
+        """Back from :meth:`to_dict`, e.g. through the measurement worker's JSON."""
+        backend = d.get("backend")
+        if backend is not None and backend_class is not None:
+            backend = backend_class(**backend)
+        return cls(**{**d, "batches": tuple(d["batches"]), "backend": backend})
+
+
+@dataclass
+class Availability:
+    """Whether a runtime can run here, and why not."""
+
+    name: str
+    usable: bool
+    version: str | None
+    reason: str = ""
+    devices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EngineRequest:
+    """What an engine build gets: the FP32 ONNX, the folder to write into, the precision,
+    the backend's build options, the verification inputs, and other models already made
+    (``sources``: e.g. ``{"qdq": Path}`` for a TensorRT INT8 plan, ``{"fp16": Path}``)."""
+
+    onnx: Path
+    folder: Path
+    precision: str
+    input_shape: tuple[int, ...]  # C, H, W
+    options: Any = None
+    inputs: np.ndarray | None = None
+    sources: dict[str, Path] = field(default_factory=dict)
+    status: Status = field(default=lambda _msg: None)
+
+
+class Runtime(ABC):
+    """Load an engine, run numpy batches, report settings and memory, release."""
+
+    name: ClassVar[str]  # CLI name: torch | ort | openvino | trt
+    engine_kind: ClassVar[str]  # which build artifact the runtime loads
+    #: Whether the engine is a build product that must match the runtime version / device
+    #: it was built with (TensorRT plans); CPU runtimes load portable files.
+    version_locked: ClassVar[bool] = False
+    #: The INT8 model this runtime loads: ``"ort"`` (ORT's U8S8 Q/DQ ONNX), ``"openvino"`` (the NNCF IR),
+    #: ``"qdq"`` (the symmetric S8 Q/DQ ONNX a TensorRT plan is built from), None (no INT8).
+    int8_model: ClassVar[str | None] = None
+    #: Whether export builds an engine file (torch rebuilds the model from the manifest).
+    builds_engine: ClassVar[bool] = True
+    run_options_class: ClassVar[type | None] = None
+    build_options_class: ClassVar[type | None] = None
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Installed? Which version? Which devices? Never raises."""
+        try:
+            return cls.availability_impl()
+        except Exception as exc:  # noqa: BLE001 - a broken install must not crash doctor or a sweep
+            return Availability(cls.name, False, None, f"{type(exc).__name__}: {exc}")
+
+    @classmethod
+    @abstractmethod
+    def availability_impl(cls) -> Availability:
+        """Installed? Which version? Which devices?"""
+
+    @classmethod
+    def build_engine(cls, request: EngineRequest) -> dict:
+        """Build the engine ``request`` asks for: ``{"files": [engine file first, ...], ...build facts}``."""
+        raise NotImplementedError(f"{cls.name} builds no engines")
+
+    @classmethod
+    def engine_sources(cls, precision: str, options: object = None) -> tuple[str, ...]:
+        """The models besides the FP32 ONNX an engine of ``precision`` is built from (``"fp16"``, ``"qdq"``),
+        made by the build layer before :meth:`build_engine` and handed over in ``EngineRequest.sources``."""
+        return ()
+
+    def __init__(self, engine: Path, options: RuntimeOptions) -> None:
+        self.engine = Path(engine)
+        self.options = options
+        self.is_active = False
+
+    # ---------------------------------------------------------------- public, state-checked
+
+    def activate(self) -> None:
+        """Load the engine."""
+        if self.is_active:
+            raise RuntimeError(f"{self.name} runtime for {self.engine} is already active")
+        self.activate_impl()
+        self.is_active = True
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run one NCHW float32 batch, return the logits as a numpy array."""
+        self._check_active("infer")
+        return self.infer_impl(batch)
+
+    def bind(self, batch: np.ndarray) -> Callable[[], None]:
+        """A zero-argument call that runs ``batch`` once, for timed loops (inputs bound once)."""
+        self._check_active("bind")
+        return self.bind_impl(batch)
+
+    def layer_profile(self, batch: np.ndarray) -> list[dict]:
+        """Per-layer times of ``batch`` on separate runs after the timed loop (see :mod:`edgebench.portable.layer_profile`)."""
+        self._check_active("layer_profile")
+        return self.layer_profile_impl(batch)
+
+    def deactivate(self) -> None:
+        """Release the engine."""
+        if self.is_active:
+            self.deactivate_impl()
+            self.is_active = False
+
+    def __enter__(self) -> Runtime:
+        self.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deactivate()
+
+    def _check_active(self, what: str) -> None:
+        if not self.is_active:
+            raise RuntimeError(f"{self.name}.{what}() before activate()")
+
+    # ---------------------------------------------------------------- hooks
+
+    @abstractmethod
+    def activate_impl(self) -> None:
+        """Load ``self.engine`` with ``self.options``."""
+
+    @abstractmethod
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        """Run one batch."""
+
+    def bind_impl(self, batch: np.ndarray) -> Callable[[], None]:
+        return lambda: self.infer_impl(batch)
+
+    def layer_profile_impl(self, batch: np.ndarray) -> list[dict]:
+        raise NotImplementedError(f"{self.name} has no per-layer profile")
+
+    def deactivate_impl(self) -> None:
+        """Release what :meth:`activate_impl` loaded."""
+
+    @abstractmethod
+    def settings(self) -> dict:
+        """Settings that shape the numbers: threads, hints, providers, effective precision."""
+
+    def effective_precision(self) -> str:
+        """The precision the device really computes in (a CPU may run an FP16 request as FP32)."""
+        return self.options.precision
+
+    def device_memory(self) -> dict:
+        """Accelerator memory use (MB); empty for CPU runtimes, whose memory is the process RSS."""
+        return {}

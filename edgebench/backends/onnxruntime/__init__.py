@@ -1,0 +1,1 @@
+"""The onnxruntime backend: its runtime and its engine builds."""

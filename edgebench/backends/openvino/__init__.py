@@ -1,0 +1,1 @@
+"""The openvino backend: its runtime and its engine builds."""

@@ -1,0 +1,1 @@
+"""The tensorrt backend: its runtime and its engine builds."""

@@ -1,0 +1,201 @@
+"""TensorRT: serialised plans built from the exported ONNX, run with execute_async_v3.
+
+The plan is version-locked: it loads only on the TensorRT release and GPU that built it
+(or, for a hardware-compatible plan, a GPU of the same family); anything else is refused
+with EngineMismatch saying how to rebuild. Build details are in
+:mod:`edgebench.portable.tensorrt.engine`, the GPU-free rules in :mod:`edgebench.portable.tensorrt.rules`
+(both shipped to devices). Build options arrive as :class:`~edgebench.portable.tensorrt.rules.TrtBuildOptions`
+(``EngineRequest.options``), run options as ``RuntimeOptions.backend``
+(:class:`~edgebench.portable.tensorrt.rules.TrtRunOptions`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.portable.errors import EngineMismatch, UsageError
+from edgebench.portable.tensorrt import rules as tc
+
+INSTALL_HINT = "pip install 'edgebench[tensorrt]' --extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)"
+
+
+def nvidia_driver() -> tuple[bool, str]:
+    """(present, detail): the kernel driver via /proc/driver/nvidia, else nvidia-smi."""
+    version_file = Path("/proc/driver/nvidia/version")
+    if version_file.is_file():
+        try:
+            return True, version_file.read_text().splitlines()[0].strip()
+        except OSError:
+            return True, "driver present"
+    if Path("/etc/nv_tegra_release").is_file():  # Jetson: no /proc/driver/nvidia, the GPU is integrated
+        return True, "Jetson (L4T) " + Path("/etc/nv_tegra_release").read_text().split(",")[0].strip("# \n")
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=20, check=False)
+            if out.returncode == 0 and out.stdout.strip():
+                return True, out.stdout.strip().splitlines()[0]
+            return False, f"nvidia-smi failed: {(out.stderr or out.stdout).strip().splitlines()[:1]}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"nvidia-smi failed: {exc}"
+    return False, "no NVIDIA driver (no /proc/driver/nvidia, no nvidia-smi)"
+
+
+class TensorRTRuntime(Runtime):
+    name = "trt"
+    engine_kind = "plan"
+    version_locked = True
+    int8_model = "qdq"
+    run_options_class = tc.TrtRunOptions
+    build_options_class = tc.TrtBuildOptions
+
+    @classmethod
+    def availability_impl(cls) -> Availability:
+        driver, detail = nvidia_driver()
+        try:
+            import tensorrt as trt
+            version = trt.__version__
+        except ImportError as exc:
+            missing = f"TensorRT is not installed ({exc}); {INSTALL_HINT}"
+            if not driver:
+                return Availability(cls.name, False, None, f"{detail}; {missing}")
+            return Availability(cls.name, False, None, missing)
+        except Exception as exc:  # noqa: BLE001 - a broken install (missing libnvinfer) must not crash doctor
+            return Availability(cls.name, False, None, f"TensorRT failed to import: {type(exc).__name__}: {exc}")
+        if not driver:
+            return Availability(cls.name, False, version, f"{detail} (TensorRT {version} is installed)")
+        try:
+            from edgebench.portable.tensorrt.engine import gpu_info, import_cudart
+            import_cudart()
+        except ImportError as exc:
+            return Availability(cls.name, False, version, f"cuda-python is not installed ({exc}); "
+                                                           "pip install 'edgebench[tensorrt]'")
+        try:
+            gpu = gpu_info()
+        except Exception as exc:  # noqa: BLE001
+            return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}")
+        return Availability(cls.name, True, version, "", [f"cuda:0 {gpu['name']} (sm {gpu['compute_capability']})"])
+
+    @classmethod
+    def engine_sources(cls, precision: str, options: tc.TrtBuildOptions | None = None) -> tuple[str, ...]:
+        """INT8 plans build from the Q/DQ ONNX (unless the legacy calibrator is asked for); FP16 plans on
+        TensorRT >= 11 from the FP16 ONNX (strong typing)."""
+        if precision == "int8":
+            return () if options is not None and options.legacy_calibrator else ("qdq",)
+        if precision == "fp16":
+            import tensorrt as trt
+            return ("fp16",) if tc.parse_version(trt.__version__)[0] >= 11 else ()
+        return ()
+
+    @classmethod
+    def build_engine(cls, request: EngineRequest) -> dict:
+        return build_plan_for(request)
+
+    def activate_impl(self) -> None:
+        from edgebench.portable.tensorrt.engine import TrtEngine
+        options, engine = self.options, self.engine
+        if Path(engine).suffix == ".onnx":
+            raise UsageError(f"the trt runtime loads a plan, not {engine}; build one with "
+                             "`edgebench export MODEL --runtime trt`")
+        self.core = TrtEngine(Path(engine))
+        lo, hi = self.core.profile_range()
+        outside = [b for b in options.batches if not lo <= b <= hi]
+        if outside:
+            raise EngineMismatch(f"batch {outside[0]} is outside the engine's profile [{lo}, {hi}]; rebuild it with "
+                                 f"`edgebench export MODEL --runtime trt --batch {','.join(map(str, options.batches))}`")
+
+    @property
+    def run_options(self) -> tc.TrtRunOptions:
+        return self.options.backend or tc.TrtRunOptions()
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        return self.core.infer(batch)
+
+    def bind_impl(self, batch: np.ndarray) -> Callable[[], None]:
+        """Host latency = H2D + execute_async_v3 + D2H + sync; GPU compute time from CUDA events."""
+        self.core.prepare(batch)
+        if self.run_options.cuda_graph:
+            self.core.capture_graph()
+        self.core.gpu_ms.clear()
+        self.core.copy_ms.clear()
+        return self.core.run_once
+
+    def settings(self) -> dict:
+        manifest = self.core.manifest
+        build = manifest.get("build") or {}
+        out = {
+            "device": "cuda:0",
+            "gpu": self.core.gpu,
+            "tensorrt_version": self.core.trt.__version__,
+            "profile": manifest.get("profile"),
+            "workspace_mb": build.get("workspace_mb"),
+            "hardware_compatibility": manifest.get("hardware_compatibility"),
+            "timing_cache": manifest.get("timing_cache"),
+            "build": build,
+            "cuda_graph": self.run_options.cuda_graph,
+            "timing": {**self.core.timing_summary(),
+                       "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
+                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"},
+        }
+        return out
+
+    def layer_profile_impl(self, batch: np.ndarray) -> list[dict]:
+        return self.core.layer_profile(batch)
+
+    def effective_precision(self) -> str:
+        return self.core.manifest.get("precision", self.options.precision)
+
+    def device_memory(self) -> dict:
+        return self.core.memory_mb()
+
+    def deactivate_impl(self) -> None:
+        if getattr(self, "core", None) is not None:
+            self.core.close()
+            self.core = None  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------- engine build
+
+def build_plan_for(request: EngineRequest) -> dict:
+    """Build ``<precision>/tensorrt/model.plan`` (+ ``.json``) in ``request.folder``.
+
+    The profile covers ``options.batches``; the timing cache (``options.timing_cache``, else
+    ``trt.timing-cache`` in the folder) is read before and grown after every build.
+    """
+    import tensorrt as trt
+
+    from edgebench.portable.tensorrt.engine import build_plan
+
+    options: tc.TrtBuildOptions = request.options or tc.TrtBuildOptions()
+    precision, folder = request.precision, Path(request.folder)
+    qdq = request.sources.get("qdq")
+    fp16_onnx = request.sources.get("fp16")
+    cfg = tc.derive_build_config(
+        precision, trt.__version__, qdq_available=qdq is not None, fp16_onnx_available=fp16_onnx is not None,
+        legacy_calibrator=options.legacy_calibrator, workspace_mb=options.workspace_mb,
+        hardware_compatibility=options.hardware_compatibility)
+    source = {"fp32": Path(request.onnx), "fp16": fp16_onnx, "qdq": qdq}[cfg.onnx_source]
+    if cfg.onnx_source == "qdq":
+        cfg.notes.append(f"Q/DQ ONNX: {qdq.relative_to(folder)} ({tc.qdq_summary(source)['quantize_nodes']} "
+                         "QuantizeLinear nodes)")
+    profile = options.profile(request.input_shape)
+    timing_cache = Path(options.timing_cache) if options.timing_cache else folder / tc.TIMING_CACHE_FILE
+    plan = folder / f"{precision}/tensorrt/{tc.ENGINE_FILE}"
+    calibration = None
+    if cfg.legacy_calibrator:
+        if request.inputs is None:
+            raise UsageError("the legacy INT8 calibrator needs calibration inputs")
+        calibration = tc.calibration_batches(request.inputs, profile)
+    engine_manifest = build_plan(source, plan, cfg, profile, timing_cache=timing_cache,
+                                 calibration_batches=calibration,
+                                 calibration_cache=folder / tc.CALIBRATION_CACHE_FILE, status=request.status)
+    return {"tool": "tensorrt build_serialized_network", "onnx": str(source.relative_to(folder)),
+            "options": options.to_dict(), "engine_manifest": engine_manifest,
+            "files": [plan, tc.manifest_path_for(plan)]}

@@ -1,0 +1,1 @@
+"""The torch backend: its runtime and its engine builds."""

@@ -1,0 +1,1 @@
+"""Model source -> artifact: torch -> ONNX -> engines, each a verified, content-keyed build step."""

@@ -1,0 +1,71 @@
+"""torch -> ONNX with the TorchScript-based exporter, dynamic batch, onnx checker.
+
+The dynamo exporter was measured to silently fix the batch at 1 (vit_b_16), fail
+(swin_t) unless the example batch is >=2, and ignore opset 17; the legacy
+exporter exported every registry model with a working dynamic batch, so it is
+the one used here.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from edgebench.models.complexity import unfused_attention
+from edgebench.portable.errors import ExportError, UsageError
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+EXPORTER = "torch.onnx.export(dynamo=False)"
+MIN_OPSET = 17
+
+
+def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path, opset: int = MIN_OPSET) -> dict:
+    """Export ``model`` to ``path`` with a dynamic batch axis; return what was done."""
+    if opset < MIN_OPSET:
+        raise UsageError(f"opset {opset} is too old; edgebench exports opset {MIN_OPSET} or newer")
+    example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), unfused_attention():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), (example,), str(path), dynamo=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                              do_constant_folding=True)
+    except Exception as exc:  # noqa: BLE001 - exporter errors come in many types
+        raise ExportError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+    seconds = time.perf_counter() - start
+    graph = check_onnx(path)
+    return {"exporter": EXPORTER, "opset": opset, "seconds": round(seconds, 2), "nodes": len(graph.graph.node),
+            "dynamic_batch": True}
+
+
+def check_onnx(path: Path) -> onnx.ModelProto:
+    """Load and check an ONNX file; a one-line UsageError if it is corrupt or truncated."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"ONNX file {path} does not exist")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - protobuf and checker errors have various types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path} is not a valid ONNX model ({first[:200]})") from None
+    if not model.graph.input or not model.graph.output:
+        raise UsageError(f"{path} has no graph inputs or outputs")
+    return model
+
+
+def onnx_input_shape(model: onnx.ModelProto) -> list[int | str]:
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return [d.dim_param or d.dim_value for d in dims]
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))

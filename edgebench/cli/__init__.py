@@ -1,0 +1,71 @@
+"""The ``edgebench`` command line (Click): one module per command, over :mod:`edgebench.workflow`.
+
+Every problem the user can act on (unknown model, missing runtime, corrupt file,
+bad option value) is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from edgebench import __version__
+from edgebench.portable.errors import EdgebenchError
+
+
+class _Group(click.Group):
+    """A Click group that turns EdgebenchError into one line and exit code 2, and any other
+    failure into one line and exit code 1 (the traceback only with --verbose)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except EdgebenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if logging.getLogger().isEnabledFor(logging.INFO):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            click.echo(f"error: internal error: {type(exc).__name__}: {first} (run with -v for details)", err=True)
+            sys.exit(1)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    for noisy in ("nncf", "torch", "openvino"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgebench")
+@click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
+def main(verbose: bool) -> None:
+    """Export image classifiers to ONNX Runtime, OpenVINO and TensorRT engines and
+    measure their latency, memory and accuracy with one protocol."""
+    _setup_logging(verbose)
+
+
+def _register() -> None:
+    from edgebench.cli import (
+        calibrate,
+        crosscheck,
+        deploy,
+        doctor,
+        evaluate,
+        export,
+        models,
+        report,
+        run,
+        sweep,
+    )
+    for module in (models, export, run, sweep, report, crosscheck, calibrate, evaluate, doctor, deploy):
+        main.add_command(module.command)
+
+
+_register()

@@ -1,0 +1,33 @@
+"""``edgebench doctor``: which runtimes and devices are usable here, and why not."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from edgebench import __version__
+from edgebench.cli.options import json_option
+from edgebench.cli.output import stdout
+
+
+@click.command("doctor")
+@json_option
+def command(as_json: bool) -> None:
+    """Say which runtimes and devices are usable here, with versions and reasons."""
+    from edgebench.backends import RUNTIMES, runtime_class
+    from edgebench.portable import host
+    found = [runtime_class(name).availability().to_dict() for name in RUNTIMES]
+    report = {"host": host.host_info(), "edgebench": host.edgebench_info(), "runtimes": found}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"edgebench {__version__} on {report['host']['cpu']} ({report['host']['cpu_count']} cores)")
+    for col in ("runtime", "usable", "version", "devices", "reason"):
+        table.add_column(col, overflow="fold")
+    for a in found:
+        table.add_row(a["name"], "yes" if a["usable"] else "no", a["version"] or "-", ", ".join(a["devices"]) or "-",
+                      escape(a["reason"]))
+    stdout.print(table)

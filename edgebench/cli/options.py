@@ -1,0 +1,187 @@
+"""Option groups: each is a decorator that adds its options and hands the command ONE object built
+from them (``protocol``/``guard``, ``int8``, ``trt_build``), with defaults read from the dataclass fields."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from edgebench.backends import RUNTIMES
+from edgebench.bench.runner import Guard
+from edgebench.models.registry import FAMILIES
+from edgebench.portable.errors import UsageError
+from edgebench.portable.protocol import Protocol
+from edgebench.portable.tensorrt.rules import (
+    DEFAULT_WORKSPACE_MB,
+    HARDWARE_COMPAT_CLI,
+    LEGACY_CALIBRATOR_NOTE,
+    TrtBuildOptions,
+)
+from edgebench.quantize.int8 import Int8Options
+
+RUNTIME_NAMES = list(RUNTIMES)
+
+
+def _given(names: tuple[str, ...], ctx: click.Context | None = None) -> list[str]:
+    """The options among ``names`` the user set on the command line (as ``--flag``)."""
+    ctx = ctx or click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return [flags[n] for n in names if n in ctx.params and ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
+
+
+def _group(options: list, params: tuple[str, ...], build: Callable[..., dict]) -> Callable:
+    """A decorator adding ``options`` whose values (``params``) ``build(values, kwargs)`` turns into the
+    keyword arguments the command gets instead."""
+    def decorator(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            values = {p: kwargs.pop(p) for p in params}
+            return command(*args, **build(values, kwargs), **kwargs)
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+    return decorator
+
+
+def parse_batches(_ctx: click.Context | None, _param: click.Parameter | None, value: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(b) for b in value.split(",") if b.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not batches or any(b < 1 or b > 4096 for b in batches):
+        raise click.BadParameter(f"batch sizes must be integers from 1 to 4096, got {value!r}")
+    return tuple(dict.fromkeys(batches))
+
+
+def split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+weights_option = click.option(
+    "--weights", default="auto", show_default=True, metavar="auto|pretrained|random|PATH",
+    help="auto: local file, else hub cache, else random (with a warning); pretrained: download; "
+         "random: seeded init; PATH: .safetensors or .pth.")
+weights_dir_option = click.option(
+    "--weights-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEBENCH_WEIGHTS",
+    help="Folder of local weights files, looked up by model name [env: EDGEBENCH_WEIGHTS].")
+artifacts_option = click.option(
+    "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
+    show_default=True, help="Artifacts folder; each model gets <out>/<model>/.")
+data_option = click.option(
+    "--data", type=click.Path(path_type=Path), envvar="EDGEBENCH_DATA",
+    help="Image folder (labels.csv, ImageFolder, or unlabelled) used to verify exports [env: EDGEBENCH_DATA].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+results_option = click.option(
+    "--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
+    show_default=True, help="JSON-lines results file (records are appended, never rewritten).")
+family_option = click.option("--family", type=click.Choice(list(FAMILIES)), help="Only models of this family.")
+threads_option = click.option("--threads", type=click.IntRange(1, 1024), default=None,
+                              help="CPU threads for the runtime [default: all cores].")
+
+PROTOCOL_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds", "retries")
+
+protocol_options = _group(
+    [click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True,
+                  help="Warm-up iterations."),
+     click.option("--warmup-seconds", type=click.FloatRange(0), default=Protocol.warmup_seconds, show_default=True,
+                  help="Minimum warm-up time."),
+     click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True,
+                  help="Minimum timed iterations."),
+     click.option("--min-seconds", type=click.FloatRange(0), default=Protocol.min_seconds, show_default=True,
+                  help="Minimum timed seconds."),
+     click.option("--retries", type=click.IntRange(0, 10), default=Guard.retries, show_default=True,
+                  help="Re-measurements when the noise probe shows a bad phase.")],
+    PROTOCOL_PARAMS,
+    lambda v, _kw: {"protocol": Protocol(v["warmup"], v["warmup_seconds"], v["iterations"], v["min_seconds"]),
+                    "guard": Guard(retries=v["retries"])})
+"""The latency protocol's options, shared by every measuring command: ``protocol`` and ``guard``."""
+
+INT8_PARAMS = ("num", "method", "seed", "max_drop")
+
+
+def _int8(values: dict, kwargs: dict) -> dict:
+    """On a command with ``--precision`` the INT8 options need ``--precision int8`` (or int8 in ``--precisions``)."""
+    given = _given(INT8_PARAMS)
+    precision = kwargs.get("precision", kwargs.get("precisions", "int8"))
+    if given and "int8" not in precision:
+        raise UsageError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to INT8: "
+                         "add --precision int8")
+    return {"int8": Int8Options(**values)}
+
+
+int8_options = _group(
+    [click.option("--num", type=click.IntRange(1), default=Int8Options.num, show_default=True,
+                  help="INT8: calibration images (the rest of --data is the evaluation split)."),
+     click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default=Int8Options.method,
+                  show_default=True, help="INT8: ONNX Runtime calibration method (NNCF uses its own statistics)."),
+     click.option("--seed", type=int, default=Int8Options.seed, show_default=True,
+                  help="INT8: seed of the calibration/evaluation split."),
+     click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
+                  help="INT8, accuracy-aware: keep the most sensitive layers in float until top-1 (on the labelled "
+                       "calibration images) drops at most POINTS.")],
+    INT8_PARAMS, _int8)
+"""--num, --method, --seed, --max-drop, handed to the command as one ``int8: Int8Options``."""
+
+TRT_BUILD_PARAMS = ("trt_workspace", "trt_hw_compat", "trt_timing_cache", "trt_legacy_calibrator")
+TRT_RUN_PARAMS = ("cuda_graph",)
+
+
+def trt_build_from(ctx: click.Context, runtimes: tuple[str, ...], batches: tuple[int, ...], precision: str,
+                   trt_only: tuple[str, ...] = TRT_BUILD_PARAMS + TRT_RUN_PARAMS) -> TrtBuildOptions:
+    """The TensorRT build options from ``ctx``'s command line; UsageError when any of ``trt_only``
+    is given but TensorRT is not among ``runtimes``."""
+    values = ctx.params
+    given = _given(trt_only, ctx)
+    if given and "trt" not in runtimes:
+        raise UsageError(f"{', '.join(given)}: TensorRT options, but the runtime is {', '.join(runtimes) or 'none'} "
+                         "(use --runtime trt)")
+    if values["trt_legacy_calibrator"]:
+        if precision != "int8":
+            raise UsageError("--trt-legacy-calibrator applies to --precision int8 only")
+        click.echo(f"warning: {LEGACY_CALIBRATOR_NOTE}", err=True)
+    timing_cache = values["trt_timing_cache"]
+    return TrtBuildOptions(batches=batches, workspace_mb=values["trt_workspace"],
+                           hardware_compatibility=HARDWARE_COMPAT_CLI[values["trt_hw_compat"]],
+                           timing_cache=str(timing_cache) if timing_cache else None,
+                           legacy_calibrator=values["trt_legacy_calibrator"])
+
+
+def command_runtimes(kwargs: dict) -> tuple[str, ...]:
+    """The runtimes a command works on: ``run --runtime NAME``, or ``export --runtime NAME|all``
+    ('all': every runtime that builds engines and is usable here)."""
+    from edgebench.backends import canonical, engine_runtimes, runtime_class
+    if "runtime_name" in kwargs:
+        return (canonical(kwargs["runtime_name"]),)
+    runtime = kwargs.get("runtime", "all")
+    if runtime != "all":
+        return (runtime,)
+    return tuple(rt for rt in engine_runtimes() if runtime_class(rt).availability().usable)
+
+
+def trt_build_options(also: tuple[str, ...]) -> Callable:
+    """TensorRT build options (export and run), handed over as one ``trt_build: TrtBuildOptions``; each
+    (and each of ``also``: ``batches`` on export, ``cuda_graph`` on run) needs TensorRT among the runtimes."""
+    def build(_values: dict, kwargs: dict) -> dict:
+        return {"trt_build": trt_build_from(click.get_current_context(), command_runtimes(kwargs),
+                                            kwargs.get("batches", (1,)), kwargs.get("precision", "fp32"),
+                                            (*also, *TRT_BUILD_PARAMS))}
+
+    return _group(
+        [click.option("--trt-workspace", type=click.IntRange(1), default=DEFAULT_WORKSPACE_MB, show_default=True,
+                      metavar="MiB", help="TensorRT: builder workspace memory-pool limit, in MiB."),
+         click.option("--trt-hw-compat", type=click.Choice(list(HARDWARE_COMPAT_CLI)), default="none",
+                      show_default=True,
+                      help="TensorRT: hardware-compatible plan; ampere+ runs on any Ampere or newer GPU, "
+                           "same-compute-capability on GPUs of the builder's compute capability (discrete GPUs "
+                           "only, not Jetson; may be slower)."),
+         click.option("--trt-timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                      help="TensorRT: timing cache read before and updated after every build, e.g. one file "
+                           "shared by all models [default: <out>/<model>/trt.timing-cache]."),
+         click.option("--trt-legacy-calibrator", is_flag=True,
+                      help="TensorRT INT8 by implicit calibration (IInt8EntropyCalibrator2) instead of the Q/DQ "
+                           "ONNX. DEPRECATED since TensorRT 10.1, removed in 11.x; for JetPack 5 (TensorRT 8.5).")],
+        TRT_BUILD_PARAMS, build)

@@ -1,0 +1,78 @@
+"""``edgebench sweep``: many models x runtimes x precisions, one protocol, ending with the report table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgebench.bench.runner import Guard
+from edgebench.build.artifacts import ensure_writable
+from edgebench.cli import output
+from edgebench.cli.options import (
+    artifacts_option,
+    data_option,
+    family_option,
+    int8_options,
+    parse_batches,
+    protocol_options,
+    results_option,
+    split,
+    weights_dir_option,
+    weights_option,
+)
+from edgebench.portable.errors import UsageError
+from edgebench.portable.protocol import Protocol
+from edgebench.quantize.int8 import Int8Options
+from edgebench.results.store import read_records
+from edgebench.workflow import BuildRequest, SweepRequest, sweep
+
+
+@click.command("sweep")
+@click.option("--models", "model_names", default="all", show_default=True,
+              help="Comma-separated model names, or 'all'.")
+@family_option
+@click.option("--runtimes", "runtime_names", default="ort,openvino", show_default=True,
+              help="Comma-separated runtimes.")
+@click.option("--precisions", default="fp32", show_default=True, help="Comma-separated precisions (fp32,fp16,int8).")
+@click.option("--batch", "batches", default="1", show_default=True, callback=parse_batches,
+              help="Comma-separated batch sizes.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads [default: all cores].")
+@click.option("--skip-slow", is_flag=True, help="Leave out the big models (VGG, ResNet-152, ViT-B, Mixer-B, ...).")
+@click.option("--accuracy-images", type=click.IntRange(0), default=0, show_default=True, metavar="N",
+              help="With int8 and --data: also compare INT8 with FP32 on the first N evaluation images "
+                   "(agreement and cosine; top-1 drop where the weights are trained).")
+@int8_options
+@protocol_options
+@weights_option
+@weights_dir_option
+@artifacts_option
+@data_option
+@results_option
+def command(model_names: str, family: str | None, runtime_names: str, precisions: str, batches: tuple[int, ...],
+            threads: int | None, skip_slow: bool, accuracy_images: int, int8: Int8Options, protocol: Protocol,
+            guard: Guard, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
+            results: Path) -> None:
+    """Measure many models x runtimes x precisions; a model that cannot go through a runtime
+    gets a failed record with the precise reason, and the sweep goes on. Ends with `report`."""
+    import os
+
+    from edgebench.backends import canonical
+    from edgebench.models import get_spec, list_models
+
+    specs = list_models(family) if model_names == "all" else [get_spec(n) for n in split(model_names)]
+    specs = [s for s in specs if not (skip_slow and s.slow)]
+    runtimes = tuple(canonical(r) for r in split(runtime_names))
+    wanted = split(precisions)
+    if not set(wanted) <= {"fp32", "fp16", "int8"}:
+        raise UsageError(f"--precisions takes fp32, fp16, int8; got {precisions!r}")
+    ensure_writable(results.parent)
+    threads = threads or os.cpu_count()
+    start = len(read_records(results))
+    request = SweepRequest(tuple(s.name for s in specs), runtimes, wanted, batches, threads, accuracy_images, weights,
+                           weights_dir, protocol, guard, BuildRequest(out, data, int8=int8), results)
+    with output.status("sweeping") as step:
+        for model, runtime, precision, error in sweep(request, step):
+            if error is not None:
+                click.echo(f"error: {model} on {runtime} {precision}: {error}", err=True)
+    output.zoo(read_records(results)[start:], batches[0], threads, f"sweep: {len(specs)} models; {results}")

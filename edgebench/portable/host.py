@@ -1,0 +1,101 @@
+"""What produced a number: the host fingerprint, package versions, edgebench version and git commit.
+
+One implementation for the library and the device runner (x86 ``model name``/``flags``,
+ARM ``Hardware``/``Features``, the Jetson board from the device tree).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+_PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
+             "opencv-python-headless", "tensorrt")
+# the ISA flags that change INT8 speed and accuracy (x86) and the ARM dot-product extensions
+_FLAG_PREFIXES = ("avx512", "avx2", "amx", "avx_vnni", "asimddp", "i8mm", "sve")
+
+
+def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str | None]:
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _cpuinfo_lines() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+@functools.cache
+def cpu_model() -> str:
+    for line in _cpuinfo_lines():
+        if line.lower().startswith(("model name", "hardware")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    for line in _cpuinfo_lines():
+        if line.lower().startswith(("flags", "features")):
+            flags = set(line.split(":", 1)[1].split())
+            return sorted(f for f in flags if f.startswith(_FLAG_PREFIXES))
+    return []
+
+
+def board() -> str | None:
+    """The device-tree model (e.g. a Jetson module), None on a PC."""
+    try:
+        return Path("/proc/device-tree/model").read_text().strip("\x00\n ") or None
+    except OSError:
+        return None
+
+
+@functools.cache
+def host_info() -> dict:
+    info = {
+        "hostname": platform.node(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": cpu_flags(),
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+    found = board()
+    if found:
+        info["board"] = found
+    return info
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the edgebench checkout (with '+dirty' for local changes), if any."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def edgebench_info() -> dict:
+    try:
+        version = metadata.version("edgebench")
+    except metadata.PackageNotFoundError:  # the portable folder on a device
+        version = None
+    return {"version": version, "git_commit": git_commit()}

@@ -1,0 +1,400 @@
+"""TensorRT build and compatibility logic that needs neither a GPU nor TensorRT.
+
+Optimisation-profile shapes from a batch list, the build configuration for a
+precision and TensorRT version, the engine manifest written next to each plan
+and its compatibility check, the legacy INT8 calibration-cache text format, and
+checking the Q/DQ ONNX that explicit INT8 quantization builds from.
+
+This module uses only the standard library (``onnx`` for the Q/DQ check); it is part of
+the portable core that the Jetson bundle ships.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import EngineMismatch, UsageError
+
+ENGINE_MANIFEST_SCHEMA = "edgebench.trt-engine/1"
+ENGINE_FILE = "model.plan"
+TIMING_CACHE_FILE = "trt.timing-cache"
+CALIBRATION_CACHE_FILE = "trt.calibration-cache"
+DEFAULT_WORKSPACE_MB = 2048
+HARDWARE_COMPAT_LEVELS = ("none", "ampere_plus", "same_compute_capability")
+HARDWARE_COMPAT_CLI = {"none": "none", "ampere+": "ampere_plus", "same-compute-capability": "same_compute_capability"}
+LEGACY_CALIBRATOR_NOTE = ("IInt8EntropyCalibrator2 (implicit quantization) is deprecated since TensorRT 10.1 and "
+                          "removed in 11.x; prefer the Q/DQ ONNX (explicit quantization)")
+
+
+# ---------------------------------------------------------------- versions
+
+def parse_version(version: str) -> tuple[int, ...]:
+    """'10.7.0.23' -> (10, 7, 0, 23); non-numeric parts stop the parse."""
+    parts = []
+    for piece in str(version).split("."):
+        match = re.match(r"\d+", piece)
+        if not match:
+            break
+        parts.append(int(match.group()))
+    if not parts:
+        raise UsageError(f"not a TensorRT version: {version!r}")
+    return tuple(parts)
+
+
+def same_release(a: str, b: str) -> bool:
+    """Plans load only on the TensorRT release (major.minor.patch) that built them."""
+    return parse_version(a)[:3] == parse_version(b)[:3]
+
+
+# ---------------------------------------------------------------- profiles
+
+def profile_batches(batches: tuple[int, ...] | list[int], opt: int | None = None) -> tuple[int, int, int]:
+    """The profile rule: (min, opt, max) = (smallest, ``opt`` or the first batch listed, largest).
+
+    The first batch listed is the one TensorRT tunes its kernels for, so ``--batch 1,8,32`` gives
+    1/1/32 (latency first) and ``--batch 32,1,8`` gives 1/32/32 (throughput first).
+    """
+    batches = [int(b) for b in batches]
+    if not batches or any(b < 1 for b in batches):
+        raise UsageError(f"batch sizes must be positive integers, got {batches}")
+    lo, hi = min(batches), max(batches)
+    opt = batches[0] if opt is None else int(opt)
+    if not lo <= opt <= hi:
+        raise UsageError(f"profile opt batch {opt} is outside [{lo}, {hi}]")
+    return lo, opt, hi
+
+
+def profile_shapes(batches: tuple[int, ...] | list[int], input_shape: tuple[int, ...] | list[int],
+                   opt: int | None = None) -> dict[str, list[int]]:
+    """One optimisation profile covering every batch (rule: :func:`profile_batches`)."""
+    chw = [int(d) for d in input_shape]
+    if len(chw) != 3 or any(d < 1 for d in chw):
+        raise UsageError(f"input shape must be static C, H, W, got {list(input_shape)}")
+    lo, opt, hi = profile_batches(batches, opt)
+    return {"min": [lo, *chw], "opt": [opt, *chw], "max": [hi, *chw]}
+
+
+def calibration_batches(images, profile: dict) -> list:
+    """Legacy-calibrator input: batches of the profile's opt size (TensorRT calibrates at that
+    shape), the images repeated to fill the last batch."""
+    import numpy as np
+    opt = profile["opt"][0]
+    images = np.resize(images, (-(-len(images) // opt) * opt, *images.shape[1:]))
+    return [images[i:i + opt] for i in range(0, len(images), opt)]
+
+
+def profile_covers(profile: dict, batch: int) -> bool:
+    return profile["min"][0] <= batch <= profile["max"][0]
+
+
+# ---------------------------------------------------------------- user options
+
+def check_build_limits(workspace_mb: int, hardware_compatibility: str) -> None:
+    """UsageError for a workspace limit or hardware-compatibility level no TensorRT build accepts
+    (the CLI's options and the Jetson runner's arguments go through this one check)."""
+    if workspace_mb < 1:
+        raise UsageError("the TensorRT workspace limit must be at least 1 MiB")
+    if hardware_compatibility not in HARDWARE_COMPAT_LEVELS:
+        raise UsageError(f"hardware compatibility must be one of {', '.join(HARDWARE_COMPAT_LEVELS)}, "
+                         f"got {hardware_compatibility!r}")
+
+
+
+@dataclass(frozen=True)
+class TrtBuildOptions:
+    """How to build a plan, from ``export``/``run`` options: the batches its profile covers,
+    workspace, hardware compatibility, timing cache, legacy INT8 calibrator."""
+
+    batches: tuple[int, ...] = (1,)
+    workspace_mb: int = DEFAULT_WORKSPACE_MB
+    hardware_compatibility: str = "none"  # one of HARDWARE_COMPAT_LEVELS
+    timing_cache: str | None = None  # None: trt.timing-cache in the model's artifact folder
+    legacy_calibrator: bool = False  # deprecated since TensorRT 10.1, removed in 11.x
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batches", tuple(int(b) for b in self.batches))
+        profile_batches(self.batches)
+        check_build_limits(self.workspace_mb, self.hardware_compatibility)
+
+    def profile(self, input_shape: tuple[int, ...] | list[int]) -> dict[str, list[int]]:
+        return profile_shapes(self.batches, input_shape)
+
+    def key(self, precision: str) -> dict:
+        """What changes the plan (part of its content key); the timing cache only speeds the build."""
+        return {"profile_batches": list(profile_batches(self.batches)), "workspace_mb": self.workspace_mb,
+                "hardware_compatibility": self.hardware_compatibility,
+                "legacy_calibrator": self.legacy_calibrator and precision == "int8"}
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "batches": list(self.batches)}
+
+
+@dataclass(frozen=True)
+class TrtRunOptions:
+    """How to run a plan: replay a captured CUDA graph."""
+
+    cuda_graph: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- build configuration
+
+@dataclass
+class BuildConfig:
+    """What the builder does for one precision on one TensorRT version (all plain data)."""
+
+    precision: str
+    trt_version: str
+    onnx_source: str  # "fp32" | "fp16" (an FP16 ONNX, TRT 11 strong typing) | "qdq"
+    builder_flags: list[str] = field(default_factory=list)  # trt.BuilderFlag names
+    strongly_typed: bool = False
+    explicit_batch_flag: bool = False  # TensorRT 8.x needs NetworkDefinitionCreationFlag.EXPLICIT_BATCH
+    legacy_calibrator: bool = False
+    workspace_mb: int = DEFAULT_WORKSPACE_MB
+    hardware_compatibility: str = "none"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def derive_build_config(precision: str, trt_version: str, *, qdq_available: bool = False,
+                        fp16_onnx_available: bool = False, legacy_calibrator: bool = False,
+                        workspace_mb: int = DEFAULT_WORKSPACE_MB, hardware_compatibility: str = "none") -> BuildConfig:
+    """The build recipe, or UsageError naming what is missing for this precision and version.
+
+    * 8.x/10.x FP16: the FP32 ONNX with BuilderFlag.FP16 (weak typing).
+    * 11.x FP16: builder precision flags are gone; an FP16 ONNX built strongly typed.
+    * INT8: the Q/DQ ONNX (explicit quantization); 8.x/10.x also set BuilderFlag.INT8.
+    * INT8 legacy: FP32 ONNX + IInt8EntropyCalibrator2 (deprecated 10.1, removed 11.0).
+    """
+    major = parse_version(trt_version)[0]
+    if precision not in ("fp32", "fp16", "int8"):
+        raise UsageError(f"TensorRT precision must be fp32, fp16 or int8, got {precision!r}")
+    check_build_limits(workspace_mb, hardware_compatibility)
+    if hardware_compatibility != "none" and parse_version(trt_version)[:2] < (8, 6):
+        raise UsageError(f"hardware-compatible engines need TensorRT >= 8.6 (this is {trt_version})")
+    cfg = BuildConfig(precision, trt_version, "fp32", workspace_mb=workspace_mb,
+                      hardware_compatibility=hardware_compatibility, explicit_batch_flag=major < 10,
+                      strongly_typed=major >= 11)
+    if precision == "fp16":
+        if major >= 11:
+            if not fp16_onnx_available:
+                raise UsageError(f"TensorRT {trt_version} has no FP16 builder flag (strong typing only): "
+                                 "it needs an FP16 ONNX (edgebench export --precision fp16 writes fp16/model.onnx)")
+            cfg.onnx_source = "fp16"
+        else:
+            cfg.builder_flags.append("FP16")
+    elif precision == "int8":
+        if legacy_calibrator:
+            if major >= 11:
+                raise UsageError(f"TensorRT {trt_version} removed implicit INT8 calibration; use the Q/DQ ONNX")
+            cfg.legacy_calibrator = True
+            cfg.builder_flags.append("INT8")
+            cfg.notes.append(LEGACY_CALIBRATOR_NOTE)
+        elif not qdq_available:
+            raise UsageError("no INT8 Q/DQ ONNX in the artifacts: run `edgebench export MODEL --precision int8 "
+                             "--data DIR` first (or use the deprecated legacy calibrator on TensorRT < 11)")
+        else:
+            cfg.onnx_source = "qdq"
+            if major < 11:
+                cfg.builder_flags.append("INT8")  # explicit quantization on weakly typed networks
+    return cfg
+
+
+def check_hardware_compat_gpu(level: str, compute_capability: str, integrated: bool) -> None:
+    """Refuse (UsageError) a hardware-compatible build the building GPU cannot make: TensorRT supports
+    it only on discrete Ampere+ GPUs (not on Jetson / JetPack)."""
+    if level == "none":
+        return
+    if integrated:
+        raise UsageError("hardware-compatible engines are not supported on Jetson (JetPack) or other "
+                         "integrated GPUs; use --trt-hw-compat none")
+    if _cc(compute_capability) < (8, 0):
+        raise UsageError(f"hardware-compatible engines must be built on an Ampere or newer GPU "
+                         f"(this one is sm {compute_capability}); use --trt-hw-compat none")
+
+
+# ---------------------------------------------------------------- engine manifest
+
+def engine_manifest(*, trt_version: str, gpu_name: str, compute_capability: str, precision: str,
+                    profile: dict, onnx_sha256: str, build: BuildConfig | dict | None = None,
+                    plan_sha256: str | None = None, plan_bytes: int | None = None) -> dict:
+    build_dict = build.to_dict() if isinstance(build, BuildConfig) else (build or {})
+    return {
+        "schema": ENGINE_MANIFEST_SCHEMA,
+        "tensorrt_version": str(trt_version),
+        "gpu_name": gpu_name,
+        "compute_capability": str(compute_capability),
+        "precision": precision,
+        "profile": {k: list(v) for k, v in profile.items()},
+        "onnx_sha256": onnx_sha256,
+        "hardware_compatibility": build_dict.get("hardware_compatibility", "none"),
+        "build": build_dict,
+        "plan_sha256": plan_sha256,
+        "plan_bytes": plan_bytes,
+    }
+
+
+def manifest_path_for(plan: Path) -> Path:
+    return Path(plan).with_suffix(Path(plan).suffix + ".json")
+
+
+def write_engine_manifest(plan: Path, manifest: dict) -> Path:
+    path = manifest_path_for(plan)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def read_engine_manifest(plan: Path) -> dict:
+    path = manifest_path_for(plan)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EngineMismatch(f"{plan} has no engine manifest ({path.name}); rebuild it with "
+                             "`edgebench export MODEL --runtime trt`") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EngineMismatch(f"cannot read {path} ({exc}); rebuild with `edgebench export MODEL --runtime trt`") from None
+    if manifest.get("schema") != ENGINE_MANIFEST_SCHEMA:
+        raise EngineMismatch(f"{path} is not an edgebench TensorRT engine manifest; rebuild the engine")
+    return manifest
+
+
+def check_compatible(manifest: dict, *, trt_version: str, gpu_name: str, compute_capability: str,
+                     plan: str = "the engine") -> None:
+    """Refuse (EngineMismatch) a plan built by another TensorRT release or for another GPU.
+
+    A hardware-compatible plan (``ampere_plus``) may move between GPUs of compute capability
+    >= 8.0; ``same_compute_capability`` between GPUs with the same capability. The TensorRT
+    release must always match (edgebench does not build version-compatible plans).
+    """
+    how = ("rebuild it here: `edgebench export MODEL --runtime trt --precision "
+           f"{manifest.get('precision', 'fp32')}` (the stale plan is replaced)")
+    built_version = manifest.get("tensorrt_version", "?")
+    if not same_release(built_version, trt_version):
+        raise EngineMismatch(f"{plan} was built with TensorRT {built_version} but this is TensorRT {trt_version}; {how}")
+    level = manifest.get("hardware_compatibility", "none")
+    built_gpu, built_cc = manifest.get("gpu_name"), str(manifest.get("compute_capability"))
+    if level == "ampere_plus":
+        if _cc(compute_capability) < (8, 0):
+            raise EngineMismatch(f"{plan} is Ampere+-compatible but this GPU ({gpu_name}, sm {compute_capability}) "
+                                 f"is older; {how}")
+        return
+    if level == "same_compute_capability":
+        if _cc(compute_capability) != _cc(built_cc):
+            raise EngineMismatch(f"{plan} was built for compute capability {built_cc} but {gpu_name} has "
+                                 f"{compute_capability}; {how}")
+        return
+    if built_gpu != gpu_name or _cc(built_cc) != _cc(compute_capability):
+        raise EngineMismatch(f"{plan} was built for {built_gpu} (sm {built_cc}) but this GPU is {gpu_name} "
+                             f"(sm {compute_capability}); {how}")
+
+
+def _cc(value: str) -> tuple[int, int]:
+    major, _, minor = str(value).partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise UsageError(f"not a compute capability: {value!r}") from None
+
+
+# ---------------------------------------------------------------- legacy calibration cache
+
+_CACHE_HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
+
+
+def trt_version_number(version: str) -> int:
+    """The NV_TENSORRT_VERSION number a calibration-cache header carries: 8.6.1 -> 8601, 10.1.0 -> 100100."""
+    v = (*parse_version(version), 0, 0)
+    return v[0] * 10000 + v[1] * 100 + v[2] if v[0] >= 10 else v[0] * 1000 + v[1] * 100 + v[2]
+
+
+def write_calibration_cache(scales: dict[str, float], trt_version: str,
+                            algorithm: str = "EntropyCalibration2") -> bytes:
+    """TensorRT's text calibration cache: a ``TRT-<version>-<algorithm>`` header, then one
+    ``tensor: <hex>`` line per tensor, the hex being the big-endian IEEE-754 float32 scale."""
+    lines = [f"TRT-{trt_version_number(trt_version)}-{algorithm}"]
+    for name, scale in scales.items():
+        if ":" in name or "\n" in name:
+            raise UsageError(f"tensor name {name!r} cannot be stored in a calibration cache")
+        if not (scale > 0 and math.isfinite(scale)):
+            raise UsageError(f"scale of {name!r} must be positive and finite, got {scale}")
+        lines.append(f"{name}: {struct.pack('>f', float(scale)).hex()}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def read_calibration_cache(data: bytes | str) -> dict:
+    """Parse a calibration cache into {"version": int, "algorithm": str, "scales": {tensor: float}}."""
+    text = data.decode() if isinstance(data, bytes) else data
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not (header := _CACHE_HEADER.match(lines[0].strip())):
+        raise UsageError("not a TensorRT calibration cache (missing the TRT-<version>-<algorithm> header)")
+    scales = {}
+    for n, line in enumerate(lines[1:], start=2):
+        name, sep, value = line.rpartition(":")
+        value = value.strip()
+        if not sep or not re.fullmatch(r"[0-9a-fA-F]{8}", value):
+            raise UsageError(f"calibration cache line {n} is malformed: {line!r}")
+        scales[name.strip()] = struct.unpack(">f", bytes.fromhex(value))[0]
+    return {"version": int(header.group(1)), "algorithm": header.group(2), "scales": scales}
+
+
+def cache_matches(cache: dict, trt_version: str) -> bool:
+    """A cache is reused only by the TensorRT version that wrote it (else recalibrate)."""
+    return cache.get("version") == trt_version_number(trt_version)
+
+
+# ---------------------------------------------------------------- the Q/DQ ONNX from the INT8 work
+
+def qdq_summary(onnx_path: Path) -> dict:
+    """Check that ``onnx_path`` is a valid explicitly quantized (Q/DQ) ONNX; UsageError if not.
+
+    TensorRT's explicit quantization wants QuantizeLinear/DequantizeLinear pairs with
+    INT8 zero points equal to 0 (symmetric).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(onnx_path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"{onnx_path} is not a valid ONNX model: {str(exc).splitlines()[0][:200]}") from None
+    ops = [n.op_type for n in model.graph.node]
+    q, dq = ops.count("QuantizeLinear"), ops.count("DequantizeLinear")
+    if not q or not dq:
+        raise UsageError(f"{onnx_path} has no QuantizeLinear/DequantizeLinear nodes: not a Q/DQ ONNX")
+    inits = {i.name: i for i in model.graph.initializer}
+    zero_point_types, asymmetric = set(), []
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2 and node.input[2] in inits:
+            zp = numpy_helper.to_array(inits[node.input[2]])
+            zero_point_types.add(str(zp.dtype))
+            if zp.any():
+                asymmetric.append(node.name)
+    # TensorRT's parser takes INT8 Q/DQ on activations; an INT32 DequantizeLinear (ORT's quantized
+    # bias, QuantizeBias=True) or a DequantizeLinear fed straight by an INT8 initializer without a
+    # QuantizeLinear (ORT without AddQDQPairToWeight) is rejected by older releases.
+    int8_inits = {n for n, i in inits.items() if i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.INT32)}
+    weight_only_dq = [n.name for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8_inits]
+    problems = []
+    if asymmetric:
+        problems.append(f"{len(asymmetric)} Q/DQ nodes with non-zero zero points (TensorRT needs symmetric)")
+    if "int32" in zero_point_types:
+        problems.append("INT32 DequantizeLinear (quantized bias): quantize with QuantizeBias=False")
+    if weight_only_dq:
+        problems.append(f"{len(weight_only_dq)} DequantizeLinear on stored INT8/INT32 initializers: "
+                        "quantize with AddQDQPairToWeight=True for TensorRT < 10")
+    return {"quantize_nodes": q, "dequantize_nodes": dq, "zero_point_types": sorted(zero_point_types),
+            "asymmetric_nodes": asymmetric, "problems": problems,
+            "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"},
+            "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)}

@@ -1,0 +1,246 @@
+"""INT8 engines from one calibration set, cached in the artifact manifest.
+
+``calibrate`` splits the data folder (seeded, disjoint calibration/evaluation
+images), preprocesses the calibration images once, and builds:
+
+* ``engines["ort/int8"]``: ORT Q/DQ ONNX, U8S8 (fast on x86 CPUs);
+* ``engines["qdq/int8"]``: Q/DQ ONNX with symmetric S8 activations and weights,
+  the input for TensorRT's INT8 (explicit quantization) build;
+* ``engines["openvino/int8"]``: the FP32 IR quantized by NNCF (from ``engines["openvino/fp32-source"]``
+  when the export built no OpenVINO FP32 engine).
+
+Each is a build step (:class:`~edgebench.build.artifacts.Step`) made through
+``Artifacts.ensure``; the calibration images are decoded once, and only when a step is stale.
+
+Each entry's content key covers the FP32 ONNX, the calibration file-list hash,
+the method, seed and tool versions, so re-running reuses what matches. The
+manifest's ``int8`` section records the calibration set (seed, counts, hashes,
+file names), method, timings and the layers left in float.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.backends import EngineRequest, runtime_class
+from edgebench.build.artifacts import Artifacts, Step
+from edgebench.build.keys import int8_key
+from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED
+from edgebench.portable.errors import UsageError
+from edgebench.portable.preprocess import Preprocess
+from edgebench.quantize import ort_quant
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "fp32/model.onnx"
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """How the INT8 engines are calibrated: one choice for every runtime."""
+
+    num: int = DEFAULT_NUM
+    method: str = "minmax"
+    seed: int = DEFAULT_SEED
+    max_drop: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def accuracy_control(build: dict) -> dict:
+    """The --max-drop part of an INT8 engine's build record ({} without one): ORT's sensitivity
+    fallback is nested under ``accuracy_control``, NNCF's accuracy-control build is that part itself."""
+    if "accuracy_control" in build:
+        return build["accuracy_control"]
+    return build if "max_drop_points" in build else {}
+
+
+def layers_in_float(build: dict) -> list[str]:
+    """Layers an INT8 engine runs in float: left out by design, and restored by --max-drop."""
+    return [*build.get("left_in_float", build.get("ignored_scope", {})),
+            *accuracy_control(build).get("restored_to_float", [])]
+
+
+def preprocess_of(manifest: dict) -> Preprocess:
+    return Preprocess.from_dict(manifest["preprocess"])
+
+
+def transformer_like(manifest: dict) -> bool:
+    return manifest.get("model", {}).get("family") in ("transformer", "hybrid", "mlp")
+
+
+def int8_models(runtimes: tuple[str, ...]) -> tuple[str, ...]:
+    """The INT8 models ``runtimes`` load (``ort``, ``openvino``, ``qdq``), from each backend's ``int8_model``."""
+    from edgebench.backends import int8_runtimes
+    models = tuple(dict.fromkeys(m for r in runtimes if (m := runtime_class(r).int8_model)))
+    if not models:
+        raise UsageError(f"INT8 engines exist for {', '.join(int8_runtimes())}, not {', '.join(runtimes)}")
+    return models
+
+
+def ensure_int8(artifacts, runtimes: tuple[str, ...], data: Path | None, options: Int8Options = Int8Options()):
+    """Build (or reuse) the INT8 engines of ``runtimes`` from the FP32 export; called for ``--precision int8``."""
+    if data is None:
+        raise UsageError("--precision int8 needs calibration images: pass --data DIR (or set EDGEBENCH_DATA)")
+    calibrate(artifacts, tuple(r for r in runtimes if r != "torch"), data, **options.to_dict())
+    return artifacts
+
+
+def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAULT_NUM,
+              method: str = "minmax", seed: int = DEFAULT_SEED, max_drop: float | None = None,
+              status: Status = lambda _m: None) -> dict:
+    """Calibrate on ``data`` and build the INT8 models ``runtimes`` load; return the manifest's int8 section."""
+    import functools
+
+    from edgebench.data import open_dataset
+    from edgebench.data.loader import load_samples
+    from edgebench.data.split import split_dataset
+    from edgebench.portable import host as provenance
+
+    if method not in ort_quant.METHODS:
+        raise UsageError(f"--method must be one of {', '.join(ort_quant.METHODS)}, not {method!r}")
+    if num < 1:
+        raise UsageError("--num must be at least 1")
+    models = int8_models(runtimes)
+    manifest = artifacts.manifest
+    if not artifacts.file_intact(ONNX_FILE):
+        raise UsageError(f"no intact FP32 ONNX in {artifacts.root}; run `edgebench export` first")
+    dataset = open_dataset(data)
+    for warning in dataset.warnings:
+        log.warning(warning)
+    split = split_dataset(dataset, num, seed)
+    if max_drop is not None and not dataset.labelled:
+        raise UsageError("--max-drop needs labelled images (labels.csv or class sub-folders)")
+    versions = provenance.package_versions()
+    base = {"onnx": manifest["files"][ONNX_FILE]["sha256"], "calibration": split.info["calibration_hash"],
+            "method": method, "seed": seed, "num": num, "max_drop": max_drop, "preprocess": manifest["preprocess"]}
+    ort_versions = {"onnxruntime": versions.get("onnxruntime")}
+    keys = {"ort": int8_key(base, "ort", ort_versions),
+            "qdq": int8_key({**base, "max_drop": None}, "qdq", ort_versions),
+            "openvino": int8_key(base, "openvino", {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
+    section = manifest.setdefault("int8", {})
+    timings = section.setdefault("seconds", {})
+    start = time.perf_counter()
+
+    @functools.cache
+    def calibration() -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """The calibration images (and, for --max-drop, the labelled set), decoded once."""
+        status(f"reading {len(split.calibration)} calibration images")
+        t0 = time.perf_counter()
+        loaded = load_samples(split.calibration, preprocess_of(manifest))
+        if len(loaded.inputs) == 0:
+            raise UsageError(f"none of the {len(split.calibration)} calibration images in {data} could be read")
+        section["calibration"] = {
+            **split.info, "method": method, "used": len(loaded.inputs), "skipped": len(loaded.skipped),
+            "skipped_examples": loaded.skipped[:5], "warnings": dataset.warnings + split.warnings,
+            "files": [str(s.path.relative_to(dataset.root)) for s in loaded.samples],
+            "decode_seconds": round(time.perf_counter() - t0, 2),
+        }
+        val = (loaded.inputs, np.asarray(loaded.labels, dtype=np.int64)) if max_drop is not None else None
+        return loaded.inputs, val
+
+    work = artifacts.path("int8/ort")
+    cache = work / "calibration-ranges.json"
+
+    @functools.cache
+    def ort_prepared() -> tuple[Path, list[str]]:
+        """ORT's pre-processed model and the nodes every recipe leaves in float; fresh ranges."""
+        prepared = ort_quant.pre_process(artifacts.path(ONNX_FILE), work / "model.prep.onnx")
+        cache.unlink(missing_ok=True)
+        return prepared, ort_quant.fragile_nodes(prepared)
+
+    def timed(name: str, build: Callable[[], dict]) -> Callable[[], dict]:
+        def run() -> dict:
+            t0 = time.perf_counter()
+            built = build()
+            timings[name] = round(time.perf_counter() - t0, 2)
+            return built
+        return run
+
+    def build_ort() -> dict:
+        images, val = calibration()
+        prepared, fragile = ort_prepared()
+        status(f"ONNX Runtime: calibrating ({method}) and quantizing to U8S8 Q/DQ")
+        out = work / "model.int8.onnx"
+        build = ort_quant.quantize(prepared, out, images, method, "cpu", cache, list(fragile))
+        build["left_in_float"] = fragile
+        if val is not None:
+            from edgebench.quantize.sensitivity import restore_sensitive
+            status("ONNX Runtime: ranking layer sensitivity for --max-drop")
+            every_layer = shutil.copyfile(out, work / "model.int8-every-layer.onnx")
+            control = restore_sensitive(prepared, out, images, val, method, cache, fragile, max_drop, status)
+            build["accuracy_control"] = control
+            if control["restored_to_float"]:  # kept so that run can measure what the fallback costs
+                build["every_layer_int8_file"] = artifacts.record_file(every_layer)
+        return {**build, "files": [out]}
+
+    def build_qdq() -> dict:
+        prepared, _fragile = ort_prepared()
+        status("Q/DQ ONNX for TensorRT: symmetric S8S8")
+        out = artifacts.path("int8/qdq/model.qdq.onnx")
+        images = calibration()[0] if not cache.is_file() else None
+        build = ort_quant.quantize(prepared, out, images, method, "trt", cache)
+        build["for"] = "TensorRT explicit quantization (also runs on ORT and OpenVINO)"
+        return {**build, "files": [out]}
+
+    def build_openvino() -> dict:
+        from edgebench.quantize import nncf_quant
+        images, val = calibration()
+        fp32_xml = _fp32_ir(artifacts, status)
+        out = artifacts.path("int8/openvino/model.xml")
+        transformer = transformer_like(manifest)
+        if val is None:
+            status("OpenVINO: NNCF post-training quantization")
+            return nncf_quant.quantize_ir(fp32_xml, out, images, transformer)
+        status("OpenVINO: NNCF quantization with accuracy control")
+        build = nncf_quant.quantize_ir_with_accuracy_control(fp32_xml, out, images, val[0], val[1], max_drop,
+                                                             transformer)
+        if build["restored_to_float"]:  # the every-layer INT8 IR, so that run can measure what the fallback costs
+            status("OpenVINO: NNCF quantization of every layer, for the fallback's latency cost")
+            full = nncf_quant.quantize_ir(fp32_xml, artifacts.path("int8/openvino-every-layer/model.xml"),
+                                          images, transformer)["files"]
+            build["every_layer_int8_file"] = artifacts.record_file(full[0])
+            artifacts.record_file(full[1])
+        return build
+
+    builders = {"ort": build_ort, "qdq": build_qdq, "openvino": build_openvino}
+    steps = [Step(f"{m}/int8", keys[m], timed(m, builders[m]), precision="int8",
+                  runtime_version=versions.get("openvino" if m == "openvino" else "onnxruntime"))
+             for m in ("ort", "qdq", "openvino") if m in models or (m == "qdq" and "ort" in models)]
+    if all(artifacts.current(step) for step in steps):
+        status("INT8 engines are up to date")
+        return section
+    for step in steps:
+        artifacts.ensure(step, status)
+    section["total_seconds"] = round(time.perf_counter() - start, 2)
+    artifacts.save()
+    return section
+
+
+def _fp32_ir(artifacts: Artifacts, status: Status) -> Path:
+    """The FP32 IR NNCF starts from: the export's OpenVINO FP32 engine, else a recorded step of its own."""
+    entry = artifacts.engine_entry("openvino", "fp32")
+    if entry and all(artifacts.file_intact(f) for f in entry["files"]):
+        return artifacts.path(entry["files"][0])
+    openvino = runtime_class("openvino")
+    version = openvino.availability().version
+    folder = artifacts.path("int8/openvino-fp32-source")
+
+    def build() -> dict:
+        request = EngineRequest(artifacts.path(ONNX_FILE), folder, "fp32", tuple(artifacts.manifest["input"]["shape"][1:]))
+        return openvino.build_engine(request)
+
+    key = int8_key({"onnx": artifacts.manifest["files"][ONNX_FILE]["sha256"]}, "openvino-fp32-source",
+                   {"openvino": version})
+    entry = artifacts.ensure(Step("openvino/fp32-source", key, build, precision="fp32", runtime_version=version),
+                             status)
+    return artifacts.path(entry["files"][0])
