@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup test test-all export bench bench-fp32 bench-accuracy bench-zoo lint clean
+.PHONY: setup test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo lint clean
 
 setup: $(BIN)/edgebench
 
@@ -20,8 +20,11 @@ $(BIN)/edgebench: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[cpu,dev]'
 	@touch $@
 
-test: setup
+test: setup lint-imports
 	$(BIN)/python -m pytest -q
+
+lint-imports: setup  ## the layer contracts (pyproject.toml [tool.importlinter])
+	$(BIN)/lint-imports pyproject.toml --no-cache
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
@@ -54,10 +57,11 @@ bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + laten
 			--min-seconds 3 $(if $(MAX_DROP),--max-drop $(MAX_DROP)) --data $(DATA) --results results/accuracy.jsonl \
 			> /dev/null || exit 1; \
 	done; done
-	$(BIN)/python -m edgebench.bench.accuracy_report results/accuracy.jsonl
+	$(BIN)/python -m edgebench.results.accuracy_report results/accuracy.jsonl
 
 lint: setup
 	$(BIN)/ruff check edgebench tests
+	$(BIN)/lint-imports pyproject.toml --no-cache
 
 clean:
 	rm -rf artifacts results .pytest_cache

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
+from edgebench.backends import RuntimeOptions
+from edgebench.bench import noise
+from edgebench.bench.runner import Guard, benchmark, run_worker
+from edgebench.build.export import export_model
+from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol, summarize, time_loop
 from edgebench.results.records import LatencyRecord
 from edgebench.results.store import append_record, read_records
-from edgebench.bench import noise
-from edgebench.bench.runner import Guard, benchmark, run_worker
-from edgebench.portable.errors import UsageError
-from edgebench.build.export import export_model
-from edgebench.backends import RuntimeOptions
 
 
 def test_summarize_known_values():

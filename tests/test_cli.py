@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import assert_one_line_error, edgebench
 
 FAST = ["--warmup", "1", "--warmup-seconds", "0", "--iterations", "5", "--min-seconds", "0.2", "--retries", "0"]

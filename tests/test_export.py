@@ -8,13 +8,12 @@ import numpy as np
 import onnx
 import pytest
 
-from edgebench.portable.errors import UsageError
 from edgebench.build.artifacts import Artifacts
-from edgebench.build.export import export_model
+from edgebench.build.export import export_model, import_onnx
 from edgebench.build.onnx_export import check_onnx
-from edgebench.build.export import import_onnx
 from edgebench.build.verify import agreement, check
 from edgebench.models import list_models
+from edgebench.portable.errors import UsageError
 
 RUNTIMES = ("ort", "openvino")
 

@@ -10,15 +10,14 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-
 from conftest import assert_one_line_error, edgebench
+
 from edgebench.data import open_dataset
-from edgebench.portable.images import read_rgb
-from edgebench.portable.images import UnreadableImage
 from edgebench.data.loader import load_samples
-from edgebench.portable.preprocess import preprocess
 from edgebench.data.split import split_dataset
 from edgebench.portable.errors import UsageError
+from edgebench.portable.images import UnreadableImage, read_rgb
+from edgebench.portable.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 N_PHOTOS = 40
@@ -181,10 +180,10 @@ def small_data(photos, tmp_path_factory, data_dir) -> Path:
 
 @pytest.mark.parametrize("model", ["squeezenet1_1", "tf_efficientnet_lite0"])
 def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
-    from edgebench.bench.accuracy import evaluate_model
-    from edgebench.quantize.int8 import calibrate
-    from edgebench.build.export import export_model
     from edgebench.backends import RuntimeOptions, runtime_class
+    from edgebench.bench.accuracy import evaluate_model
+    from edgebench.build.export import export_model
+    from edgebench.quantize.int8 import calibrate
 
     art = export_model(model, ("ort", "openvino"), "fp32", "auto", str(weights_dir), tmp_path, small_data)
     assert art.manifest["weights"]["trained"] is True
@@ -207,7 +206,7 @@ def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
         assert (art.engine_entry(key, "int8")["build"]["shape_nodes_not_quantized"] > 0) == bool(shape_math)
 
     # the Q/DQ model is laid out for TensorRT's parser: symmetric, float biases, Q/DQ pairs on weights
-    from edgebench.portable.tensorrt.rules import qdq_summary
+    from edgebench.backends.tensorrt.qdq import qdq_summary
     summary = qdq_summary(art.engine_path("qdq", "int8"))
     assert summary["problems"] == [] and summary["zero_point_types"] == ["int8"], summary
 
@@ -254,8 +253,8 @@ def _pre(art):
 
 def test_random_weights_get_agreement_only(tmp_path, small_data):
     from edgebench.bench.accuracy import evaluate_model
-    from edgebench.quantize.int8 import calibrate
     from edgebench.build.export import export_model
+    from edgebench.quantize.int8 import calibrate
     art = export_model("squeezenet1_1", ("ort",), "fp32", "random", None, tmp_path, small_data)
     assert art.manifest["verification"]["inputs"]["source"] == "random"  # photos verify trained weights only
     calibrate(art, ("ort",), small_data, num=30)
@@ -299,9 +298,9 @@ def test_int8_options_need_int8(tmp_path):
 def test_max_drop_restores_layers_until_the_budget(weights_dir, small_data, tmp_path):
     """The ORT sensitivity fallback on real weights, with a budget it cannot meet: every step is taken,
     the most sensitive layers go back to float, and the top-1 figures are the real engines'."""
+    from edgebench.build.export import export_model
     from edgebench.quantize import ort_quant
     from edgebench.quantize.sensitivity import MAX_STEPS, restore_sensitive
-    from edgebench.build.export import export_model
 
     art = export_model("squeezenet1_1", ("ort",), "fp32", "auto", str(weights_dir), tmp_path, small_data)
     x = load_samples(open_dataset(small_data).samples[:16], _pre(art))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgebench.portable.errors import UsageError
 from edgebench.models import FAMILIES, get_spec, list_models, measure_complexity, resolve_name
+from edgebench.portable.errors import UsageError
 
 FOUNDATION = ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0", "tf_efficientnet_lite0",
               "tf_efficientnet_lite1", "tf_efficientnet_lite2", "shufflenet_v2_x1_0", "squeezenet1_1", "resnet18",

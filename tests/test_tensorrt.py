@@ -11,15 +11,16 @@ import pytest
 from click.testing import CliRunner
 from conftest import assert_one_line_error, edgebench
 
+from edgebench.backends import RUNTIMES, RuntimeOptions, canonical, require, runtime_class
+from edgebench.backends.tensorrt.qdq import qdq_summary
+from edgebench.backends.tensorrt.runtime import TensorRTRuntime
+from edgebench.build.export import verify_batches
+from edgebench.build.keys import engine_key
 from edgebench.cli import main
 from edgebench.cli.export import command as export
 from edgebench.cli.options import TRT_BUILD_PARAMS, trt_build_from
 from edgebench.portable.errors import EngineMismatch, RuntimeUnavailable, UsageError
-from edgebench.build.export import verify_batches
-from edgebench.build.keys import engine_key
-from edgebench.backends import RUNTIMES, RuntimeOptions, canonical, require, runtime_class
 from edgebench.portable.tensorrt import rules as tc
-from edgebench.backends.tensorrt.runtime import TensorRTRuntime
 
 AVAILABLE = TensorRTRuntime.availability()
 gpu = pytest.mark.skipif(not AVAILABLE.usable, reason=f"TensorRT not usable here: {AVAILABLE.reason}")
@@ -339,7 +340,7 @@ def qdq_onnx(tmp_path_factory) -> Path:
 
 
 def test_qdq_onnx_is_valid_explicit_quantization(qdq_onnx):
-    summary = tc.qdq_summary(qdq_onnx)
+    summary = qdq_summary(qdq_onnx)
     assert summary["quantize_nodes"] > 0 and summary["dequantize_nodes"] >= summary["quantize_nodes"]
     assert summary["zero_point_types"] == ["int8"] and summary["tensorrt_ready"] and not summary["problems"]
     import onnxruntime as ort
@@ -350,14 +351,14 @@ def test_qdq_onnx_is_valid_explicit_quantization(qdq_onnx):
 
 def test_ort_default_qdq_is_flagged_for_tensorrt(qdq_onnx):
     """ORT's defaults (U8 activations, INT32 bias, weights stored INT8) are valid ONNX but not TensorRT's Q/DQ."""
-    summary = tc.qdq_summary(qdq_onnx.with_name("ort-default.qdq.onnx"))
+    summary = qdq_summary(qdq_onnx.with_name("ort-default.qdq.onnx"))
     assert summary["quantize_nodes"] > 0 and not summary["tensorrt_ready"]
     assert any("QuantizeBias=False" in p for p in summary["problems"])
 
 
 def test_plain_onnx_is_not_qdq(qdq_onnx):
     with pytest.raises(UsageError, match="not a Q/DQ ONNX"):
-        tc.qdq_summary(qdq_onnx.with_name("fp32.onnx"))
+        qdq_summary(qdq_onnx.with_name("fp32.onnx"))
 
 
 def test_real_int8_artifact_when_present():
@@ -369,7 +370,7 @@ def test_real_int8_artifact_when_present():
         pytest.skip("no INT8 Q/DQ ONNX in ./artifacts (run `edgebench export MODEL --precision int8 --data DIR`)")
     import warnings
     for root, rel in found:
-        summary = tc.qdq_summary(root / rel)  # a valid ONNX with Q/DQ nodes, or UsageError
+        summary = qdq_summary(root / rel)  # a valid ONNX with Q/DQ nodes, or UsageError
         assert summary["quantize_nodes"] > 0 and not summary["asymmetric_nodes"], root / rel
         if summary["problems"]:
             warnings.warn(f"{root / rel} may not parse in TensorRT: {'; '.join(summary['problems'])}", stacklevel=1)

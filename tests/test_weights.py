@@ -10,8 +10,8 @@ import torch
 
 from edgebench.data import open_dataset
 from edgebench.data.loader import load_samples
-from edgebench.portable.errors import UsageError
 from edgebench.models import get_spec, load_model
+from edgebench.portable.errors import UsageError
 
 
 def _top1(model, preprocess, data_dir, n=20):

@@ -11,12 +11,9 @@ from rich.table import Table
 from edgebench.backends import int8_runtimes
 from edgebench.cli import output
 from edgebench.cli.options import (
-    artifacts_option,
-    data_option,
+    build_options,
     int8_options,
     json_option,
-    weights_dir_option,
-    weights_option,
 )
 from edgebench.portable.errors import UsageError
 from edgebench.quantize.int8 import Int8Options, layers_in_float
@@ -36,10 +33,7 @@ def need_data(data: Path | None, what: str) -> Path:
 @click.option("--runtime", type=click.Choice([*CPU_INT8_RUNTIMES, "all"]), default="all", show_default=True,
               help="Which INT8 engines to build.")
 @int8_options
-@weights_option
-@weights_dir_option
-@artifacts_option
-@data_option
+@build_options
 @json_option
 def command(model: str, runtime: str, int8: Int8Options, weights: str, weights_dir: Path | None, out: Path,
             data: Path | None, as_json: bool) -> None:

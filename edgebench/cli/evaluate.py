@@ -11,13 +11,10 @@ from edgebench.build.artifacts import ensure_writable
 from edgebench.cli import output
 from edgebench.cli.calibrate import need_data
 from edgebench.cli.options import (
-    artifacts_option,
-    data_option,
+    build_options,
     json_option,
     results_option,
     threads_option,
-    weights_dir_option,
-    weights_option,
 )
 from edgebench.workflow import BuildRequest, ModelSource, evaluate, prepare
 
@@ -28,10 +25,7 @@ from edgebench.workflow import BuildRequest, ModelSource, evaluate, prepare
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True)
 @threads_option
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N evaluation images.")
-@weights_option
-@weights_dir_option
-@artifacts_option
-@data_option
+@build_options
 @results_option
 @json_option
 def command(model: str, runtime: str, precision: str, threads: int | None, limit: int | None, weights: str,

@@ -10,15 +10,12 @@ from rich.table import Table
 
 from edgebench.backends import engine_runtimes
 from edgebench.cli.options import (
-    artifacts_option,
+    build_options,
     command_runtimes,
-    data_option,
     int8_options,
     json_option,
     parse_batches,
     trt_build_options,
-    weights_dir_option,
-    weights_option,
 )
 from edgebench.cli.output import status, stdout
 from edgebench.portable.tensorrt.rules import TrtBuildOptions
@@ -40,10 +37,7 @@ from edgebench.workflow import BuildRequest, ModelSource, prepare
                    "listed, max = largest), e.g. 1,8,32; use the same list as `run --batch`.")
 @trt_build_options(also=("batches",))
 @int8_options
-@weights_option
-@weights_dir_option
-@artifacts_option
-@data_option
+@build_options
 @json_option
 def command(model: str | None, runtime: str, precision: str, onnx_file: Path | None, opset: int,
             batches: tuple[int, ...], trt_build: TrtBuildOptions, int8: Int8Options, weights: str,

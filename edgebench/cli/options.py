@@ -78,6 +78,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 results_option = click.option(
     "--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
     show_default=True, help="JSON-lines results file (records are appended, never rewritten).")
+
+
+def build_options(command):
+    """--weights, --weights-dir, --out, --data: where a model's weights come from, where its artifacts go,
+    and the images that verify (and calibrate) its engines."""
+    for option in reversed((weights_option, weights_dir_option, artifacts_option, data_option)):
+        command = option(command)
+    return command
+
+
 family_option = click.option("--family", type=click.Choice(list(FAMILIES)), help="Only models of this family.")
 threads_option = click.option("--threads", type=click.IntRange(1, 1024), default=None,
                               help="CPU threads for the runtime [default: all cores].")

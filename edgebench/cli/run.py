@@ -12,8 +12,7 @@ from edgebench.bench.runner import Guard
 from edgebench.build.artifacts import ensure_writable
 from edgebench.cli import output
 from edgebench.cli.options import (
-    artifacts_option,
-    data_option,
+    build_options,
     int8_options,
     json_option,
     parse_batches,
@@ -21,8 +20,6 @@ from edgebench.cli.options import (
     results_option,
     threads_option,
     trt_build_options,
-    weights_dir_option,
-    weights_option,
 )
 from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol
@@ -58,10 +55,7 @@ from edgebench.workflow import (
                    "kernel and precision), TensorRT trt.IProfiler. Not for torch.")
 @int8_options
 @protocol_options
-@weights_option
-@weights_dir_option
-@artifacts_option
-@data_option
+@build_options
 @results_option
 @click.option("--accuracy", is_flag=True,
               help="Also measure accuracy on --data; with int8, FP32 and INT8 latency too: one combined record.")

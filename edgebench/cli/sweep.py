@@ -10,16 +10,13 @@ from edgebench.bench.runner import Guard
 from edgebench.build.artifacts import ensure_writable
 from edgebench.cli import output
 from edgebench.cli.options import (
-    artifacts_option,
-    data_option,
+    build_options,
     family_option,
     int8_options,
     parse_batches,
     protocol_options,
     results_option,
     split,
-    weights_dir_option,
-    weights_option,
 )
 from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol
@@ -44,10 +41,7 @@ from edgebench.workflow import BuildRequest, SweepRequest, sweep
                    "(agreement and cosine; top-1 drop where the weights are trained).")
 @int8_options
 @protocol_options
-@weights_option
-@weights_dir_option
-@artifacts_option
-@data_option
+@build_options
 @results_option
 def command(model_names: str, family: str | None, runtime_names: str, precisions: str, batches: tuple[int, ...],
             threads: int | None, skip_slow: bool, accuracy_images: int, int8: Int8Options, protocol: Protocol,

@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 
 from edgebench import portable
+from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable import host as provenance
 from edgebench.portable.errors import UsageError
 from edgebench.portable.hashing import CHECKSUMS, sha256_file, sha256_json
-from edgebench.portable.tensorrt import rules as tc
 
 SAMPLE_IMAGES = 8
 _PORTABLE = Path(portable.__file__).resolve().parent
@@ -46,7 +46,7 @@ def bundle_files(artifacts, precision: str, data: Path | None) -> tuple[dict[str
             raise UsageError(f"no INT8 Q/DQ ONNX in {artifacts.root} (manifest has no qdq/int8 entry): run "
                              "`edgebench export MODEL --precision int8 --data DIR` first")
         qdq = artifacts.path(entry["files"][0])
-        tc.qdq_summary(qdq)  # a valid Q/DQ model, or UsageError
+        qdq_summary(qdq)  # a valid Q/DQ model, or UsageError
         files["model.qdq.onnx"] = qdq
         roles["qdq_onnx"] = "model.qdq.onnx"
     if precision == "fp16":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -25,8 +26,22 @@ from edgebench.portable.preprocess import (  # noqa: F401 - the registry's vocab
     preprocess_for,
 )
 
-Family = Literal["mobile-cnn", "cnn", "transformer", "hybrid", "mlp"]
-FAMILIES: tuple[str, ...] = ("mobile-cnn", "cnn", "transformer", "hybrid", "mlp")
+class Family(str, Enum):
+    """The design families, in report order; the one list the CLI choices, the reports and the
+    INT8 recipe (which keeps attention-era models' normalisations in float) derive from."""
+
+    MOBILE_CNN = "mobile-cnn"
+    CNN = "cnn"
+    TRANSFORMER = "transformer"
+    HYBRID = "hybrid"
+    MLP = "mlp"
+
+    @property
+    def transformer_like(self) -> bool:
+        return self in (Family.TRANSFORMER, Family.HYBRID, Family.MLP)
+
+
+FAMILIES: tuple[str, ...] = tuple(f.value for f in Family)
 
 @dataclass(frozen=True)
 class WeightSource:
@@ -48,7 +63,7 @@ class ModelSpec:
 
     name: str
     builder: Callable[[], nn.Module]
-    family: Family
+    family: str  # a Family value
     # That of the listed hub weights (their timm pretrained cfg / torchvision transforms); a local
     # weights directory's index.csv may give its own file's (see weights.py).
     preprocess: Preprocess
@@ -72,7 +87,7 @@ class ModelSpec:
     @property
     def is_transformer_like(self) -> bool:
         """Whether INT8 should use transformer settings (NNCF ``ModelType.TRANSFORMER``)."""
-        return self.family in ("transformer", "hybrid", "mlp")
+        return Family(self.family).transformer_like
 
     def build(self) -> nn.Module:
         return self.builder()
@@ -98,7 +113,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register_model(*, family: Family, paper: str, preprocess: Preprocess | None = None,
+def register_model(*, family: str, paper: str, preprocess: Preprocess | None = None,
                    weights: tuple[WeightSource, ...] = (), aliases: tuple[str, ...] = (),
                    paper_params_m: float | None = None, paper_gmacs: float | None = None,
                    unsupported: dict[str, str] | None = None, slow: bool = False,

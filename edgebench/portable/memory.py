@@ -32,11 +32,9 @@ def peak_rss_mb() -> float:
 
 
 def current_rss_mb() -> float:
+    """``VmRSS``; without ``/proc`` (macOS) the peak, its upper bound, so that this stays dependency-free."""
     rss = _status_kb("VmRSS")
-    if rss is not None:
-        return rss / 1024
-    import psutil
-    return psutil.Process().memory_info().rss / (1024 * 1024)
+    return rss / 1024 if rss is not None else peak_rss_mb()
 
 
 def snapshot() -> dict:

@@ -75,7 +75,9 @@ def preprocess_of(manifest: dict) -> Preprocess:
 
 
 def transformer_like(manifest: dict) -> bool:
-    return manifest.get("model", {}).get("family") in ("transformer", "hybrid", "mlp")
+    from edgebench.models.registry import FAMILIES, Family
+    family = manifest.get("model", {}).get("family")
+    return family in FAMILIES and Family(family).transformer_like
 
 
 def int8_models(runtimes: tuple[str, ...]) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgebench.quantize.int8 import accuracy_control, layers_in_float
+from edgebench.results.records import newest
 from edgebench.results.store import read_records
 
 COLUMNS = ("model", "runtime", "eval imgs", "torch fp32", "fp32 top-1", "int8 top-1", "drop ± SE (pt)",
@@ -23,12 +24,11 @@ COLUMNS = ("model", "runtime", "eval imgs", "torch fp32", "fp32 top-1", "int8 to
 
 
 def rows(records: list[dict]) -> list[dict]:
-    newest: dict[tuple, dict] = {}
-    for r in records:
-        if r.get("kind") == "accuracy" and r.get("precision") == "int8" and r.get("headline") and r.get("latency"):
-            newest[(r["model"]["name"], r["runtime"]["name"], _budget(r))] = r
+    found = newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"], _budget(r)),
+                   lambda r: r.get("kind") == "accuracy" and r.get("precision") == "int8" and bool(r.get("headline"))
+                   and bool(r.get("latency")))
     out = []
-    for (model, runtime, budget), r in sorted(newest.items(), key=lambda kv: (kv[0][:2], kv[0][2] or -1)):
+    for (model, runtime, budget), r in sorted(found.items(), key=lambda kv: (kv[0][:2], kv[0][2] or -1)):
         h, lat = r["headline"], r.get("latency") or {}
         b = (r.get("batches") or [1])[0]
         p50 = {p: ((lat.get(f"{p}/b{b}") or {}).get("latency_ms") or {}).get("p50") for p in ("fp32", "int8")}

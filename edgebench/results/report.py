@@ -12,35 +12,25 @@ from collections import defaultdict
 
 from rich.table import Table
 
-FAMILY_ORDER = ("mobile-cnn", "cnn", "transformer", "hybrid", "mlp", "imported")
+from edgebench.models.registry import FAMILIES
+from edgebench.results.records import newest
+
+FAMILY_ORDER = (*FAMILIES, "imported")
 PRECISION_ORDER = ("fp32", "fp16", "int8")
-
-
-def _newest(records: list[dict], keep, key) -> dict[tuple, dict]:
-    """The newest record for each ``key(record)`` among the records ``keep`` accepts."""
-    found: dict[tuple, dict] = {}
-    for record in records:
-        if keep(record):
-            k = key(record)
-            if k not in found or record["timestamp"] >= found[k]["timestamp"]:
-                found[k] = record
-    return found
 
 
 def latest_latency(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
     """Newest latency record per (model, runtime, precision) at ``batch`` (and ``threads``)."""
-    return _newest(records,
-                   lambda r: r.get("kind") == "latency" and r.get("batch") == batch
-                   and (threads is None or r.get("threads") == threads),
-                   lambda r: (r["model"]["name"], r["runtime"]["name"], r["precision"]))
+    return newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"], r["precision"]),
+                  lambda r: r.get("kind") == "latency" and r.get("batch") == batch
+                  and (threads is None or r.get("threads") == threads))
 
 
 def latest_int8_accuracy(records: list[dict], threads: int | None = None) -> dict[tuple, dict]:
     """Newest INT8 accuracy record per (model, runtime)."""
-    return _newest(records,
-                   lambda r: r.get("kind") == "accuracy" and r.get("precision") == "int8" and r.get("status") == "ok"
-                   and (threads is None or r.get("threads") == threads),
-                   lambda r: (r["model"]["name"], r["runtime"]["name"]))
+    return newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"]),
+                  lambda r: r.get("kind") == "accuracy" and r.get("precision") == "int8" and r.get("status") == "ok"
+                  and (threads is None or r.get("threads") == threads))
 
 
 def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) -> tuple[list[dict], list[tuple]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
 from edgebench.portable.tensorrt import rules as tc
 
@@ -183,7 +184,7 @@ def build_plan_for(request: EngineRequest) -> dict:
         hardware_compatibility=options.hardware_compatibility)
     source = {"fp32": Path(request.onnx), "fp16": fp16_onnx, "qdq": qdq}[cfg.onnx_source]
     if cfg.onnx_source == "qdq":
-        cfg.notes.append(f"Q/DQ ONNX: {qdq.relative_to(folder)} ({tc.qdq_summary(source)['quantize_nodes']} "
+        cfg.notes.append(f"Q/DQ ONNX: {qdq.relative_to(folder)} ({qdq_summary(source)['quantize_nodes']} "
                          "QuantizeLinear nodes)")
     profile = options.profile(request.input_shape)
     timing_cache = Path(options.timing_cache) if options.timing_cache else folder / tc.TIMING_CACHE_FILE
