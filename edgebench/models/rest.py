@@ -18,12 +18,7 @@ Zhang & Yang 2021, *ResT: An Efficient Transformer for Visual Recognition*
 Paper, Table 1/2: ResT-Lite 10.49M params / 1.4 GFLOPs, ResT-Small 13.66M /
 1.94 GFLOPs (the paper's FLOPs are multiply-accumulates).
 
-Deviation: the parameter counts agree (10.51M, 13.68M), but the paper's FLOPs are
-below what the architecture it describes costs. Counting every conv and linear
-layer gives 1.46G (Lite) and 2.00G (Small), and the attention matmuls add 0.07G and
-0.09G (1.53 and 2.09 GMACs as edgebench counts them). The difference between Small
-and Lite (4 stage-3 blocks, 0.135G each) does match the paper, so the ~0.06G gap lies
-in the parts the two share; the layers follow the official code and are not changed.
+Paper figures against this definition: docs/models.md.
 """
 
 from __future__ import annotations

@@ -25,11 +25,7 @@ width: the pooled tokens are lifted C -> C_T, ``W_T->R`` maps C_T -> C, and the
 projector's values ``T`` are mapped C_T -> C (``W_K`` is C_T x C); attention
 logits are scaled by 1/sqrt(width) as in the standard transformer.
 
-The paper's figures for VT-R18 disagree with each other (Table 2: 1579M FLOPs,
-11.6M params; Table 8: 1.569G, 11.7M; Table 1's ratios imply about 12.8M); the
-registry records Table 8's 11.7M / 1.569 GMACs. This definition has 11.48M
-params and 1.544 GMACs (with the unused last projector: 12.07M, 1.567 GMACs). The paper's Appendix A, which
-details each layer, is not reproduced here.
+Paper figures against this definition: docs/models.md.
 """
 
 from __future__ import annotations
