@@ -621,6 +621,8 @@ def doctor(as_json: bool) -> None:
 from .deploy.commands import deploy as _deploy  # noqa: E402
 
 main.add_command(_deploy)
+main.add_command(__import__("edgebench.gate_cli", fromlist=["gate"]).gate)
+main.add_command(__import__("edgebench.history_cli", fromlist=["history"]).history)
 
 
 if __name__ == "__main__":

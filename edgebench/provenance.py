@@ -47,9 +47,26 @@ def _cpu_flags() -> list[str]:
     return []
 
 
+def _accelerator() -> dict:
+    """GPU name and driver (nvidia-smi), Jetson power mode (nvpmodel), where present: host fingerprint fields."""
+    import shutil
+    found = {}
+    for tool, args, keys in (("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"],
+                              ("gpu", "gpu_driver")), ("nvpmodel", ["-q"], ("nvpmodel",))):
+        if shutil.which(tool):
+            try:
+                out = subprocess.run([tool, *args], capture_output=True, text=True, timeout=10).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            first = out.splitlines()[0] if out else ""
+            parts = [p.strip() for p in first.split(",")] if tool == "nvidia-smi" else [first.replace("NV Power Mode:", "").strip()]
+            found.update({k: v for k, v in zip(keys, parts) if v})
+    return found
+
+
 @functools.cache
 def host_info() -> dict:
-    return {
+    return {**_accelerator(), 
         "hostname": platform.node(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),

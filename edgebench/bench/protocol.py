@@ -54,10 +54,11 @@ def time_loop(fn: Callable[[], object], protocol: Protocol) -> tuple[np.ndarray,
 
 
 def summarize(times_ms: np.ndarray, batch: int) -> dict:
-    """min, p50, p90, p99, max, mean, std (ms) and throughput (images/s)."""
+    """min, p50 with its 95% order-statistic CI, p90, p99, max, mean, std (ms) and throughput (images/s)."""
+    from .stats import median_ci
     p50, p90, p99 = np.percentile(times_ms, [50, 90, 99])
     mean = float(times_ms.mean())
-    return {
+    return {"p50_ci95": list(median_ci(times_ms)), "ci_method": "order statistics (binomial), one process",
         "min": float(times_ms.min()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
         "max": float(times_ms.max()), "mean": mean, "std": float(times_ms.std(ddof=1)) if len(times_ms) > 1 else 0.0,
         "throughput_ips": batch * 1e3 / mean,

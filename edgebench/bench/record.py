@@ -33,14 +33,15 @@ def new_record(kind: str, **fields: object) -> dict:
     }
 
 
-def append_record(record: dict, path: Path = DEFAULT_RESULTS) -> Path:
+def append_record(record: dict, path: Path = DEFAULT_RESULTS, db: Path | None = None) -> Path:
     """Append one record as one line; older lines are never rewritten."""
-    return append_records([record], path)
+    return append_records([record], path, db)
 
 
-def append_records(records: list[dict], path: Path = DEFAULT_RESULTS) -> Path:
+def append_records(records: list[dict], path: Path = DEFAULT_RESULTS, db: Path | None = None) -> Path:
     """Append records in one O_APPEND write + fsync: all or nothing, never interleaved with
-    another writer, and older lines are never rewritten."""
+    another writer, and older lines are never rewritten. Then the same records go to the
+    history database (``db``, $EDGEBENCH_DB, else edgebench.db beside ``path``; see :mod:`edgebench.history`)."""
     path = Path(path)
     if not records:
         return path
@@ -56,6 +57,8 @@ def append_records(records: list[dict], path: Path = DEFAULT_RESULTS) -> Path:
         os.fsync(fd)
     finally:
         os.close(fd)
+    from ..history import record_quietly
+    record_quietly(records, path, db)
     return path
 
 

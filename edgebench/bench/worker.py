@@ -14,7 +14,7 @@ RESULT_PREFIX = "EDGEBENCH_RESULT "
 
 def measure(job: dict) -> dict:
     from ..runtimes import RuntimeOptions, runtime_class
-    from . import memory
+    from . import memory, phases, samples
     from .protocol import Protocol, summarize, time_loop
 
     memory_mb: dict = {"at_start": memory.snapshot()}
@@ -35,7 +35,8 @@ def measure(job: dict) -> dict:
         first = time.perf_counter()
         runtime.infer(inputs)
         first_ms = (time.perf_counter() - first) * 1e3
-        times, loop = time_loop(runtime.bind(inputs), Protocol(**job["protocol"]))
+        with phases.LoadMeter() as load:
+            times, loop = time_loop(runtime.bind(inputs), Protocol(**job["protocol"]))
         memory_mb["peak"] = memory.snapshot()
         settings = runtime.settings()
         if options.profile:  # after the peak memory: the profiled runs may load a second engine
@@ -47,6 +48,9 @@ def measure(job: dict) -> dict:
             "effective_precision": runtime.effective_precision(),
             "latency_ms": summarize(times, batch),
             "loop": loop,
+            "samples_ms": samples.encode(times),
+            "phases": phases.slow_phase(times),
+            "load": load.result,
             "first_inference_ms": round(first_ms, 3),
             "load_seconds": round(load_seconds, 3),
             "memory_mb": {
