@@ -139,6 +139,12 @@ def trt_build_options(command):
     return command
 
 
+rounds_option = click.option(
+    "--rounds", type=click.IntRange(1, 100), default=1, show_default=True,
+    help="Independent measurement processes of each engine, each a full protocol; the record keeps every round "
+         "and its p50 CI is a bootstrap over the round medians.")
+
+
 TRT_BUILD_PARAMS = ("trt_workspace", "trt_hw_compat", "trt_timing_cache", "trt_legacy_calibrator")
 TRT_RUN_PARAMS = ("cuda_graph",)
 
@@ -308,6 +314,7 @@ def _prepare(model: str | None, onnx_file: Path | None, runtimes: tuple[str, ...
                    "kernel and precision), TensorRT trt.IProfiler. Not for torch.")
 @int8_options
 @protocol_options
+@rounds_option
 @weights_option
 @weights_dir_option
 @artifacts_option
@@ -323,7 +330,7 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
         int8: Int8Options, warmup: int,
         warmup_seconds: float, iterations: int, min_seconds: float, retries: int, weights: str,
         weights_dir: Path | None, out: Path, data: Path | None, results: Path, as_json: bool,
-        accuracy: bool = False) -> None:
+        accuracy: bool = False, rounds: int = 1) -> None:
     """Export if needed, then measure latency and memory, one subprocess per batch size.
 
     With --runtime trt the plan's optimisation profile covers every --batch (min = smallest,
@@ -354,7 +361,7 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
     artifacts = _prepare(model, onnx_file, (runtime,), precision, weights, weights_dir, out, data, trt=trt_build,
                          int8=int8)
     records = _measure(artifacts, runtime, precision, batches, threads or os.cpu_count(), device, protocol,
-                       retries, results, trt_run, profile)
+                       retries, results, trt_run, profile, rounds=rounds)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:
@@ -369,7 +376,7 @@ def run(ctx: click.Context, runtime_name: str, model: str | None, onnx_file: Pat
 
 def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], threads: int, device: str | None,
              protocol, retries: int, results: Path, trt: TrtRunOptions | None = None,
-             profile: bool = False) -> list[dict]:
+             profile: bool = False, rounds: int = 1) -> list[dict]:
     """One guarded measurement per batch size; each record is appended as soon as it exists."""
     from .bench import append_record
     from .bench.runner import Guard, benchmark
@@ -380,7 +387,7 @@ def _measure(artifacts, runtime: str, precision: str, batches: tuple[int, ...], 
             status(f"measuring {artifacts.manifest['model']['name']} on {runtime} {precision}, batch {batch}")
             options = RuntimeOptions(precision=precision, threads=threads, device=device, batches=(batch,),
                                      profile=profile, trt=trt or TrtRunOptions())
-            record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries))
+            record = benchmark(artifacts, runtime, options, protocol, Guard(retries=retries, rounds=rounds))
             append_record(record, results)  # saved before the next measurement starts
             records.append(record)
     return records
@@ -485,6 +492,9 @@ def sweep(model_names: str, family: str | None, runtime_names: str, precisions: 
                     if precision == "int8" and accuracy_images and data is not None:
                         from .int8_cli import sweep_accuracy
                         sweep_accuracy(artifacts, runtime, data, threads, accuracy_images, results)
+                    if precision == "int8" and "fp32" in wanted:
+                        from .int8_cli import sweep_speedup
+                        sweep_speedup(artifacts, runtime, batches, threads, results)
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     if not isinstance(exc, EdgebenchError):
                         exc = EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")

@@ -166,8 +166,9 @@ def input_differences(a: Source, b: Source) -> list[str]:
 
 def check_engine(source: Source, opts: GateOptions) -> None:
     if source.artifacts.engine_entry(opts.runtime, opts.precision) is None:
+        engines = ", ".join(source.artifacts.manifest["engines"]) or "none"
         raise UsageError(f"{source.role} {source.given}: no {opts.runtime} {opts.precision} engine in "
-                         f"{source.artifacts.root} (its engines: {', '.join(source.artifacts.manifest['engines']) or 'none'}); "
+                         f"{source.artifacts.root} (its engines: {engines}); "
                          f"export it with --runtime {opts.runtime} --precision {opts.precision}")
 
 
@@ -282,22 +283,24 @@ def measure_candidate(cand: Source, opts: GateOptions, status: Status = lambda _
 
 def history_gate(cand: Source, opts: GateOptions, db: Path, status: Status = lambda _m: None) -> tuple[dict, dict]:
     """The candidate against the last ``opts.last`` history records on the same host fingerprint."""
-    from . import history
-    record = measure_candidate(cand, opts, status)
-    fp = history.fingerprint(record)
+    from . import history, provenance
+    from .runtimes import runtime_class
+    here = {"host": provenance.host_info(),
+            "runtime": {"name": opts.runtime, "version": runtime_class(opts.runtime).availability().version}}
+    fp = history.fingerprint(here)
     key = history.fingerprint_key(fp)
     found = history.query(db, model=cand.model, runtime=opts.runtime, precision=opts.precision, batch=opts.batch,
                           threads=opts.threads)
     same = [r for r in found if history.fingerprint_key(history.fingerprint(r)) == key][-opts.last:]
     other_host = False
-    if not same and found:
-        newest = found[-1]
-        differ = history.differences(history.fingerprint(newest), fp)
+    if not same and found:  # refused before measuring anything
+        differ = history.differences(history.fingerprint(found[-1]), fp)
         if not opts.allow_other_host:
             raise UsageError(f"history has {len(found)} record(s) of {cand.model} on {opts.runtime} {opts.precision} "
-                             f"batch {opts.batch}, {opts.threads} threads, all on another host ({'; '.join(differ)}); "
-                             "pass --allow-other-host to compare anyway")
+                             f"batch {opts.batch}, {opts.threads} threads, all from another host or runtime "
+                             f"({'; '.join(differ)}); pass --allow-other-host to compare anyway")
         same, other_host = found[-opts.last:], True
+    record = measure_candidate(cand, opts, status)
     rounds = [r["p50"] for r in record.get("rounds") or []] or [record["latency_ms"]["p50"]]
     cand_p50 = record["latency_ms"]["p50"]
     if len(same) < MIN_HISTORY:
@@ -320,8 +323,8 @@ def history_gate(cand: Source, opts: GateOptions, db: Path, status: Status = lam
     return {"mode": "history", "metrics": [metric], "rounds_used": len(rounds), "rounds_started": opts.rounds,
             "adaptive": False, "other_host": other_host, "history_last": opts.last,
             "noise": [{"stability": r.get("stability"), "seen": r.get("seen")} for r in record.get("rounds") or []],
-            "candidate_latency": {"p50": lat["p50"], "p50_ci95": lat["p50_ci95"], "p99": float(np.median(per_round_p99)),
-                                  "p99_ci95": _ci_of(per_round_p99)},
+            "candidate_latency": {"p50": lat["p50"], "p50_ci95": lat["p50_ci95"],
+                                  "p99": float(np.median(per_round_p99)), "p99_ci95": _ci_of(per_round_p99)},
             "candidate_peak_rss_mb": record["memory_mb"]["peak"],
             "runtime_version": record["runtime"]["version"]}, record
 
@@ -333,8 +336,8 @@ def budget_only(cand: Source, opts: GateOptions, status: Status = lambda _m: Non
     return {"mode": "budget", "metrics": [], "rounds_used": opts.rounds, "rounds_started": opts.rounds,
             "adaptive": False, "noise": [{"stability": r.get("stability"), "seen": r.get("seen")}
                                          for r in record.get("rounds") or []],
-            "candidate_latency": {"p50": lat["p50"], "p50_ci95": lat["p50_ci95"], "p99": float(np.median(per_round_p99)),
-                                  "p99_ci95": _ci_of(per_round_p99)},
+            "candidate_latency": {"p50": lat["p50"], "p50_ci95": lat["p50_ci95"],
+                                  "p99": float(np.median(per_round_p99)), "p99_ci95": _ci_of(per_round_p99)},
             "candidate_peak_rss_mb": record["memory_mb"]["peak"],
             "runtime_version": record["runtime"]["version"]}, record
 

@@ -41,9 +41,9 @@ def _source(role: str, given: str, weights: str, opts, weights_dir: Path | None,
     return Source(role, given, _prepare(given, None, (opts.runtime,), opts.precision, weights, weights_dir, out, data))
 
 
-def _known_model(name: str, candidate: str) -> bool:
+def _known_model(name: str, sources: set[str]) -> bool:
     from .models import get_spec
-    if name == candidate:
+    if name in sources:
         return True
     try:
         get_spec(name)
@@ -145,7 +145,10 @@ def gate(baseline: str | None, candidate: str, against: str | None, last: int, b
         raise UsageError(f"budget file {budget_path} not found")
     require(runtime)
     cand = _source("candidate", candidate, candidate_weights or weights, opts, weights_dir, out, data)
-    budgets = g.load_budgets(budget_path, lambda m: _known_model(m, cand.model)) if budget_path else []
+    base = _source("baseline", baseline, baseline_weights or weights, opts, weights_dir, out, data) \
+        if baseline else None
+    names = {cand.model, base.model if base else cand.model}
+    budgets = g.load_budgets(budget_path, lambda m: _known_model(m, names)) if budget_path else []
     limits = g.budgets_for(budgets, cand.model, opts)
     if budget_path and not limits and not baseline and not against:
         raise UsageError(f"budget file {budget_path} has no limit for {cand.model} on {runtime} {precision} "
@@ -153,8 +156,7 @@ def gate(baseline: str | None, candidate: str, against: str | None, last: int, b
     sources = {"candidate": cand.describe(opts)}
     extra = {}
     with _status("gating") as status:
-        if baseline:
-            base = _source("baseline", baseline, baseline_weights or weights, opts, weights_dir, out, data)
+        if base is not None:
             sources["baseline"] = base.describe(opts)
             measured = g.ab_gate(base, cand, opts, status)
         elif against == "history":

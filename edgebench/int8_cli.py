@@ -217,6 +217,17 @@ def sweep_accuracy(artifacts, runtime: str, data: Path, threads: int, images: in
     append_record(accuracy_record(artifacts, runtime, "int8", threads, summary), results)
 
 
+def sweep_speedup(artifacts, runtime: str, batches: tuple[int, ...], threads: int, results: Path) -> None:
+    """``sweep`` with fp32 and int8: the paired, interleaved INT8 speed-up (with its CI) as a ``speedup`` record."""
+    from .bench import append_record, new_record
+    from .bench.paired import speedup
+    for b in batches:
+        found = speedup(artifacts, runtime, b, threads)
+        append_record(new_record("speedup", status="ok", **_model_fields(artifacts.manifest),
+                                 runtime={"name": runtime}, precision="int8", batch=b, threads=threads, **found),
+                      results)
+
+
 def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, device, warmup, warmup_seconds,
                  iterations, min_seconds, retries, weights, weights_dir, out, data, results, as_json,
                  trt_build=None, trt_run=None, int8: Int8Options | None = None, profile: bool = False) -> None:
@@ -258,7 +269,15 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
                                                                     "load_seconds", "batch")}
                 latency[f"{p}/b{batch}"]["runtime"] = rec.get("runtime")
         summary = evaluate_model(artifacts, runtime, precision, data, threads, status=status)
-    speedup = {f"b{b}": _ratio(latency, f"fp32/b{b}", f"{precision}/b{b}") for b in batches} \
+    paired = {}
+    if precision != "fp32" and all(v["status"] == "ok" for v in latency.values()):
+        from .bench.paired import speedup as paired_speedup
+        with cli._status("paired FP32/INT8 rounds") as status:
+            for b in batches:  # the speed-up from interleaved ABBA rounds in one job, with its CI
+                status(f"interleaved fp32/{precision} rounds, batch {b}")
+                paired[f"b{b}"] = paired_speedup(artifacts, runtime, b, threads, fast=precision)
+    speedup = {f"b{b}": paired[f"b{b}"]["speedup"] if f"b{b}" in paired
+               else _ratio(latency, f"fp32/b{b}", f"{precision}/b{b}") for b in batches} \
         if precision != "fp32" else {}
     fallback = None
     if EVERY_LAYER in engines:
@@ -269,7 +288,8 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
     ok = all(v["status"] == "ok" for v in latency.values())
     record = accuracy_record(artifacts, runtime, precision, threads, summary,
                              runtime={"name": runtime, "device": device}, batches=list(batches), latency=latency,
-                             speedup_vs_fp32_p50=speedup or None, int8_engine=engine_build, int8_fallback=fallback,
+                             speedup_vs_fp32_p50=speedup or None, speedup_paired=paired or None,
+                             int8_engine=engine_build, int8_fallback=fallback,
                              protocol=protocol.to_dict(), status="ok" if ok else "failed")
     append_record(record, results)
     if as_json:
@@ -283,8 +303,10 @@ def run_accuracy(runtime_name, model, onnx_file, precision, batches, threads, de
         for key, rec in latency.items():
             p, b = key.split("/b")
             lat = rec.get("latency_ms") or {}
+            pair = paired.get(f"b{b}") if p == precision and p != "fp32" else None
             table.add_row(p, b, _fmt(lat.get("p50")), _fmt(lat.get("p90")),
-                          _fmt(_ratio(latency, f"fp32/b{b}", key)),
+                          f"{pair['speedup']:.2f} [{pair['ci95'][0]:.2f}, {pair['ci95'][1]:.2f}] paired" if pair
+                          else _fmt(_ratio(latency, f"fp32/b{b}", key)),
                           rec["stability"]["verdict"] if rec["status"] == "ok" else f"failed: {rec['error']}")
         cli.stdout.print(table)
         cli.print_layer_profiles({key.replace("/b", " b"): rec for key, rec in latency.items()})

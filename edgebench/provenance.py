@@ -59,7 +59,8 @@ def _accelerator() -> dict:
             except (OSError, subprocess.SubprocessError):
                 continue
             first = out.splitlines()[0] if out else ""
-            parts = [p.strip() for p in first.split(",")] if tool == "nvidia-smi" else [first.replace("NV Power Mode:", "").strip()]
+            parts = [p.strip() for p in first.split(",")] if tool == "nvidia-smi" \
+                else [first.replace("NV Power Mode:", "").strip()]
             found.update({k: v for k, v in zip(keys, parts) if v})
     return found
 

@@ -104,6 +104,8 @@ def test_slow_phase_halfway_and_short_burst_are_found():
     halfway = np.concatenate([rng.lognormal(np.log(6), 0.1, 500), rng.lognormal(np.log(23), 0.1, 500)])
     found = phases.slow_phase(halfway)
     assert found["slow_phase"] and found["worst_window"] >= 5
+    early = np.concatenate([rng.lognormal(np.log(9.6), 0.1, 100), rng.lognormal(np.log(17), 0.1, 900)])
+    assert phases.slow_phase(early)["slow_phase"]  # a load for most of the loop: slow windows are the typical ones
     burst = rng.lognormal(np.log(5), 0.1, 1000)
     burst[300:400] *= 3
     assert phases.slow_phase(burst)["slow_phase"]

@@ -36,7 +36,8 @@ def measure_rounds(job: dict, guard, measure: Callable[[dict, object], tuple[dic
 def _summaries(results: list[dict], stabilities: list[dict]) -> list[dict]:
     return [{"status": r.get("status"), "error": r.get("error"),
              **{k: (r.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "p50_ci95")},
-             "iterations": (r.get("loop") or {}).get("iterations"), "peak_rss_mb": (r.get("memory_mb") or {}).get("peak"),
+             "iterations": (r.get("loop") or {}).get("iterations"),
+             "peak_rss_mb": (r.get("memory_mb") or {}).get("peak"),
              "stability": s.get("verdict"), "seen": s.get("seen", [])} for r, s in zip(results, stabilities)]
 
 
