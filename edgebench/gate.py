@@ -153,7 +153,8 @@ def budgets_for(budgets: list[dict], model: str, opts: GateOptions) -> dict:
 
 def input_differences(a: Source, b: Source) -> list[str]:
     """Input shape and preprocessing differences between two sources."""
-    ma, mb = a.artifacts.manifest, b.artifacts.manifest
+    import json  # compare as stored: a fresh manifest holds tuples where a loaded one has lists
+    ma, mb = (json.loads(json.dumps(s.artifacts.manifest, default=str)) for s in (a, b))
     found = []
     if ma["input"]["shape"][1:] != mb["input"]["shape"][1:]:
         found.append(f"input shape {ma['input']['shape'][1:]} vs {mb['input']['shape'][1:]}")
