@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo lint clean
+.PHONY: setup test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate lint clean
 
 setup: $(BIN)/edgebench
 
@@ -58,6 +58,12 @@ bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + laten
 			> /dev/null || exit 1; \
 	done; done
 	$(BIN)/python -m edgebench.results.accuracy_report results/accuracy.jsonl
+
+GATE_AA ?= 20
+GATE_POWER ?= 10
+bench-gate: setup  ## gate evidence: A/A false alarms, power at +-10%, cost of one gate, in-loop detector (flock'ed)
+	AA=$(GATE_AA) POWER=$(GATE_POWER) OUT=results/bench-gate EDGEBENCH_DATA=$(abspath $(DATA)) \
+		$(BIN)/python tools/bench_gate.py
 
 lint: setup
 	$(BIN)/ruff check edgebench tests

@@ -57,7 +57,7 @@ from portable.preprocess import Preprocess, preprocess
 from portable.protocol import Protocol, measure
 from portable.record import envelope
 from portable.tensorrt import engine, rules
-measured = measure(lambda: None, lambda: None, Protocol(0, 0.0, 5, 0.0), 1)
+measured, times = measure(lambda: None, lambda: None, Protocol(0, 0.0, 5, 0.0), 1)
 img = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
 x = preprocess(img, Preprocess(224, 256, "bicubic"))
 print(json.dumps({"keys": sorted(envelope("latency")), "n": measured["loop"]["iterations"], "shape": list(x.shape),

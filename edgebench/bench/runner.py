@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebench.backends import RuntimeOptions
-from edgebench.bench import noise
+from edgebench.bench import noise, phases
 from edgebench.bench.worker import RESULT_PREFIX
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.hashing import sha256_file
@@ -26,12 +26,13 @@ class Guard:
     retries: int = 2
     settle_seconds: float = 20.0
     timeout_seconds: float = 900.0
+    rounds: int = 1  # independent measurement processes, each a full protocol (see rounds.py)
 
 
-def run_worker(job: dict, timeout: float) -> dict:
-    """Run the measurement subprocess; a crash or time-out becomes a failed result."""
+def run_worker(job: dict, timeout: float, module: str = "edgebench.bench.worker") -> dict:
+    """Run the measurement subprocess (``module``); a crash or time-out becomes a failed result."""
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgebench.bench.worker"], input=json.dumps(job),
+        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(job),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"measurement timed out after {timeout:.0f} s"}
@@ -54,13 +55,17 @@ def measure_guarded(job: dict, guard: Guard) -> tuple[dict, dict]:
         after = noise.probe(threads)
         bad = before["bad"] or after["bad"]
         attempts.append({"before": before, "after": after, "bad_phase": bad,
-                         "p50_ms": result.get("latency_ms", {}).get("p50")})
-        if result.get("status") != "ok" or not bad:
+                         "p50_ms": result.get("latency_ms", {}).get("p50"),
+                         "phases": result.get("phases"), "load": result.get("load")})
+        if result.get("status") != "ok" or not phases.noise_seen(attempts[-1]):
             break
         if attempt < guard.retries:
             time.sleep(guard.settle_seconds)
-    verdict = "stable" if not attempts[-1]["bad_phase"] else "unstable"
-    return result, {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO}
+    last = attempts[-1]
+    verdict = "unstable" if last["bad_phase"] or (last["phases"] or {}).get("slow_phase") else \
+        "contended" if (last["load"] or {}).get("contended") else "stable"
+    return result, {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO,
+                    "seen": phases.noise_seen(last)}
 
 
 def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, protocol: Protocol,
@@ -71,7 +76,11 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
     engine = engine or artifacts.engine_path(runtime, options.precision)
     job = {"runtime": runtime, "engine": str(engine), "options": options.to_dict(),
            "input_shape": manifest["input"]["shape"][1:], "protocol": protocol.to_dict()}
-    result, stability = measure_guarded(job, guard)
+    if guard.rounds > 1:
+        from edgebench.bench.rounds import measure_rounds
+        result, stability = measure_rounds(job, guard, measure_guarded)
+    else:
+        result, stability = measure_guarded(job, guard)
     entry = artifacts.engine_entry(runtime, options.precision) or {}
     files = entry.get("files", [])
     return LatencyRecord(
@@ -97,4 +106,6 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
         onnx_bytes=manifest["files"].get("fp32/model.onnx", {}).get("bytes"),
         protocol=protocol.to_dict(),
         stability=stability,
+        samples_ms=result.get("samples_ms"),
+        rounds=result.get("rounds"),
     ).to_dict()

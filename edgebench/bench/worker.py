@@ -14,6 +14,7 @@ RESULT_PREFIX = "EDGEBENCH_RESULT "
 
 def measure(job: dict) -> dict:
     from edgebench.backends import RuntimeOptions, runtime_class
+    from edgebench.bench import phases, samples
     from edgebench.portable import memory
     from edgebench.portable.protocol import Protocol, measure
 
@@ -33,7 +34,9 @@ def measure(job: dict) -> dict:
     load_seconds = time.perf_counter() - t0
     memory_mb["after_load"] = memory.snapshot()
     try:
-        measured = measure(lambda: runtime.infer(inputs), runtime.bind(inputs), Protocol(**job["protocol"]), batch)
+        with phases.LoadMeter() as load:
+            measured, times = measure(lambda: runtime.infer(inputs), runtime.bind(inputs), Protocol(**job["protocol"]),
+                                      batch)
         memory_mb["peak"] = memory.snapshot()
         settings = runtime.settings()
         if options.profile:  # after the peak memory: the profiled runs may load a second engine
@@ -44,6 +47,9 @@ def measure(job: dict) -> dict:
             "settings": settings,
             "effective_precision": runtime.effective_precision(),
             **measured,
+            "samples_ms": samples.encode(times),
+            "phases": phases.slow_phase(times),
+            "load": load.result,
             "load_seconds": round(load_seconds, 3),
             "memory_mb": {
                 "after_import": memory_mb["after_import"]["peak_rss_mb"],

@@ -59,12 +59,15 @@ def _register() -> None:
         doctor,
         evaluate,
         export,
+        gate,
+        history,
         models,
         report,
         run,
         sweep,
     )
-    for module in (models, export, run, sweep, report, crosscheck, calibrate, evaluate, doctor, deploy):
+    for module in (models, export, run, sweep, report, crosscheck, calibrate, evaluate, gate, history, doctor,
+                   deploy):
         main.add_command(module.command)
 
 

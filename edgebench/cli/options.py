@@ -92,7 +92,7 @@ family_option = click.option("--family", type=click.Choice(list(FAMILIES)), help
 threads_option = click.option("--threads", type=click.IntRange(1, 1024), default=None,
                               help="CPU threads for the runtime [default: all cores].")
 
-PROTOCOL_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds", "retries")
+PROTOCOL_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds", "retries", "rounds")
 
 protocol_options = _group(
     [click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True,
@@ -104,10 +104,13 @@ protocol_options = _group(
      click.option("--min-seconds", type=click.FloatRange(0), default=Protocol.min_seconds, show_default=True,
                   help="Minimum timed seconds."),
      click.option("--retries", type=click.IntRange(0, 10), default=Guard.retries, show_default=True,
-                  help="Re-measurements when the noise probe shows a bad phase.")],
+                  help="Re-measurements when the noise probe shows a bad phase."),
+     click.option("--rounds", type=click.IntRange(1, 100), default=Guard.rounds, show_default=True,
+                  help="Independent measurement processes of each engine, each a full protocol; the record keeps "
+                       "every round and its p50 CI is a bootstrap over the round medians.")],
     PROTOCOL_PARAMS,
     lambda v, _kw: {"protocol": Protocol(v["warmup"], v["warmup_seconds"], v["iterations"], v["min_seconds"]),
-                    "guard": Guard(retries=v["retries"])})
+                    "guard": Guard(retries=v["retries"], rounds=v["rounds"])})
 """The latency protocol's options, shared by every measuring command: ``protocol`` and ``guard``."""
 
 INT8_PARAMS = ("num", "method", "seed", "max_drop")

@@ -100,8 +100,9 @@ def accuracy(summary: dict, title: str) -> None:
                    err=True)
 
 
-def paired_latency(latency: dict, threads: int, results: Path) -> None:
-    """``run --accuracy``'s latencies: p50/p90 per precision and batch, and the speed-up over FP32."""
+def paired_latency(latency: dict, paired: dict, threads: int, results: Path) -> None:
+    """``run --accuracy``'s latencies: p50/p90 per precision and batch, and the speed-up over FP32 (the paired
+    one with its CI where interleaved rounds measured it)."""
     from edgebench.workflow import speedup_ratio
     table = Table(title=f"latency p50 (ms), {threads} threads; one record appended to {results}")
     for col in ("precision", "batch", "p50", "p90", "speed-up vs fp32", "stability"):
@@ -109,6 +110,9 @@ def paired_latency(latency: dict, threads: int, results: Path) -> None:
     for key, rec in latency.items():
         p, b = key.split("/b")
         lat = rec.get("latency_ms") or {}
-        table.add_row(p, b, fmt(lat.get("p50")), fmt(lat.get("p90")), fmt(speedup_ratio(latency, f"fp32/b{b}", key)),
+        pair = paired.get(f"b{b}") if p != "fp32" and not p.endswith("every-layer") else None
+        table.add_row(p, b, fmt(lat.get("p50")), fmt(lat.get("p90")),
+                      f"{pair['speedup']:.2f} [{pair['ci95'][0]:.2f}, {pair['ci95'][1]:.2f}] paired" if pair
+                      else fmt(speedup_ratio(latency, f"fp32/b{b}", key)),
                       rec["stability"]["verdict"] if rec["status"] == "ok" else f"failed: {rec['error']}")
     stdout.print(table)

@@ -113,7 +113,8 @@ def _print_accuracy(artifacts, record: dict, summary: dict, latency: dict, runti
     import os
     output.warnings(summary.get("dataset_warnings"), summary.get("split_warnings"))
     output.accuracy(summary, f"{artifacts.manifest['model']['name']} on {runtime}: {summary['images']} evaluation images")
-    output.paired_latency(latency, request.threads or os.cpu_count(), request.results)
+    output.paired_latency(latency, record.get("speedup_paired") or {}, request.threads or os.cpu_count(),
+                          request.results)
     output.layer_profiles({key.replace("/b", " b"): rec for key, rec in latency.items()})
     fallback = record.get("int8_fallback")
     if fallback:

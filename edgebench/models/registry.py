@@ -26,6 +26,7 @@ from edgebench.portable.preprocess import (  # noqa: F401 - the registry's vocab
     preprocess_for,
 )
 
+
 class Family(str, Enum):
     """The design families, in report order; the one list the CLI choices, the reports and the
     INT8 recipe (which keeps attention-era models' normalisations in float) derive from."""

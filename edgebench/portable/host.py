@@ -36,7 +36,7 @@ def _cpuinfo_lines() -> list[str]:
         return []
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
     for line in _cpuinfo_lines():
         if line.lower().startswith(("model name", "hardware")):
@@ -60,9 +60,28 @@ def board() -> str | None:
         return None
 
 
-@functools.cache
+def _accelerator() -> dict:
+    """GPU name and driver (nvidia-smi), Jetson power mode (nvpmodel), where present: host fingerprint fields."""
+    import shutil
+    found = {}
+    for tool, args, keys in (("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"],
+                              ("gpu", "gpu_driver")), ("nvpmodel", ["-q"], ("nvpmodel",))):
+        if shutil.which(tool):
+            try:
+                out = subprocess.run([tool, *args], capture_output=True, text=True, timeout=10).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            first = out.splitlines()[0] if out else ""
+            parts = [p.strip() for p in first.split(",")] if tool == "nvidia-smi" \
+                else [first.replace("NV Power Mode:", "").strip()]
+            found.update({k: v for k, v in zip(keys, parts) if v})
+    return found
+
+
+@functools.lru_cache(maxsize=None)
 def host_info() -> dict:
     info = {
+        **_accelerator(),
         "hostname": platform.node(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -77,7 +96,7 @@ def host_info() -> dict:
     return info
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)
 def git_commit() -> str | None:
     """The commit of the edgebench checkout (with '+dirty' for local changes), if any."""
     root = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ from the :class:`Protocol` fields.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -57,21 +58,50 @@ def time_loop(fn: Callable[[], object], protocol: Protocol) -> tuple[np.ndarray,
                                      "seconds": round(now - begin, 3), "cut_by_max_seconds": cut}
 
 
+def _binom_half_ppf(q: float, n: int) -> int:
+    """The smallest k with P(Binomial(n, 1/2) <= k) >= q (scipy's ``binom.ppf``, stdlib only)."""
+    log_half_n = -n * math.log(2.0)
+    log_fact_n = math.lgamma(n + 1)
+    total = 0.0
+    for k in range(n + 1):
+        total += math.exp(log_fact_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + log_half_n)
+        if total >= q - 1e-12:
+            return k
+    return n
+
+
+def median_ci(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free order-statistic CI of the median: ranks from the Binomial(n, 1/2) quantiles.
+
+    With n < 6 no pair of order statistics reaches 95%: the interval is [min, max] (coverage
+    ``1 - 2**(1-n)``)."""
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    n = len(x)
+    if n == 0:
+        raise ValueError("median_ci of no samples")
+    lo = _binom_half_ppf((1 - confidence) / 2, n)  # 0-based rank of the lower bound
+    hi = n - 1 - lo
+    lo, hi = max(lo - 1, 0), min(hi + 1, n - 1)  # conservative: ranks lo..hi (1-based lo..hi+1) cover >= confidence
+    return float(x[lo]), float(x[hi])
+
+
 def summarize(times_ms: np.ndarray, batch: int) -> dict:
-    """min, p50, p90, p99, max, mean, std (ms) and throughput (images/s)."""
+    """min, p50 with its 95% order-statistic CI, p90, p99, max, mean, std (ms) and throughput (images/s)."""
     p50, p90, p99 = np.percentile(times_ms, [50, 90, 99])
     mean = float(times_ms.mean())
-    return {
+    return {"p50_ci95": list(median_ci(times_ms)), "ci_method": "order statistics (binomial), one process",
         "min": float(times_ms.min()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
         "max": float(times_ms.max()), "mean": mean, "std": float(times_ms.std(ddof=1)) if len(times_ms) > 1 else 0.0,
         "throughput_ips": batch * 1e3 / mean,
     }
 
 
-def measure(first: Callable[[], object], loop: Callable[[], object], protocol: Protocol, batch: int) -> dict:
-    """The first inference alone, then the timed loop: the measured part of a latency record."""
+def measure(first: Callable[[], object], loop: Callable[[], object], protocol: Protocol,
+            batch: int) -> tuple[dict, np.ndarray]:
+    """The first inference alone, then the timed loop: (the measured part of a latency record, the
+    per-iteration times in ms)."""
     t0 = time.perf_counter()
     first()
     first_ms = (time.perf_counter() - t0) * 1e3
     times, loop_info = time_loop(loop, protocol)
-    return {"latency_ms": summarize(times, batch), "loop": loop_info, "first_inference_ms": round(first_ms, 3)}
+    return {"latency_ms": summarize(times, batch), "loop": loop_info, "first_inference_ms": round(first_ms, 3)}, times

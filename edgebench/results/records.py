@@ -67,6 +67,8 @@ class LatencyRecord(Record):
     onnx_bytes: int | None = None
     protocol: dict | None = None
     stability: dict | None = None
+    samples_ms: dict | None = None  # the per-iteration times, bounded (edgebench.bench.samples)
+    rounds: list[dict] | None = None  # with --rounds K: each round's summary
     extra: dict = field(default_factory=dict)  # e.g. ``deploy`` from a device run
 
     def to_dict(self) -> dict:
@@ -117,7 +119,42 @@ class CrosscheckRecord(Record):
     ratio: float | None = None
 
 
-KINDS: dict[Any, type[Record]] = {k.kind: k for k in (LatencyRecord, AccuracyRecord, CrosscheckRecord)}
+@dataclass
+class SpeedupRecord(Record):
+    """The INT8/FP32 speed-up from FP32 and INT8 rounds interleaved (ABBA) in one job, with its CI."""
+
+    kind: ClassVar[str] = "speedup"
+    runtime: dict = field(default_factory=dict)
+    precision: str = "int8"
+    batch: int = 1
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)  # speedup, ci95, rounds, ... (edgebench.bench.paired.speedup)
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.update(out.pop("extra"))
+        return out
+
+
+@dataclass
+class GateRecord(Record):
+    """One ``edgebench gate`` decision: what was compared, every metric with its ratio, CI and verdict."""
+
+    kind: ClassVar[str] = "gate"
+    runtime: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    batch: int = 1
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)  # mode, sources, metrics, verdict, rounds, noise, fingerprint, ...
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.update(out.pop("extra"))
+        return out
+
+
+KINDS: dict[Any, type[Record]] = {k.kind: k for k in (LatencyRecord, AccuracyRecord, CrosscheckRecord, SpeedupRecord,
+                                                       GateRecord)}
 
 
 def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
@@ -138,4 +175,5 @@ def model_fields(manifest: dict) -> dict:
     return {"name": manifest["model"]["name"], "family": manifest["model"]["family"], **manifest.get("complexity", {})}
 
 
-__all__ = ["SCHEMA", "AccuracyRecord", "CrosscheckRecord", "LatencyRecord", "Record", "model_fields", "newest"]
+__all__ = ["SCHEMA", "AccuracyRecord", "CrosscheckRecord", "GateRecord", "LatencyRecord", "Record", "SpeedupRecord",
+           "model_fields", "newest"]

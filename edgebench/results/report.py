@@ -64,6 +64,13 @@ def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) ->
             fp32, int8 = row.get(f"{rt}/fp32", {}), row.get(f"{rt}/int8", {})
             if "p50" in fp32 and "p50" in int8:
                 row[f"{rt}/int8_speedup"] = fp32["p50"] / int8["p50"]
+    paired = newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"]),
+                    lambda r: r.get("kind") == "speedup" and r.get("batch") == batch
+                    and (threads is None or r.get("threads") == threads))
+    for (model, rt), record in paired.items():  # interleaved FP32/INT8 rounds win over two separate medians
+        if model in models:
+            models[model][f"{rt}/int8_speedup"] = record["speedup"]
+            models[model][f"{rt}/int8_speedup_ci95"] = record["ci95"]
     ordered = sorted(models.values(), key=lambda r: (
         FAMILY_ORDER.index(r["family"]) if r["family"] in FAMILY_ORDER else 99, r["gmacs"] or 0, r["model"]))
     return ordered, columns
@@ -113,8 +120,8 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
         cells += [_cell(row.get(f"{rt}/{p}")) for rt, p in columns]
         for rt in runtimes:
             if (rt, "int8") in columns and (rt, "fp32") in columns:
-                speed = row.get(f"{rt}/int8_speedup")
-                cells.append(f"{speed:.2f}x" if speed else "-")
+                speed, ci = row.get(f"{rt}/int8_speedup"), row.get(f"{rt}/int8_speedup_ci95")
+                cells.append((f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")) if speed else "-")
         cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
         table.add_row(*cells)
     return table

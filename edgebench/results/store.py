@@ -18,14 +18,15 @@ from edgebench.results.records import Record
 DEFAULT_RESULTS = Path("results") / "results.jsonl"
 
 
-def append_record(record: Record | dict, path: Path = DEFAULT_RESULTS) -> Path:
+def append_record(record: Record | dict, path: Path = DEFAULT_RESULTS, db: Path | None = None) -> Path:
     """Append one record as one line; older lines are never rewritten."""
-    return append_records([record], path)
+    return append_records([record], path, db)
 
 
-def append_records(records: list[Record | dict], path: Path = DEFAULT_RESULTS) -> Path:
+def append_records(records: list[Record | dict], path: Path = DEFAULT_RESULTS, db: Path | None = None) -> Path:
     """Append records in one O_APPEND write + fsync: all or nothing, never interleaved with
-    another writer, and older lines are never rewritten."""
+    another writer, and older lines are never rewritten. Then the same records go to the
+    history database (``db``, $EDGEBENCH_DB, else edgebench.db beside ``path``; see :mod:`edgebench.results.history`)."""
     path = Path(path)
     if not records:
         return path
@@ -42,6 +43,8 @@ def append_records(records: list[Record | dict], path: Path = DEFAULT_RESULTS) -
         os.fsync(fd)
     finally:
         os.close(fd)
+    from edgebench.results.history import record_quietly
+    record_quietly(dicts, path, db)
     return path
 
 

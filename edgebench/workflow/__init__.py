@@ -166,7 +166,14 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
                                                                 "effective_precision", "stability", "engine",
                                                                 "load_seconds", "batch", "runtime")}
     summary = evaluate_model(artifacts, runtime, precision, data, threads, status=status)
-    speedup = {f"b{b}": speedup_ratio(latency, f"fp32/b{b}", f"{precision}/b{b}") for b in batches} \
+    paired = {}
+    if precision != "fp32" and all(v["status"] == "ok" for v in latency.values()):
+        from edgebench.bench.paired import speedup as paired_speedup
+        for b in batches:  # the speed-up from interleaved ABBA rounds in one job, with its CI
+            status(f"interleaved fp32/{precision} rounds, batch {b}")
+            paired[f"b{b}"] = paired_speedup(artifacts, runtime, b, threads, fast=precision)
+    speedup = {f"b{b}": paired[f"b{b}"]["speedup"] if f"b{b}" in paired
+               else speedup_ratio(latency, f"fp32/b{b}", f"{precision}/b{b}") for b in batches} \
         if precision != "fp32" else {}
     fallback = None
     if EVERY_LAYER in engines:
@@ -177,7 +184,8 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
     ok = all(v["status"] == "ok" for v in latency.values())
     record = accuracy_record(artifacts, runtime, precision, threads, summary,
                              runtime={"name": runtime, "device": request.device}, batches=list(batches),
-                             latency=latency, speedup_vs_fp32_p50=speedup or None, int8_engine=engine_build,
+                             latency=latency, speedup_vs_fp32_p50=speedup or None, speedup_paired=paired or None,
+                             int8_engine=engine_build,
                              int8_fallback=fallback, protocol=request.protocol.to_dict(),
                              status="ok" if ok else "failed")
     append_record(record, request.results)
@@ -233,6 +241,8 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                     if precision == "int8" and request.accuracy_images and request.build.data is not None:
                         evaluate(artifacts, runtime, "int8", request.build.data, threads, request.results,
                                  limit=request.accuracy_images)
+                    if precision == "int8" and "fp32" in request.precisions:
+                        paired_speedups(artifacts, runtime, request.batches, threads, request.results, status)
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     error = exc if isinstance(exc, EdgebenchError) else \
                         EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
@@ -244,6 +254,22 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                                                            precision=precision, batch=batch, threads=threads),
                                       request.results)
                 yield spec.name, runtime, precision, error
+
+
+def paired_speedups(artifacts: Artifacts, runtime: str, batches: tuple[int, ...], threads: int, results: Path,
+                    status: Status = _quiet) -> list[dict]:
+    """``sweep`` with fp32 and int8: the paired, interleaved INT8 speed-up (with its CI), a speedup record per batch."""
+    from edgebench.bench.paired import speedup
+    from edgebench.results.records import SpeedupRecord
+    records = []
+    for b in batches:
+        status(f"interleaved fp32/int8 rounds of {artifacts.manifest['model']['name']} on {runtime}, batch {b}")
+        record = SpeedupRecord(model=model_fields(artifacts.manifest), weights=artifacts.manifest.get("weights"),
+                               runtime={"name": runtime}, batch=b, threads=threads,
+                               extra=speedup(artifacts, runtime, b, threads)).to_dict()
+        append_record(record, results)
+        records.append(record)
+    return records
 
 
 def crosscheck(artifacts: Artifacts, rounds: int, seconds: float, batch: int, results: Path,

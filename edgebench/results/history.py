@@ -1,0 +1,301 @@
+"""The history store: every result record in SQLite, beside the JSON-lines file that stays the source of truth.
+
+One table, ``records``: indexed columns for what a comparison filters on (model, runtime and
+version, precision, batch, threads, engine content key, host fingerprint, edgebench commit,
+timestamp, p50/p90/p99, peak RSS, verdicts) and the full record as JSON. ``sqlite3`` in WAL
+mode with a busy timeout, so two processes appending at once both succeed; inserts are
+keyed by the record id, so importing a file twice adds nothing. The schema version is
+SQLite's ``user_version``; :data:`MIGRATIONS` brings any older file up to date on open.
+
+A corrupt or locked database never costs a measurement: the JSONL line is written first,
+and :func:`record_quietly` turns a database failure into one warning naming
+``edgebench history rebuild``, which recreates the database from the JSONL files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Iterable
+from contextlib import closing
+from pathlib import Path
+
+from edgebench.portable.errors import UsageError
+
+DB_FILE = "edgebench.db"
+ENV = "EDGEBENCH_DB"
+BUSY_TIMEOUT_S = 30.0
+#: ISA flags that change kernels (and so latency and INT8 accuracy): the fingerprint keeps these only
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16", "amx_int8",
+             "amx_tile")
+
+_COLUMNS = ("id", "kind", "status", "timestamp", "model", "runtime", "runtime_version", "precision", "batch",
+            "threads", "engine_key", "host_fingerprint", "host", "edgebench_commit", "p50_ms", "p50_ci_lo",
+            "p50_ci_hi", "p90_ms", "p99_ms", "peak_rss_mb", "stability", "verdict", "source", "json")
+
+# MIGRATIONS[i] takes a database from user_version i to i + 1
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE records (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT, timestamp TEXT NOT NULL,
+        model TEXT, runtime TEXT, runtime_version TEXT, precision TEXT, batch INTEGER, threads INTEGER,
+        engine_key TEXT, host_fingerprint TEXT, edgebench_commit TEXT,
+        p50_ms REAL, p90_ms REAL, p99_ms REAL, peak_rss_mb REAL, stability TEXT, verdict TEXT,
+        source TEXT, json TEXT NOT NULL);
+    CREATE INDEX records_key ON records (model, runtime, precision, batch, threads, host_fingerprint, timestamp);
+    CREATE INDEX records_engine ON records (engine_key);
+    CREATE INDEX records_commit ON records (edgebench_commit);
+    CREATE INDEX records_time ON records (timestamp);
+    CREATE INDEX records_verdict ON records (kind, verdict);
+    """,
+    # 2: the p50 CI and a readable host, for `history show` without parsing the JSON
+    """
+    ALTER TABLE records ADD COLUMN p50_ci_lo REAL;
+    ALTER TABLE records ADD COLUMN p50_ci_hi REAL;
+    ALTER TABLE records ADD COLUMN host TEXT;
+    CREATE INDEX records_runtime_version ON records (runtime, runtime_version);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class HistoryError(UsageError):
+    """The database cannot be used; the message names the fix."""
+
+
+def db_path(results: Path | None = None, db: Path | str | None = None) -> Path | None:
+    """``db``, else $EDGEBENCH_DB, else edgebench.db next to the results file; None when set to "off"."""
+    chosen = db if db is not None else os.environ.get(ENV) or None
+    if chosen is not None and str(chosen).lower() in ("off", "none", ""):
+        return None
+    if chosen is not None:
+        return Path(chosen)
+    return Path(results).parent / DB_FILE if results is not None else Path("results") / DB_FILE
+
+
+# ---------------------------------------------------------------- host fingerprint
+
+def fingerprint(record: dict) -> dict:
+    """What must match for two latencies to be comparable: CPU model, the ISA flags that matter,
+    core count, OS/kernel, runtime and version, GPU name and driver, Jetson power mode.
+    The hostname is left out: CI runners of one kind get a new name every job."""
+    host = record.get("host") or {}
+    runtime = record.get("runtime") or {}
+    found = {"cpu": host.get("cpu"), "isa": sorted(f for f in host.get("cpu_flags") or [] if f in ISA_FLAGS),
+             "cores": host.get("cpu_count"), "os": host.get("os"), "machine": host.get("machine"),
+             "runtime": runtime.get("name"), "runtime_version": runtime.get("version")}
+    for optional in ("gpu", "gpu_driver", "nvpmodel"):
+        if host.get(optional):
+            found[optional] = host[optional]
+    return found
+
+
+def fingerprint_key(fp: dict) -> str:
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    """``"cpu: X vs Y"`` for every field where two fingerprints differ."""
+    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def host_summary(fp: dict) -> str:
+    isa = "+".join(f for f in fp.get("isa") or [] if f in ("avx2", "avx512f", "avx512_vnni", "amx_int8"))
+    return f"{fp.get('cpu')} x{fp.get('cores')} {isa} {fp.get('runtime')} {fp.get('runtime_version')}".strip()
+
+
+# ---------------------------------------------------------------- connection, schema
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating) the database; HistoryError naming `history rebuild` when unusable."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        _migrate(conn)
+        return conn
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise _error(path, exc) from None
+
+
+def _error(path: Path, exc: Exception) -> HistoryError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return HistoryError(f"history database {path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
+                            "try again, or run `edgebench history rebuild` if no other process holds it")
+    return HistoryError(f"history database {path} is unusable ({text}); the JSONL results are intact: "
+                        f"run `edgebench history rebuild --db {path}`")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"schema version {version} is newer than this edgebench's {SCHEMA_VERSION}")
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated meanwhile
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def schema_version(path: Path) -> int:
+    with closing(connect(path)) as conn:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+# ---------------------------------------------------------------- writing
+
+def row_of(record: dict, source: str | None = None) -> tuple:
+    """The indexed columns of one record (latency, gate, accuracy, ... records alike)."""
+    lat = record.get("latency_ms") or {}
+    runtime = record.get("runtime") or {}
+    fp = fingerprint(record)
+    ci = lat.get("p50_ci95") or [None, None]
+    verdict = record.get("verdict")
+    values = {
+        "id": record.get("id"), "kind": record.get("kind"), "status": record.get("status"),
+        "timestamp": record.get("timestamp"), "model": (record.get("model") or {}).get("name"),
+        "runtime": runtime.get("name"), "runtime_version": runtime.get("version"),
+        "precision": record.get("precision"), "batch": record.get("batch"), "threads": record.get("threads"),
+        "engine_key": (record.get("engine") or {}).get("sha256"), "host_fingerprint": fingerprint_key(fp),
+        "host": host_summary(fp), "edgebench_commit": (record.get("edgebench") or {}).get("git_commit"),
+        "p50_ms": lat.get("p50"), "p50_ci_lo": ci[0], "p50_ci_hi": ci[1], "p90_ms": lat.get("p90"),
+        "p99_ms": lat.get("p99"), "peak_rss_mb": (record.get("memory_mb") or {}).get("peak"),
+        "stability": (record.get("stability") or {}).get("verdict"),
+        "verdict": verdict.get("overall") if isinstance(verdict, dict) else verdict,
+        "source": source, "json": json.dumps(record, default=str, sort_keys=True)}
+    return tuple(values[c] for c in _COLUMNS)
+
+
+def insert(path: Path, records: Iterable[dict], source: str | None = None) -> int:
+    """Insert records not yet present (by id) in one transaction; the number added."""
+    rows = [row_of(r, source) for r in records if r.get("id") and r.get("timestamp") and r.get("kind")]
+    if not rows:
+        return 0
+    path = Path(path)
+    with closing(connect(path)) as conn:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.executemany(f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+            added = conn.total_changes - before
+            conn.execute("COMMIT")
+            return added
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _error(path, exc) from None
+
+
+def record_quietly(records: list[dict], results: Path, db: Path | str | None = None) -> None:
+    """What :func:`~edgebench.bench.record.append_records` calls after the JSONL write: a database
+    failure is one warning line (the JSONL already holds the records), never an exception."""
+    path = db_path(results, db)
+    if path is None:
+        return
+    try:
+        insert(path, records, str(results))
+    except HistoryError as exc:
+        print(f"warning: records saved to {results}, not to the history: {exc}", file=sys.stderr)
+
+
+def read_jsonl(path: Path) -> tuple[list[dict], int]:
+    """(records, damaged lines) of a JSON-lines file."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror or exc})") from None
+    records, damaged = [], 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            found = json.loads(line)
+        except json.JSONDecodeError:
+            damaged += 1
+            continue
+        if isinstance(found, dict):
+            records.append(found)
+        else:
+            damaged += 1
+    return records, damaged
+
+
+def import_jsonl(db: Path, files: list[Path]) -> dict:
+    """Import JSON-lines files; idempotent (keyed by record id)."""
+    report = {"files": [], "added": 0, "already_present": 0, "damaged_lines": 0}
+    for f in files:
+        records, damaged = read_jsonl(f)
+        added = insert(db, records, str(f))
+        report["files"].append({"file": str(f), "records": len(records), "added": added, "damaged_lines": damaged})
+        report["added"] += added
+        report["already_present"] += len(records) - added
+        report["damaged_lines"] += damaged
+    return report
+
+
+def rebuild(db: Path, files: list[Path]) -> dict:
+    """Recreate the database from JSON-lines files: built beside it, then swapped in atomically."""
+    db = Path(db)
+    if not files:
+        raise UsageError(f"no JSON-lines results to rebuild {db} from (pass --results FILE)")
+    tmp = db.with_name(db.name + ".rebuild")
+    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        stale.unlink(missing_ok=True)
+    report = import_jsonl(tmp, files)
+    with closing(connect(tmp)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode = DELETE")
+    for stale in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(tmp, db)
+    return report
+
+
+# ---------------------------------------------------------------- reading
+
+def query(db: Path, *, model: str, runtime: str, precision: str | None = None, batch: int | None = None,
+          threads: int | None = None, kind: str = "latency", status: str | None = "ok", host: str | None = None,
+          last: int | None = None) -> list[dict]:
+    """Matching records, oldest first (the ``last`` newest when given), as full records."""
+    where, args = ["kind = ?", "model = ?", "runtime = ?"], [kind, model, runtime]
+    for column, value in (("precision", precision), ("batch", batch), ("threads", threads), ("status", status),
+                          ("host_fingerprint", host)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = f"SELECT json FROM records WHERE {' AND '.join(where)} ORDER BY timestamp DESC, rowid DESC"
+    if last:
+        sql += f" LIMIT {int(last)}"
+    path = Path(db)
+    if not path.is_file():
+        return []
+    with closing(connect(path)) as conn:
+        try:
+            rows = conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _error(path, exc) from None
+    return [json.loads(r[0]) for r in reversed(rows)]
+
+
+def count(db: Path) -> int:
+    with closing(connect(db)) as conn:
+        try:
+            return conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise _error(Path(db), exc) from None
