@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|.', re.S)
+_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|.', re.DOTALL)
 _DECL = re.compile(r"py::(class_|enum_)\s*<")
 _MEMBER = re.compile(r'\.\s*(def|def_property|def_property_readonly|def_readwrite|def_readonly|def_static|value)'
                      r'\s*\(\s*"(\w+)"')

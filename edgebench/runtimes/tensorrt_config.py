@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 try:  # inside edgebench
-    from . import trt_api as api
     from ..errors import EngineMismatch, UsageError
+    from . import trt_api as api
 except ImportError:  # shipped standalone in a deploy bundle
     import trt_api as api  # type: ignore[no-redef]
 

@@ -78,7 +78,7 @@ FEATURES: dict[str, Feature] = {
                                              "HardwareCompatibilityLevel.AMPERE_PLUS"), since=(8, 6),
                                       why="hardware-compatible plans are new in 8.6"),
     "same_compute_capability": Feature(_names(CORE, "HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY"),
-                                       since=(8, 6), why="the second hardware-compatibility level"),
+                                       since=(10, 9), why="new in 10.9 (not in 10.3.0's bindings)"),
     "device_memory_size": Feature(_names(CORE, "ICudaEngine.device_memory_size"), until=(10, 1),
                                   why="deprecated in 10.1 (device_memory_size_v2), gone in 11.0"),
     "device_memory_size_v2": Feature(_names(CORE, "ICudaEngine.device_memory_size_v2"), since=(10, 1)),
