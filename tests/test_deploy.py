@@ -97,7 +97,8 @@ def test_bundle_is_self_contained_with_checksums(bundle, tmp_path):
     root = extract_bundle(bundle, tmp_path)
     names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert {"model.onnx", "preprocess.json", "labels.csv", "bundle.json", "runner.py", "trt_engine.py",
-            "tensorrt_config.py", "layer_profile.py", "SHA256SUMS"} <= names
+            "tensorrt_config.py", "layer_profile.py", "trt_api.py", "cuda_compat.py", "trt_layers.py",
+            "SHA256SUMS"} <= names
     assert any(n.startswith("images/") for n in names)
     listed = {line.split("  ", 1)[1] for line in (root / "SHA256SUMS").read_text().splitlines()}
     assert listed == names - {"SHA256SUMS"}
@@ -120,7 +121,7 @@ def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
                      "--known-hosts", str(tmp_path / "known_hosts"), "--results", str(results), cwd=tmp_path,
                      timeout=300)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    assert "checksums verified on device: 16 files" in proc.stdout
+    assert "checksums verified on device: 19 files" in proc.stdout
     assert "TensorRT: TensorRT not installed on device: No module named 'tensorrt'" in proc.stdout
     lines = results.read_text().splitlines()
     assert lines[0] == '{"kept": "an older line"}'

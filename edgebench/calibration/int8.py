@@ -120,7 +120,8 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
                 "preprocess": manifest["preprocess"]}
     keys = {
         "ort": sha256_json({**base_key, "runtime": "ort", "onnxruntime": versions.get("onnxruntime")}),
-        "qdq": sha256_json({**base_key, "runtime": "qdq", "max_drop": None, "onnxruntime": versions.get("onnxruntime")}),
+        "qdq": sha256_json({**base_key, "runtime": "qdq", "max_drop": None, "onnxruntime": versions.get("onnxruntime"),
+                            "trt_op_types": ort_quant.TRT_OP_TYPES, "excluded": "fragile_nodes"}),
         "openvino": sha256_json({**base_key, "runtime": "openvino", "openvino": versions.get("openvino"),
                                  "nncf": versions.get("nncf")}),
     }
@@ -176,7 +177,9 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
             status("Q/DQ ONNX for TensorRT: symmetric S8S8")
             t0 = time.perf_counter()
             out = artifacts.path("int8/qdq/model.qdq.onnx")
-            build = ort_quant.quantize(prepared, out, images if not cache.is_file() else None, method, "trt", cache)
+            build = ort_quant.quantize(prepared, out, images if not cache.is_file() else None, method, "trt", cache,
+                                       list(fragile))
+            build["left_in_float"] = fragile  # the same exclusions as the ORT model
             build["for"] = "TensorRT explicit quantization (also runs on ORT and OpenVINO)"
             timings["qdq"] = round(time.perf_counter() - t0, 2)
             _record(artifacts, "qdq", keys["qdq"], [out], build, versions.get("onnxruntime"))

@@ -3,8 +3,8 @@
 Contents (flat): ``bundle.json`` (model, precision, input, file roles, edgebench version),
 the ONNX (``model.onnx``; ``model.qdq.onnx`` for INT8; ``model.fp16.onnx`` for FP16, which
 TensorRT 11's strong typing needs), ``preprocess.json``, ``labels.csv`` and a few sample
-``images/`` when ``--data`` is given, the runner (``runner.py`` + ``trt_engine.py`` +
-``tensorrt_config.py`` + ``layer_profile.py``), and ``SHA256SUMS`` (sha256sum format) over every other file.
+``images/`` when ``--data`` is given, the runner (``runner.py`` and the standard-library TensorRT modules
+it imports, ``_RUNNER_FILES``), and ``SHA256SUMS`` (sha256sum format) over every other file.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ CHECKSUMS = "SHA256SUMS"
 SAMPLE_IMAGES = 8
 _RUNNER_FILES = {
     "runner.py": Path(__file__).with_name("runner.py"),
-    "trt_engine.py": Path(__file__).resolve().parent.parent / "runtimes" / "trt_engine.py",
-    "tensorrt_config.py": Path(__file__).resolve().parent.parent / "runtimes" / "tensorrt_config.py",
-    "layer_profile.py": Path(__file__).resolve().parent.parent / "runtimes" / "layer_profile.py",
+    **{name: Path(__file__).resolve().parent.parent / "runtimes" / name
+       for name in ("trt_engine.py", "tensorrt_config.py", "layer_profile.py", "trt_api.py", "cuda_compat.py",
+                    "trt_layers.py")},
 }
 
 
@@ -43,7 +43,10 @@ def bundle_files(artifacts, precision: str, data: Path | None) -> tuple[dict[str
         if rel is None or not artifacts.path(rel).is_file():
             raise UsageError(f"no INT8 Q/DQ ONNX in {artifacts.root} (manifest has no qdq/int8 entry): run "
                              "`edgebench export MODEL --precision int8 --data DIR` first")
-        tc.qdq_summary(artifacts.path(rel))  # a valid Q/DQ model, or UsageError
+        summary = tc.qdq_summary(artifacts.path(rel))  # a valid Q/DQ model, or UsageError
+        if not summary["tensorrt_ready"]:
+            raise UsageError(f"{rel} is not a Q/DQ ONNX TensorRT takes ({'; '.join(summary['problems'])}); rebuild "
+                             "it: `edgebench calibrate MODEL --data DIR --runtime trt`")
         files["model.qdq.onnx"] = artifacts.path(rel)
         roles["qdq_onnx"] = "model.qdq.onnx"
     if precision == "fp16":
@@ -81,8 +84,10 @@ def write_bundle(artifacts, precision: str, out: Path, data: Path | None = None)
         "edgebench": provenance.edgebench_info(),
         "source_manifest": {"onnx_sha256": manifest["files"]["fp32/model.onnx"]["sha256"],
                             "engines": sorted(manifest.get("engines", {}))},
-        "supported": {"jetpack6": "TensorRT 10.x (explicit Q/DQ INT8, FP16 flag)",
-                      "jetpack5": "TensorRT 8.5 (runner --legacy-calibrator: deprecated implicit INT8)",
+        "supported": {"jetpack7.2.2+": "TensorRT 11.x on AGX Orin and Thor (strongly typed: Q/DQ INT8, FP16 ONNX)",
+                      "jetpack6": "TensorRT 10.3 (6.1/6.2) or 8.6 (6.0): explicit Q/DQ INT8 with FP16, FP16 flag; "
+                                  "Orin on JetPack 6 stays on TensorRT 10.x",
+                      "jetpack5": "TensorRT 8.5 (Q/DQ INT8; runner --legacy-calibrator: deprecated implicit INT8)",
                       "fallback": "onnxruntime CPU (runner --fallback ort)"},
     }
     generated = {"bundle.json": None, "preprocess.json": json.dumps(manifest["preprocess"], indent=2).encode()}

@@ -2,9 +2,9 @@
 """edgebench bundle runner: builds the TensorRT engine on the device and benchmarks it.
 
 Standalone: needs Python 3.8+, numpy, and TensorRT + cuda-python (JetPack ships TensorRT;
-``pip install cuda-python``); OpenCV only to preprocess the bundled sample images; ONNX
-Runtime only for the CPU fallback (``--fallback ort``). It imports nothing from edgebench
-except the three files shipped next to it (trt_engine.py, tensorrt_config.py, layer_profile.py).
+cuda-python matching the JetPack CUDA: see cuda_compat.INSTALL); OpenCV only to preprocess the
+bundled sample images; ONNX Runtime only for the CPU fallback (``--fallback ort``). It imports
+nothing from edgebench except the files shipped next to it (bundle._RUNNER_FILES).
 
 Steps: verify SHA256SUMS, build the plan for this GPU and TensorRT version, measure with
 edgebench's protocol (warm-up by count and seconds, then at least N iterations and T
@@ -78,6 +78,8 @@ def time_loop(fn, warmup_iterations, warmup_seconds, min_iterations, min_seconds
         warm += 1
         if time.perf_counter() - start > max_seconds / 4:
             break
+    if hasattr(fn, "warmup_done"):  # TensorRT's CUDA-event times: the timed loop's only
+        fn.warmup_done()
     times = []
     begin = now = time.perf_counter()
     while len(times) < min_iterations or now - begin < min_seconds:
@@ -168,16 +170,31 @@ def tensorrt_reason():
         return f"TensorRT not installed on device: {exc}"
     except Exception as exc:  # noqa: BLE001 - a broken install
         return f"TensorRT failed to import on device: {type(exc).__name__}: {exc}"
+    import trt_api
+    unsupported = trt_api.jetson_problem(trt.__version__, trt_api.l4t_release())
+    if unsupported:
+        return unsupported
     try:
         import trt_engine
-        trt_engine.import_cudart()
+        cudart = trt_engine.import_cudart()
     except ImportError as exc:
         return f"cuda-python not installed on device (TensorRT {trt.__version__} is): {exc}"
     try:
         trt_engine.gpu_info()
     except Exception as exc:  # noqa: BLE001
-        return f"no usable CUDA GPU on device (TensorRT {trt.__version__}): {exc}"
+        import cuda_compat
+        err, driver_cuda = cudart.cudaDriverGetVersion()
+        hint = cuda_compat.driver_mismatch(cuda_compat.bindings_version(), driver_cuda if int(err) == 0 else None,
+                                           cuda_compat.driver_version(_driver_text()))
+        return f"no usable CUDA GPU on device (TensorRT {trt.__version__}): {exc}" + (f"; {hint}" if hint else "")
     return None
+
+
+def _driver_text() -> str:
+    try:
+        return Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return ""
 
 
 def measure_trt(meta, args, batches, status):
@@ -215,15 +232,15 @@ def measure_trt(meta, args, batches, status):
             first_ms = (time.perf_counter() - t0) * 1e3
             if args.cuda_graph:
                 engine.capture_graph()
-            engine.gpu_ms.clear()
-            engine.copy_ms.clear()
-            times, loop = time_loop(engine.run_once, *protocol_args(args))
+            times, loop = time_loop(engine.timed_run(), *protocol_args(args))
             settings = {"device": "cuda:0", "gpu": engine.gpu, "tensorrt_version": trt.__version__,
                         "profile": profile, "build": cfg.to_dict(), "build_seconds": round(build_seconds, 2),
+                        "float_layers": cfg.float_layers, "layer_precisions": engine.layer_precisions(),
                         "cuda_graph": bool(args.cuda_graph), "inputs": source_kind,
                         "timing": {**engine.timing_summary(),
                                    "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + sync",
-                                   "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"}}
+                                   "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, "
+                                                  "timed loop only"}}
             if args.profile:
                 settings["layer_profile"] = engine.layer_profile(inputs)
             out.append({"runtime": {"name": "trt", "version": trt.__version__, "settings": settings,

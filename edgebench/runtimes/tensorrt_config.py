@@ -11,6 +11,7 @@ Jetson bundle ships it as-is next to its runner script.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -37,6 +38,7 @@ CALIBRATION_CACHE_FILE = "trt.calibration-cache"
 DEFAULT_WORKSPACE_MB = 2048
 HARDWARE_COMPAT_LEVELS = ("none", "ampere_plus", "same_compute_capability")
 HARDWARE_COMPAT_CLI = {"none": "none", "ampere+": "ampere_plus", "same-compute-capability": "same_compute_capability"}
+BUILD_RECIPE = 2  # bump when derive_build_config changes what a plan computes (2: TF32 cleared, FP16 with INT8)
 LEGACY_CALIBRATOR_NOTE = ("IInt8EntropyCalibrator2 (implicit quantization) is deprecated since TensorRT 10.1 and "
                           "removed in 11.x; prefer the Q/DQ ONNX (explicit quantization)")
 
@@ -133,7 +135,7 @@ class TrtBuildOptions:
         """What changes the plan (part of its content key); the timing cache only speeds the build."""
         return {"profile_batches": list(profile_batches(self.batches)), "workspace_mb": self.workspace_mb,
                 "hardware_compatibility": self.hardware_compatibility,
-                "legacy_calibrator": self.legacy_calibrator and precision == "int8"}
+                "legacy_calibrator": self.legacy_calibrator and precision == "int8", "recipe": BUILD_RECIPE}
 
     def to_dict(self) -> dict:
         return {**asdict(self), "batches": list(self.batches)}
@@ -378,43 +380,45 @@ def cache_matches(cache: dict, trt_version: str) -> bool:
     return cache.get("version") == trt_version_number(trt_version)
 
 
+def calibration_cache_key(trt_version: str, onnx_sha256: str, calibration_sha256: str) -> str:
+    """What a legacy calibration cache holds scales for: the TensorRT release, the ONNX (a re-export
+    renames tensors and changes ranges) and the calibration images."""
+    return hashlib.sha256(json.dumps([str(trt_version), onnx_sha256, calibration_sha256]).encode()).hexdigest()
+
+
+def _key_path(cache: Path) -> Path:
+    return Path(cache).with_name(Path(cache).name + ".key")
+
+
+def cached_calibration(cache: Path, key: str, trt_version: str) -> bytes | None:
+    """The cache at ``cache`` if its ``.key`` file names ``key`` and it parses for this release, else None."""
+    try:
+        data, stored = Path(cache).read_bytes(), _key_path(cache).read_text().strip()
+        matches = stored == key and cache_matches(read_calibration_cache(data), trt_version)
+    except (OSError, UnicodeDecodeError, UsageError):
+        return None
+    return data if matches else None
+
+
+def store_calibration(cache: Path, data: bytes, key: str) -> None:
+    """Write the cache, then its key (atomically each: a cache without its key is never reused)."""
+    read_calibration_cache(data)  # refuse to store what cannot be read back
+    for target, blob in ((Path(cache), bytes(data)), (_key_path(cache), key.encode())):
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(target)
+
+
 # ---------------------------------------------------------------- the Q/DQ ONNX from the INT8 work
 
 def find_qdq_onnx(manifest: dict) -> str | None:
-    """The relative path of a Q/DQ ONNX recorded in an artifact manifest, or None.
+    """The relative path of the TensorRT Q/DQ ONNX recorded in an artifact manifest, or None.
 
-    The INT8 calibration work stores it as an engine entry or a section whose name
-    contains "qdq" or "int8"; we take the first ``.onnx`` file found there.
+    Only the symmetric INT8 model the INT8 work builds for TensorRT (``engines["qdq/int8"]``) qualifies:
+    ONNX Runtime's own INT8 model (``ort/int8``, U8 activations) is one TensorRT rejects.
     """
-    def onnx_in(obj: object) -> str | None:
-        if isinstance(obj, str):
-            return obj if obj.endswith(".onnx") else None
-        if isinstance(obj, dict):
-            for key in ("qdq_onnx", "onnx", "file", "path", "files"):
-                if key in obj and (found := onnx_in(obj[key])):
-                    return found
-            for value in obj.values():
-                if found := onnx_in(value):
-                    return found
-        if isinstance(obj, (list, tuple)):
-            for value in obj:
-                if found := onnx_in(value):
-                    return found
-        return None
-
-    candidates = [(k, v) for k, v in (manifest.get("engines") or {}).items() if "qdq" in k.lower()]
-    candidates += [(k, v) for k, v in (manifest.get("engines") or {}).items()
-                   if "int8" in k.lower() and "qdq" not in k.lower()]
-    candidates += [(k, v) for k, v in manifest.items()
-                   if k not in ("engines", "files") and ("qdq" in k.lower() or "int8" in k.lower())]
-    for _key, entry in candidates:
-        found = onnx_in(entry)
-        if found and ("qdq" in found.lower() or "int8" in found.lower() or "qdq" in _key.lower()):
-            return found
-    for rel in manifest.get("files") or {}:  # a recorded file named like one
-        if rel.endswith(".onnx") and "qdq" in rel.lower():
-            return rel
-    return None
+    entry = (manifest.get("engines") or {}).get("qdq/int8") or {}
+    return next((rel for rel in entry.get("files") or [] if rel.endswith(".onnx")), None)
 
 
 def qdq_summary(onnx_path: Path) -> dict:
@@ -448,9 +452,16 @@ def qdq_summary(onnx_path: Path) -> dict:
     # QuantizeLinear (ORT without AddQDQPairToWeight) is rejected by older releases.
     int8_inits = {n for n, i in inits.items() if i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.INT32)}
     weight_only_dq = [n.name for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8_inits]
+    producer = {out: n.op_type for n in model.graph.node for out in n.output}
+    dq_outputs = [o.name for o in model.graph.output if producer.get(o.name) == "DequantizeLinear"]
     problems = []
     if asymmetric:
         problems.append(f"{len(asymmetric)} Q/DQ nodes with non-zero zero points (TensorRT needs symmetric)")
+    if zero_point_types - {"int8", "int32"}:
+        problems.append(f"{'/'.join(sorted(zero_point_types - {'int8', 'int32'}))} Q/DQ: TensorRT takes INT8 only")
+    if dq_outputs:
+        problems.append(f"graph output {', '.join(dq_outputs)} comes out of a DequantizeLinear (8-bit outputs): "
+                        "quantize only the inputs of Conv/MatMul/Gemm")
     if "int32" in zero_point_types:
         problems.append("INT32 DequantizeLinear (quantized bias): quantize with QuantizeBias=False")
     if weight_only_dq:
@@ -458,5 +469,6 @@ def qdq_summary(onnx_path: Path) -> dict:
                         "quantize with AddQDQPairToWeight=True for TensorRT < 10")
     return {"quantize_nodes": q, "dequantize_nodes": dq, "zero_point_types": sorted(zero_point_types),
             "asymmetric_nodes": asymmetric, "problems": problems,
-            "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"},
+            "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"} and not dq_outputs,
+            "dequantized_outputs": dq_outputs,
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)}

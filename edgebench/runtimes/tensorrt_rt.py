@@ -21,7 +21,8 @@ from ..errors import EngineMismatch, UsageError
 from . import tensorrt_config as tc
 from .base import Availability, Runtime, RuntimeOptions
 
-INSTALL_HINT = "pip install 'edgebench[tensorrt]' --extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)"
+INSTALL_HINT = ("pip install 'edgebench[tensorrt]' (driver >= 580.65) or 'edgebench[tensorrt-cu12]' (driver 525-575) "
+                "--extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)")
 
 
 def nvidia_driver() -> tuple[bool, str]:
@@ -45,6 +46,16 @@ def nvidia_driver() -> tuple[bool, str]:
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, f"nvidia-smi failed: {exc}"
     return False, "no NVIDIA driver (no /proc/driver/nvidia, no nvidia-smi)"
+
+
+def cuda_mismatch(driver_detail: str) -> str | None:
+    """cuda_compat.driver_mismatch for the installed cuda-python and this driver (None when they fit)."""
+    from .cuda_compat import bindings_version, driver_mismatch, driver_version, import_cudart
+    try:
+        err, driver_cuda = import_cudart().cudaDriverGetVersion()
+    except Exception:  # noqa: BLE001 - no driver library at all
+        err, driver_cuda = 1, None
+    return driver_mismatch(bindings_version(), driver_cuda if int(err) == 0 else None, driver_version(driver_detail))
 
 
 class TensorRTRuntime(Runtime):
@@ -76,7 +87,8 @@ class TensorRTRuntime(Runtime):
         try:
             gpu = gpu_info()
         except Exception as exc:  # noqa: BLE001
-            return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}")
+            return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}"
+                                + "".join(f"; {hint}" for hint in [cuda_mismatch(detail)] if hint))
         return Availability(cls.name, True, version, "", [f"cuda:0 {gpu['name']} (sm {gpu['compute_capability']})"])
 
     def __init__(self, engine: Path, options: RuntimeOptions) -> None:
@@ -102,7 +114,7 @@ class TensorRTRuntime(Runtime):
             self.core.capture_graph()
         self.core.gpu_ms.clear()
         self.core.copy_ms.clear()
-        return self.core.run_once
+        return self.core.timed_run()
 
     def settings(self) -> dict:
         manifest = self.core.manifest
@@ -116,10 +128,12 @@ class TensorRTRuntime(Runtime):
             "hardware_compatibility": manifest.get("hardware_compatibility"),
             "timing_cache": manifest.get("timing_cache"),
             "build": build,
+            "float_layers": build.get("float_layers"),
+            "layer_precisions": self.core.layer_precisions(),
             "cuda_graph": self.options.trt.cuda_graph,
             "timing": {**self.core.timing_summary(),
                        "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
-                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"},
+                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, timed loop only"},
         }
         return out
 
@@ -160,7 +174,11 @@ def build_for_artifacts(artifacts, onnx_fp32: Path, precision: str, options: tc.
         hardware_compatibility=options.hardware_compatibility)
     source = {"fp32": Path(onnx_fp32), "fp16": fp16_onnx, "qdq": artifacts.path(qdq) if qdq else None}[cfg.onnx_source]
     if cfg.onnx_source == "qdq":
-        cfg.notes.append(f"Q/DQ ONNX: {qdq} ({tc.qdq_summary(source)['quantize_nodes']} QuantizeLinear nodes)")
+        summary = tc.qdq_summary(source)
+        if not summary["tensorrt_ready"]:
+            raise UsageError(f"{qdq} is not a Q/DQ ONNX TensorRT takes ({'; '.join(summary['problems'])}); rebuild it: "
+                             "`edgebench calibrate MODEL --data DIR --runtime trt`")
+        cfg.notes.append(f"Q/DQ ONNX: {qdq} ({summary['quantize_nodes']} QuantizeLinear nodes)")
     profile = options.profile(manifest["input"]["shape"][1:])
     timing_cache = Path(options.timing_cache) if options.timing_cache else artifacts.path(tc.TIMING_CACHE_FILE)
     plan = artifacts.path(f"{precision}/tensorrt/{tc.ENGINE_FILE}")

@@ -131,3 +131,39 @@ def resolve(trt, name: str):
     for part in name.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+# ---------------------------------------------------------------- Jetson: which TensorRT each JetPack takes
+
+# JetPack 5 (L4T R35): TensorRT 8.5; JetPack 6.0 (R36.3): 8.6; JetPack 6.1/6.2 (R36.4): 10.3. TensorRT 11
+# (11.4.1) supports Jetson only from JetPack 7.2.2, on AGX Orin and Thor (L4T R38+): Orin on JetPack 6 stays on 10.x.
+JETPACK = {35: "JetPack 5", 36: "JetPack 6", 38: "JetPack 7"}
+
+
+def l4t_release(text: str | None = None) -> tuple[int, ...] | None:
+    """(36, 4, 3) from /etc/nv_tegra_release ("# R36 (release), REVISION: 4.3, ..."); None off Jetson."""
+    if text is None:
+        try:
+            with open("/etc/nv_tegra_release") as f:
+                text = f.read()
+        except OSError:
+            return None
+    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
+    if not match:
+        return None
+    return (int(match.group(1)), *(int(p) for p in match.group(2).split(".") if p))
+
+
+def jetson_problem(trt_version: str, l4t: tuple[int, ...] | None) -> str | None:
+    """Why this TensorRT cannot run edgebench's path on this Jetson, or None (also off Jetson)."""
+    if l4t is None:
+        return None
+    v = release(trt_version) or (0,)
+    jetpack = JETPACK.get(l4t[0], f"L4T R{l4t[0]}")
+    if v[:2] < OLDEST:
+        return f"TensorRT {trt_version} is older than 8.5 (JetPack 5), the oldest the runner supports"
+    if v[0] >= 11 and l4t[0] < 38:
+        return (f"TensorRT {trt_version} supports Jetson only from JetPack 7.2.2 (AGX Orin, Thor); this is {jetpack} "
+                f"(L4T R{'.'.join(map(str, l4t))}), whose TensorRT is {'8.5' if l4t[0] < 36 else '8.6 or 10.3'}: "
+                "use the JetPack TensorRT (python3-libnvinfer), not a pip wheel")
+    return None
