@@ -12,7 +12,7 @@ from pathlib import Path
 from . import __version__
 
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
-             "opencv-python-headless", "tensorrt")
+             "opencv-python-headless", "tensorrt", "cuda-python", "cuda-bindings")
 
 
 def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str | None]:

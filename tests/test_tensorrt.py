@@ -455,14 +455,24 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
         plan = tmp_path / precision / "model.plan"
         manifest = build_plan(src, plan, cfg, tc.profile_shapes([1, 4], (3, 32, 32)), timing_cache=cache)
         assert cache.is_file() and manifest["precision"] == precision
+        assert manifest["build"]["cleared_flags"] == ["TF32"]
         with TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(4,))) as rt:
             out = rt.infer(x)
             assert np.abs(out - ref).max() <= tol * max(1.0, np.abs(ref).max()), precision
             run = rt.bind(x)
+            for _ in range(5):
+                run()
+            run.warmup_done()  # what the protocol calls: the GPU times are the timed loop's only
             for _ in range(20):
                 run()
-            timing = rt.settings()["timing"]
+            settings = rt.settings()
+            timing = settings["timing"]
             assert timing["gpu_compute_ms"]["p50"] > 0 and timing["iterations"] == 20
+            assert sum(settings["layer_precisions"].values()) > 0
+            assert ("INT8" in settings["layer_precisions"]) == (precision == "int8"), settings["layer_precisions"]
+            rows = rt.layer_profile(x)  # op and kernel from the engine inspector
+            assert any(r["op"] and r["kernel"] for r in rows), rows[:3]
+            assert any(r["op"].endswith(" INT8") for r in rows) == (precision == "int8"), rows[:5]
             mem = rt.device_memory()
             assert mem["plan_file"] > 0 and mem["engine_device_memory"] >= 0
         bad = json.loads(tc.manifest_path_for(plan).read_text())
@@ -470,6 +480,30 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
         tc.write_engine_manifest(plan, bad)
         with pytest.raises(EngineMismatch, match="rebuild"):
             TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(1,)))
+
+
+@pytest.mark.gpu
+@gpu
+def test_legacy_calibration_cache_follows_the_onnx_and_images(qdq_onnx, tmp_path):
+    import tensorrt as trt
+
+    from edgebench.runtimes import trt_api
+    from edgebench.runtimes.trt_engine import build_plan
+    if not trt_api.uses("legacy_calibrator", trt.__version__):
+        pytest.skip(f"TensorRT {trt.__version__} has no implicit INT8 calibration")
+    cfg = tc.derive_build_config("int8", trt.__version__, legacy_calibrator=True)
+    profile = tc.profile_shapes([1, 4], (3, 32, 32))
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((8, 3, 32, 32), dtype=np.float32)
+
+    def build(batches) -> dict:
+        return build_plan(qdq_onnx.with_name("fp32.onnx"), tmp_path / "model.plan", cfg, profile,
+                          calibration_batches=tc.calibration_batches(batches, profile),
+                          calibration_cache=tmp_path / tc.CALIBRATION_CACHE_FILE)["calibration_cache"]
+
+    assert build(images)["reused"] is False
+    assert build(images)["reused"] is True
+    assert build(images[::-1].copy())["reused"] is False  # another calibration set recalibrates
 
 
 @pytest.mark.gpu
@@ -496,7 +530,12 @@ def test_edgebench_run_trt_end_to_end(tmp_path):
         assert settings["timing_cache"]["path"] == str(cache) and settings["timing_cache"]["saved_bytes"] > 0
         assert settings["cuda_graph"] and settings["timing"]["cuda_graph"]
         assert settings["timing"]["gpu_compute_ms"]["p50"] > 0 and settings["layer_profile"]
+        assert settings["timing"]["iterations"] == r["loop"]["iterations"]  # warm-up runs are not in the GPU times
+        assert settings["build"]["cleared_flags"] == ["TF32"] and settings["float_layers"] == "fp32"
+        assert settings["layer_precisions"] and any(row["op"] for row in settings["layer_profile"])
         assert r["device_memory_mb"]["engine_device_memory"] >= 0
+    manifest = json.loads((tmp_path / "artifacts" / "mobilenet_v3_large" / "manifest.json").read_text())
+    assert manifest["verification"]["trt/fp32"]["rel_err"] <= 1e-3  # FP32, not TF32 (emulated TF32: 5.6e-3)
     again = run("16", "4")  # another --batch list rebuilds with its own profile, reusing the timing cache
     assert again[0]["runtime"]["settings"]["profile"]["max"][0] == 16
     assert again[0]["runtime"]["settings"]["timing_cache"]["reused"] is True

@@ -24,7 +24,10 @@ def precision_of(fmt: str) -> str:
 
 def layer_info(engine_information: str) -> dict[str, dict]:
     """``{layer name: {"type", "precision", "kernel"}}`` from the inspector's JSON."""
-    data = json.loads(engine_information)
+    try:
+        data = json.loads(engine_information)
+    except json.JSONDecodeError:  # a diagnostic must not fail a measured record
+        return {}
     layers = data.get("Layers", []) if isinstance(data, dict) else data
     out = {}
     for layer in layers:
