@@ -216,3 +216,86 @@ def test_protocol_tells_the_timed_function_when_warmup_ends():
 
 def test_plan_key_covers_the_build_recipe():
     assert tc.TrtBuildOptions().key("fp32")["recipe"] == tc.BUILD_RECIPE >= 2
+
+
+# ---------------------------------------------------------------- the bundle's modules on JetPack 5's Python
+
+def _python38() -> str | None:
+    """A Python 3.8 interpreter (JetPack 5 ships 3.8): $EDGEBENCH_PY38, python3.8, or a pyenv one."""
+    import glob
+    import os
+    import subprocess
+    candidates = [os.environ.get("EDGEBENCH_PY38"), shutil.which("python3.8"),
+                  *sorted(glob.glob(str(Path.home() / ".pyenv" / "versions" / "3.8*" / "bin" / "python")))]
+    for exe in filter(None, candidates):
+        if subprocess.run([exe, "-c", "import sys; assert sys.version_info[:2] == (3, 8)"],
+                          capture_output=True, check=False).returncode == 0:
+            return exe
+    return None
+
+
+def test_bundle_modules_run_on_python38(tmp_path):
+    """The runner and the TensorRT modules it ships import and derive the JetPack 5 recipe on Python 3.8
+    (trt_engine too where that interpreter has numpy)."""
+    import subprocess
+
+    from edgebench.deploy.bundle import _RUNNER_FILES
+    exe = _python38()
+    if exe is None:
+        pytest.skip("no Python 3.8 here (set EDGEBENCH_PY38)")
+    for name, src in _RUNNER_FILES.items():
+        shutil.copyfile(src, tmp_path / name)
+    script = (
+        "import importlib.util, json, tensorrt_config as tc, trt_api, cuda_compat, trt_layers, runner\n"
+        "cfg = tc.derive_build_config('int8', '8.5.2.2', qdq_available=True)\n"
+        "legacy = tc.derive_build_config('int8', '8.5.2.2', legacy_calibrator=True)\n"
+        "numpy = importlib.util.find_spec('numpy') is not None\n"
+        "if numpy:\n    import trt_engine\n"
+        "print(json.dumps([cfg.builder_flags, cfg.cleared_flags, cfg.explicit_batch_flag, legacy.legacy_calibrator,\n"
+        "  trt_api.jetson_problem('8.5.2.2', (35, 4, 1)), cuda_compat.handle.__name__, numpy]))\n")
+    proc = subprocess.run([exe, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + script],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    flags, cleared, explicit_batch, legacy, problem, _handle, numpy = json.loads(proc.stdout.splitlines()[-1])
+    assert (flags, cleared, explicit_batch, legacy, problem) == (["FP16", "INT8"], ["TF32"], True, True, None)
+    print(f"{exe}: trt_engine imported: {numpy}")
+
+
+# ---------------------------------------------------------------- why every plan clears TF32
+
+def _tf32(t):
+    """Round FP32 to TF32's 10-bit mantissa (round to nearest even; TF32 keeps FP32's exponent)."""
+    import torch
+    i = t.contiguous().view(torch.int32)
+    return ((i + 0x0FFF + ((i >> 13) & 1)) & ~0x1FFF).view(torch.float32)
+
+
+@pytest.mark.parametrize("model,weights", [("mobilenet_v3", "random"), ("tf_efficientnet_lite0", "auto"),
+                                           pytest.param("resnet50", "random", marks=pytest.mark.slow)])
+def test_tf32_rounding_fails_the_fp32_verification(model, weights, request, capsys):
+    """Conv/Linear with TF32-rounded inputs and weights (what TensorRT's default TF32 flag allows on Ampere+)
+    against FP32, measured as export/verify.py does: beyond its 1e-3, so an fp32 plan must clear TF32."""
+    import torch
+    import torch.nn.functional as F
+
+    from edgebench.export.pipeline import verification_inputs
+    from edgebench.export.verify import TOLERANCES, agreement
+    from edgebench.models import get_spec, load_model
+    weights_dir = request.getfixturevalue("weights_dir") if weights == "auto" else None
+    data = request.getfixturevalue("data_dir") if weights == "auto" else None
+    net, info = load_model(get_spec(model), weights, str(weights_dir) if weights_dir else None)
+    x, _source = verification_inputs(info.preprocess, data if info.trained else None)
+    conv, linear = F.conv2d, F.linear
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+        try:
+            F.conv2d = lambda i, w, b=None, *a, **k: conv(_tf32(i), _tf32(w), b, *a, **k)
+            F.linear = lambda i, w, b=None: linear(_tf32(i), _tf32(w), b)
+            out = net(torch.from_numpy(x)).numpy()
+        finally:
+            F.conv2d, F.linear = conv, linear
+    rel_err = agreement(ref, out)["rel_err"]
+    with capsys.disabled():
+        print(f"\n{model} ({weights} weights): emulated TF32 relative error {rel_err:.2e} "
+              f"(fp32 tolerance {TOLERANCES['fp32'].max_rel_err:.0e})")
+    assert rel_err > TOLERANCES["fp32"].max_rel_err
