@@ -134,7 +134,7 @@ def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
         lat = r["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert r["loop"]["iterations"] >= 20
-        assert r["deploy"]["checksums_verified"] is True and r["deploy"]["checksum_files"] == 16
+        assert r["deploy"]["checksums_verified"] is True and r["deploy"]["checksum_files"] == 19
         assert r["deploy"]["tensorrt_reason"] == "TensorRT not installed on device: No module named 'tensorrt'"
         assert r["deploy"]["host"] == "127.0.0.1" and r["deploy"]["nvpmodel"] is None
     assert (tmp_path / "known_hosts").read_text().strip()  # the new host key was remembered
