@@ -65,15 +65,15 @@ def test_driver_mismatch_names_the_fix(bindings, driver_cuda, driver, needle):
 
 
 def test_doctor_names_the_mismatch_for_the_installed_bindings():
-    """TensorRTRuntime.availability's hint, from the cuda-bindings installed here and a 550 driver's report."""
-    from edgebench.runtimes.tensorrt_rt import cuda_mismatch
+    """The hint doctor (TensorRTRuntime.availability) and the bundle runner add, from the cuda-bindings installed
+    here and a 550 driver's report."""
     installed = cuda_compat.bindings_version()
     if not installed or not installed.startswith("13."):
         pytest.skip(f"needs cuda-bindings 13 installed (found {installed})")
-    hint = cuda_mismatch("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024")
+    hint = cuda_compat.mismatch_hint("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024")
     assert hint == (f"cuda-bindings {installed} needs an NVIDIA driver >= 580.65 (CUDA 13); this driver is 550.54.15: "
                     "pip install 'cuda-python>=12,<13'")
-    assert cuda_mismatch("NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05  ...") is None
+    assert cuda_compat.mismatch_hint("NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05  ...") is None
 
 
 def test_driver_version_from_the_driver_reports():

@@ -176,16 +176,14 @@ def tensorrt_reason():
         return unsupported
     try:
         import trt_engine
-        cudart = trt_engine.import_cudart()
+        trt_engine.import_cudart()
     except ImportError as exc:
         return f"cuda-python not installed on device (TensorRT {trt.__version__} is): {exc}"
     try:
         trt_engine.gpu_info()
     except Exception as exc:  # noqa: BLE001
         import cuda_compat
-        err, driver_cuda = cudart.cudaDriverGetVersion()
-        hint = cuda_compat.driver_mismatch(cuda_compat.bindings_version(), driver_cuda if int(err) == 0 else None,
-                                           cuda_compat.driver_version(_driver_text()))
+        hint = cuda_compat.mismatch_hint(_driver_text())
         return f"no usable CUDA GPU on device (TensorRT {trt.__version__}): {exc}" + (f"; {hint}" if hint else "")
     return None
 

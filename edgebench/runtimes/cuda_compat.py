@@ -91,3 +91,14 @@ def driver_mismatch(bindings: str | None, driver_cuda: int | None, driver: tuple
     fix = _FIX.get(usable, "update the NVIDIA driver")
     return (f"cuda-bindings {bindings} needs an NVIDIA driver >= {'.'.join(map(str, need[:2]))} (CUDA {major}); "
             f"this driver is {here}" + (f" (CUDA {cuda[0]}.{cuda[1]})" if cuda else "") + f": {fix}")
+
+
+def mismatch_hint(driver_detail: str) -> str | None:
+    """:func:`driver_mismatch` for the installed cuda-python and the running driver (``driver_detail``: the
+    driver's own report, /proc/driver/nvidia/version or nvidia-smi); None when they fit or nothing is known."""
+    try:
+        err, driver_cuda = import_cudart().cudaDriverGetVersion()
+        driver_cuda = driver_cuda if int(err) == 0 else None
+    except Exception:  # noqa: BLE001 - no cuda-python or no driver library at all
+        driver_cuda = None
+    return driver_mismatch(bindings_version(), driver_cuda, driver_version(driver_detail))

@@ -48,16 +48,6 @@ def nvidia_driver() -> tuple[bool, str]:
     return False, "no NVIDIA driver (no /proc/driver/nvidia, no nvidia-smi)"
 
 
-def cuda_mismatch(driver_detail: str) -> str | None:
-    """cuda_compat.driver_mismatch for the installed cuda-python and this driver (None when they fit)."""
-    from .cuda_compat import bindings_version, driver_mismatch, driver_version, import_cudart
-    try:
-        err, driver_cuda = import_cudart().cudaDriverGetVersion()
-    except Exception:  # noqa: BLE001 - no driver library at all
-        err, driver_cuda = 1, None
-    return driver_mismatch(bindings_version(), driver_cuda if int(err) == 0 else None, driver_version(driver_detail))
-
-
 class TensorRTRuntime(Runtime):
     name = "trt"
     engine_kind = "plan"
@@ -87,8 +77,10 @@ class TensorRTRuntime(Runtime):
         try:
             gpu = gpu_info()
         except Exception as exc:  # noqa: BLE001
+            from .cuda_compat import mismatch_hint
+            hint = mismatch_hint(detail)  # e.g. cuda-bindings 13 on a CUDA 12 driver
             return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}"
-                                + "".join(f"; {hint}" for hint in [cuda_mismatch(detail)] if hint))
+                                + (f"; {hint}" if hint else ""))
         return Availability(cls.name, True, version, "", [f"cuda:0 {gpu['name']} (sm {gpu['compute_capability']})"])
 
     def __init__(self, engine: Path, options: RuntimeOptions) -> None:
