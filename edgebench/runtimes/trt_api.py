@@ -18,7 +18,8 @@ from dataclasses import dataclass
 OLDEST = (8, 5)  # JetPack 5: the oldest release the path runs on
 
 # Where a binding lives in NVIDIA/TensorRT's python/ tree. Only the first three are in the reference
-# copy the test parses; the others were read in the repository by hand (names checked: 8.5 to 11.x).
+# copy the test parses per release; the OnnxParser names were read by hand in one (2022, 8.x) pyOnnx.cpp,
+# the others (ITensor.name, INetworkDefinition.get_input, nptype, __version__) are not checked here.
 CORE, INT8 = "infer/pyCore.cpp", "infer/pyInt8.cpp"
 REFERENCE_SOURCES = (CORE, "infer/pyFoundationalTypes.cpp", INT8)
 GRAPH, ONNX, PACKAGE = "infer/pyGraph.cpp", "parsers/pyOnnx.cpp", "packaging tensorrt/__init__.py"
