@@ -97,7 +97,8 @@ def test_bundle_is_self_contained_with_checksums(bundle, tmp_path):
     root = extract_bundle(bundle, tmp_path)
     names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert {"model.onnx", "preprocess.json", "labels.csv", "bundle.json", "runner.py", "portable/__init__.py",
-            "portable/tensorrt/engine.py", "portable/tensorrt/rules.py", "portable/layer_profile.py",
+            "portable/tensorrt/engine.py", "portable/tensorrt/rules.py", "portable/tensorrt/api.py",
+            "portable/tensorrt/cuda_compat.py", "portable/tensorrt/layers.py", "portable/layer_profile.py",
             "portable/preprocess.py", "portable/record.py", "SHA256SUMS"} <= names
     assert any(n.startswith("images/") for n in names)
     listed = {line.split("  ", 1)[1] for line in (root / "SHA256SUMS").read_text().splitlines()}
@@ -136,7 +137,7 @@ def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
         lat = r["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert r["loop"]["iterations"] >= 20
-        assert r["deploy"]["checksums_verified"] is True and r["deploy"]["checksum_files"] == 16
+        assert r["deploy"]["checksums_verified"] is True and r["deploy"]["checksum_files"] == listed
         assert r["deploy"]["tensorrt_reason"] == "TensorRT not installed on device: No module named 'tensorrt'"
         assert r["deploy"]["host"] == "127.0.0.1" and r["deploy"]["nvpmodel"] is None
     assert (tmp_path / "known_hosts").read_text().strip()  # the new host key was remembered

@@ -158,7 +158,7 @@ def test_legacy_calibrator_option(capsys):
     options = trt_build_from(ctx, ("trt",), (1,), "int8")
     assert options.legacy_calibrator and "deprecated since TensorRT 10.1" in capsys.readouterr().err
     cfg = tc.derive_build_config("int8", "10.3.0", legacy_calibrator=options.legacy_calibrator)
-    assert cfg.legacy_calibrator and cfg.builder_flags == ["INT8"]
+    assert cfg.legacy_calibrator and cfg.builder_flags == ["FP16", "INT8"]
     with pytest.raises(UsageError, match="--precision int8 only"):
         trt_build_from(_export_context("--trt-legacy-calibrator"), ("trt",), (1,), "fp32")
 
@@ -203,17 +203,24 @@ def test_profile_shapes_from_batches():
         tc.profile_shapes([1, 4], (3, 8, 8), opt=8)
 
 
-@pytest.mark.parametrize("version,precision,kw,source,flags,strong", [
-    ("10.7.0", "fp32", {}, "fp32", [], False),
-    ("10.7.0", "fp16", {}, "fp32", ["FP16"], False),
-    ("10.7.0", "int8", {"qdq_available": True}, "qdq", ["INT8"], False),
-    ("8.5.2.2", "int8", {"qdq_available": True}, "qdq", ["INT8"], False),
-    ("11.1.0", "fp16", {"fp16_onnx_available": True}, "fp16", [], True),
-    ("11.1.0", "int8", {"qdq_available": True}, "qdq", [], True),
+@pytest.mark.parametrize("version,precision,kw,source,flags,strong,float_layers", [
+    ("10.7.0", "fp32", {}, "fp32", [], False, "fp32"),
+    ("10.3.0", "fp32", {}, "fp32", [], False, "fp32"),
+    ("10.7.0", "fp16", {}, "fp32", ["FP16"], False, "fp16 where faster, else fp32"),
+    ("10.3.0", "int8", {"qdq_available": True}, "qdq", ["FP16", "INT8"], False, "fp16 where faster, else fp32"),
+    ("8.5.2.2", "int8", {"qdq_available": True}, "qdq", ["FP16", "INT8"], False, "fp16 where faster, else fp32"),
+    ("8.5.2.2", "int8", {"legacy_calibrator": True}, "fp32", ["FP16", "INT8"], False, "fp16 where faster, else fp32"),
+    ("11.1.0", "fp32", {}, "fp32", [], True, "fp32"),
+    ("11.1.0", "fp16", {"fp16_onnx_available": True}, "fp16", [], True, "fp16 (the FP16 ONNX's types)"),
+    ("11.1.0", "int8", {"qdq_available": True}, "qdq", [], True, "fp32 (strongly typed: the Q/DQ ONNX's float type)"),
 ])
-def test_build_config(version, precision, kw, source, flags, strong):
+def test_build_config(version, precision, kw, source, flags, strong, float_layers):
+    """Per release: TF32 cleared on every build (fp32 plans compute FP32); FP16 with INT8 on 8.x/10.x;
+    no precision flag and no calibrator on 11.x."""
     cfg = tc.derive_build_config(precision, version, **kw)
     assert (cfg.onnx_source, cfg.builder_flags, cfg.strongly_typed) == (source, flags, strong)
+    assert cfg.cleared_flags == ["TF32"] and cfg.float_layers == float_layers
+    assert cfg.legacy_calibrator == bool(kw.get("legacy_calibrator"))
     assert cfg.explicit_batch_flag == version.startswith("8.")
     assert cfg.to_dict()["workspace_mb"] == tc.DEFAULT_WORKSPACE_MB
 
@@ -225,8 +232,11 @@ def test_build_config_refusals():
         tc.derive_build_config("int8", "11.0.0", legacy_calibrator=True)
     with pytest.raises(UsageError, match="needs an FP16 ONNX"):
         tc.derive_build_config("fp16", "11.0.0")
-    with pytest.raises(UsageError, match="hardware-compatible"):
+    with pytest.raises(UsageError, match=r"--trt-hw-compat ampere\+ needs TensorRT >= 8.6 \(this is 8.5.2\)"):
         tc.derive_build_config("fp32", "8.5.2", hardware_compatibility="ampere_plus")
+    with pytest.raises(UsageError, match="same-compute-capability needs TensorRT >= 10.9"):
+        tc.derive_build_config("fp32", "10.3.0", hardware_compatibility="same_compute_capability")
+    assert tc.derive_build_config("fp32", "10.9.0", hardware_compatibility="same_compute_capability")
     with pytest.raises(UsageError):
         tc.derive_build_config("int4", "10.7.0")
     legacy = tc.derive_build_config("int8", "8.5.2", legacy_calibrator=True)
@@ -309,34 +319,69 @@ def test_calibration_cache_writer_refuses_bad_scales():
 
 # ---------------------------------------------------------------- the INT8 input: a Q/DQ ONNX
 
+class _SqueezeExcite(__import__("torch").nn.Module):
+    """A tiny CNN with what the INT8 recipe leaves in float: a squeeze-excitation branch, a Linear classifier."""
+
+    def __init__(self) -> None:
+        import torch
+        super().__init__()
+        self.stem, self.conv = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3)
+        self.se_reduce, self.se_expand = torch.nn.Conv2d(8, 4, 1), torch.nn.Conv2d(4, 8, 1)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        import torch
+        x = torch.relu(self.stem(x))
+        x = x * torch.sigmoid(self.se_expand(torch.relu(self.se_reduce(x.mean((2, 3), keepdim=True)))))
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
 @pytest.fixture(scope="module")
 def qdq_onnx(tmp_path_factory) -> Path:
-    """The INT8 work's Q/DQ ONNX made the same way: a tiny CNN quantized by onnxruntime.quantization,
-    symmetric INT8 activations and weights in QDQ format (what TensorRT's explicit quantization takes)."""
+    """The INT8 work's TensorRT Q/DQ ONNX, made by its own code (ort_quant.pre_process, fragile_nodes,
+    quantize(target="trt")): symmetric INT8 activations and weights in QDQ format, the squeeze-excitation
+    convs and the classifier left in float. Next to it: ORT's defaults, which TensorRT's Q/DQ is not."""
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    from edgebench.quantize import ort_quant
+
     d = tmp_path_factory.mktemp("qdq")
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3),
-                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+    model = _SqueezeExcite().eval()
     torch.onnx.export(model, torch.randn(1, 3, 32, 32), str(d / "fp32.onnx"), input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "batch"}}, opset_version=17, dynamo=False)
+    images = np.random.default_rng(0).standard_normal((8, 3, 32, 32), dtype=np.float32)
+    prepared = ort_quant.pre_process(d / "fp32.onnx", d / "fp32.prep.onnx")
+    fragile = ort_quant.fragile_nodes(prepared)
+    ort_quant.quantize(prepared, d / "model.qdq.onnx", images, "minmax", "trt", d / "ranges.json", list(fragile))
+    (d / "fragile.json").write_text(json.dumps(fragile))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            self.items = iter([{"input": rng.standard_normal((1, 3, 32, 32), dtype=np.float32)} for _ in range(8)])
+            self.items = iter([{"input": image[None]} for image in images])
 
         def get_next(self):
             return next(self.items, None)
 
-    quantize_static(str(d / "fp32.onnx"), str(d / "model.qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                                   "AddQDQPairToWeight": True, "DedicatedQDQPair": True})
     quantize_static(str(d / "fp32.onnx"), str(d / "ort-default.qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
     return d / "model.qdq.onnx"
+
+
+def test_tensorrt_qdq_keeps_the_recipe_exclusions_and_float_outputs(qdq_onnx):
+    """One recipe for ORT and TensorRT: the same excluded nodes, Q/DQ only on the weighted ops' inputs, no
+    graph output from a DequantizeLinear (ORT's every-op default gave 8-bit logits)."""
+    import onnx
+    fragile = json.loads(qdq_onnx.with_name("fragile.json").read_text())
+    assert sorted(fragile.values()) == ["fully connected classifier (last layer)", "squeeze-excitation conv",
+                                        "squeeze-excitation conv"]
+    graph = onnx.load(str(qdq_onnx)).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    fed_by_dq = {n.name for n in graph.node if any(i in dequantized for i in n.input)}
+    assert not fed_by_dq & set(fragile)
+    assert {n.op_type for n in graph.node if n.name in fed_by_dq} <= {"Conv", "Mul", "Relu"}
+    summary = qdq_summary(qdq_onnx)
+    assert summary["dequantized_outputs"] == [] and summary["tensorrt_ready"]
 
 
 def test_qdq_onnx_is_valid_explicit_quantization(qdq_onnx):
@@ -397,14 +442,24 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
         plan = tmp_path / precision / "model.plan"
         manifest = build_plan(src, plan, cfg, tc.profile_shapes([1, 4], (3, 32, 32)), timing_cache=cache)
         assert cache.is_file() and manifest["precision"] == precision
+        assert manifest["build"]["cleared_flags"] == ["TF32"]
         with TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(4,))) as rt:
             out = rt.infer(x)
             assert np.abs(out - ref).max() <= tol * max(1.0, np.abs(ref).max()), precision
             run = rt.bind(x)
+            for _ in range(5):
+                run()
+            run.warmup_done()  # what the protocol calls: the GPU times are the timed loop's only
             for _ in range(20):
                 run()
-            timing = rt.settings()["timing"]
+            settings = rt.settings()
+            timing = settings["timing"]
             assert timing["gpu_compute_ms"]["p50"] > 0 and timing["iterations"] == 20
+            assert sum(settings["layer_precisions"].values()) > 0
+            assert ("INT8" in settings["layer_precisions"]) == (precision == "int8"), settings["layer_precisions"]
+            rows = rt.layer_profile(x)  # op and kernel from the engine inspector
+            assert any(r["op"] and r["kernel"] for r in rows), rows[:3]
+            assert any(r["op"].endswith(" INT8") for r in rows) == (precision == "int8"), rows[:5]
             mem = rt.device_memory()
             assert mem["plan_file"] > 0 and mem["engine_device_memory"] >= 0
         bad = json.loads(tc.manifest_path_for(plan).read_text())
@@ -412,6 +467,30 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
         tc.write_engine_manifest(plan, bad)
         with pytest.raises(EngineMismatch, match="rebuild"):
             TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(1,))).activate()
+
+
+@pytest.mark.gpu
+@gpu
+def test_legacy_calibration_cache_follows_the_onnx_and_images(qdq_onnx, tmp_path):
+    import tensorrt as trt
+
+    from edgebench.portable.tensorrt import api as trt_api
+    from edgebench.portable.tensorrt.engine import build_plan
+    if not trt_api.uses("legacy_calibrator", trt.__version__):
+        pytest.skip(f"TensorRT {trt.__version__} has no implicit INT8 calibration")
+    cfg = tc.derive_build_config("int8", trt.__version__, legacy_calibrator=True)
+    profile = tc.profile_shapes([1, 4], (3, 32, 32))
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((8, 3, 32, 32), dtype=np.float32)
+
+    def build(batches) -> dict:
+        return build_plan(qdq_onnx.with_name("fp32.onnx"), tmp_path / "model.plan", cfg, profile,
+                          calibration_batches=tc.calibration_batches(batches, profile),
+                          calibration_cache=tmp_path / tc.CALIBRATION_CACHE_FILE)["calibration_cache"]
+
+    assert build(images)["reused"] is False
+    assert build(images)["reused"] is True
+    assert build(images[::-1].copy())["reused"] is False  # another calibration set recalibrates
 
 
 @pytest.mark.gpu
@@ -438,7 +517,12 @@ def test_edgebench_run_trt_end_to_end(tmp_path):
         assert settings["timing_cache"]["path"] == str(cache) and settings["timing_cache"]["saved_bytes"] > 0
         assert settings["cuda_graph"] and settings["timing"]["cuda_graph"]
         assert settings["timing"]["gpu_compute_ms"]["p50"] > 0 and settings["layer_profile"]
+        assert settings["timing"]["iterations"] == r["loop"]["iterations"]  # warm-up runs are not in the GPU times
+        assert settings["build"]["cleared_flags"] == ["TF32"] and settings["float_layers"] == "fp32"
+        assert settings["layer_precisions"] and any(row["op"] for row in settings["layer_profile"])
         assert r["device_memory_mb"]["engine_device_memory"] >= 0
+    manifest = json.loads((tmp_path / "artifacts" / "mobilenet_v3_large" / "manifest.json").read_text())
+    assert manifest["verification"]["trt/fp32"]["rel_err"] <= 1e-3  # FP32, not TF32 (emulated TF32: 5.6e-3)
     again = run("16", "4")  # another --batch list rebuilds with its own profile, reusing the timing cache
     assert again[0]["runtime"]["settings"]["profile"]["max"][0] == 16
     assert again[0]["runtime"]["settings"]["timing_cache"]["reused"] is True

@@ -188,9 +188,9 @@ def trt_build_options(also: tuple[str, ...]) -> Callable:
                       metavar="MiB", help="TensorRT: builder workspace memory-pool limit, in MiB."),
          click.option("--trt-hw-compat", type=click.Choice(list(HARDWARE_COMPAT_CLI)), default="none",
                       show_default=True,
-                      help="TensorRT: hardware-compatible plan; ampere+ runs on any Ampere or newer GPU, "
-                           "same-compute-capability on GPUs of the builder's compute capability (discrete GPUs "
-                           "only, not Jetson; may be slower)."),
+                      help="TensorRT: hardware-compatible plan; ampere+ (TensorRT >= 8.6) runs on any Ampere or "
+                           "newer GPU, same-compute-capability (TensorRT >= 10.9, built on Turing+) on GPUs of the "
+                           "builder's compute capability (discrete GPUs only, not Jetson; may be slower)."),
          click.option("--trt-timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
                       help="TensorRT: timing cache read before and updated after every build, e.g. one file "
                            "shared by all models [default: <out>/<model>/trt.timing-cache]."),

@@ -46,7 +46,10 @@ def bundle_files(artifacts, precision: str, data: Path | None) -> tuple[dict[str
             raise UsageError(f"no INT8 Q/DQ ONNX in {artifacts.root} (manifest has no qdq/int8 entry): run "
                              "`edgebench export MODEL --precision int8 --data DIR` first")
         qdq = artifacts.path(entry["files"][0])
-        qdq_summary(qdq)  # a valid Q/DQ model, or UsageError
+        summary = qdq_summary(qdq)  # a valid Q/DQ model, or UsageError
+        if not summary["tensorrt_ready"]:
+            raise UsageError(f"{entry['files'][0]} is not a Q/DQ ONNX TensorRT takes ({'; '.join(summary['problems'])}); "
+                             "rebuild it: `edgebench export MODEL --runtime trt --precision int8 --data DIR`")
         files["model.qdq.onnx"] = qdq
         roles["qdq_onnx"] = "model.qdq.onnx"
     if precision == "fp16":
@@ -84,8 +87,10 @@ def write_bundle(artifacts, precision: str, out: Path, data: Path | None = None)
         "edgebench": provenance.edgebench_info(),
         "source_manifest": {"onnx_sha256": manifest["files"]["fp32/model.onnx"]["sha256"],
                             "engines": sorted(manifest.get("engines", {}))},
-        "supported": {"jetpack6": "TensorRT 10.x (explicit Q/DQ INT8, FP16 flag)",
-                      "jetpack5": "TensorRT 8.5 (runner --legacy-calibrator: deprecated implicit INT8)",
+        "supported": {"jetpack7.2.2+": "TensorRT 11.x on AGX Orin and Thor (strongly typed: Q/DQ INT8, FP16 ONNX)",
+                      "jetpack6": "TensorRT 10.3 (6.1/6.2) or 8.6 (6.0): explicit Q/DQ INT8 with FP16, FP16 flag; "
+                                  "Orin on JetPack 6 stays on TensorRT 10.x",
+                      "jetpack5": "TensorRT 8.5 (Q/DQ INT8; runner --legacy-calibrator: deprecated implicit INT8)",
                       "fallback": "onnxruntime CPU (runner --fallback ort)"},
     }
     generated = {"bundle.json": None, "preprocess.json": json.dumps(manifest["preprocess"], indent=2).encode()}

@@ -2,7 +2,8 @@
 """edgebench bundle runner: builds the TensorRT engine on the device and benchmarks it.
 
 Standalone: needs Python 3.8+, numpy, and TensorRT + cuda-python (JetPack ships TensorRT;
-``pip install cuda-python``); OpenCV only to preprocess the bundled sample images; ONNX
+cuda-python matching the JetPack CUDA: see
+``portable/tensorrt/cuda_compat.INSTALL``); OpenCV only to preprocess the bundled sample images; ONNX
 Runtime only for the CPU fallback (``--fallback ort``). Everything it measures with is the
 library's own ``portable`` package, shipped next to it as it is: the protocol and its
 statistics, peak RSS, decoding and preprocessing, checksums, the host fingerprint, the
@@ -76,6 +77,10 @@ def tensorrt_reason():
         return f"TensorRT not installed on device: {exc}"
     except Exception as exc:  # noqa: BLE001 - a broken install
         return f"TensorRT failed to import on device: {type(exc).__name__}: {exc}"
+    from portable.tensorrt import api
+    unsupported = api.jetson_problem(trt.__version__, api.l4t_release())
+    if unsupported:
+        return unsupported
     try:
         from portable.tensorrt import engine as trt_engine
         trt_engine.import_cudart()
@@ -84,8 +89,17 @@ def tensorrt_reason():
     try:
         trt_engine.gpu_info()
     except Exception as exc:  # noqa: BLE001
-        return f"no usable CUDA GPU on device (TensorRT {trt.__version__}): {exc}"
+        from portable.tensorrt import cuda_compat
+        hint = cuda_compat.mismatch_hint(_driver_text())
+        return f"no usable CUDA GPU on device (TensorRT {trt.__version__}): {exc}" + (f"; {hint}" if hint else "")
     return None
+
+
+def _driver_text() -> str:
+    try:
+        return Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return ""
 
 
 def measure_trt(meta, args, batches, status):
@@ -123,15 +137,15 @@ def measure_trt(meta, args, batches, status):
             first_ms = (time.perf_counter() - t0) * 1e3
             if args.cuda_graph:
                 engine.capture_graph()
-            engine.gpu_ms.clear()
-            engine.copy_ms.clear()
-            times, loop = time_loop(engine.run_once, protocol_of(args))
+            times, loop = time_loop(engine.timed_run(), protocol_of(args))
             settings = {"device": "cuda:0", "gpu": engine.gpu, "tensorrt_version": trt.__version__,
                         "profile": profile, "build": cfg.to_dict(), "build_seconds": round(build_seconds, 2),
+                        "float_layers": cfg.float_layers, "layer_precisions": engine.layer_precisions(),
                         "cuda_graph": bool(args.cuda_graph), "inputs": source_kind,
                         "timing": {**engine.timing_summary(),
                                    "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + sync",
-                                   "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"}}
+                                   "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, "
+                                                  "timed loop only"}}
             if args.profile:
                 settings["layer_profile"] = engine.layer_profile(inputs)
             out.append({"runtime": {"name": "trt", "version": trt.__version__, "settings": settings,

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
-             "opencv-python-headless", "tensorrt")
+             "opencv-python-headless", "tensorrt", "cuda-python", "cuda-bindings")
 # the ISA flags that change INT8 speed and accuracy (x86) and the ARM dot-product extensions
 _FLAG_PREFIXES = ("avx512", "avx2", "amx", "avx_vnni", "asimddp", "i8mm", "sve")
 

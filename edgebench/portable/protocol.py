@@ -35,7 +35,9 @@ class Protocol:
 
 
 def time_loop(fn: Callable[[], object], protocol: Protocol) -> tuple[np.ndarray, dict]:
-    """Warm up, then time ``fn`` until both minimums are met; per-iteration times in ms."""
+    """Warm up, then time ``fn`` until both minimums are met; per-iteration times in ms.
+
+    ``fn.warmup_done()``, where ``fn`` has it, is called once between the warm-up and the timed loop."""
     start = time.perf_counter()
     warm = 0
     while warm < protocol.warmup_iterations or time.perf_counter() - start < protocol.warmup_seconds:
@@ -43,6 +45,8 @@ def time_loop(fn: Callable[[], object], protocol: Protocol) -> tuple[np.ndarray,
         warm += 1
         if time.perf_counter() - start > protocol.max_seconds / 4:
             break
+    if hasattr(fn, "warmup_done"):  # a runtime keeping its own per-run figures (TensorRT's CUDA events) drops these
+        fn.warmup_done()
     times: list[float] = []
     begin = time.perf_counter()
     now = begin

@@ -127,7 +127,8 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
             "method": method, "seed": seed, "num": num, "max_drop": max_drop, "preprocess": manifest["preprocess"]}
     ort_versions = {"onnxruntime": versions.get("onnxruntime")}
     keys = {"ort": int8_key(base, "ort", ort_versions),
-            "qdq": int8_key({**base, "max_drop": None}, "qdq", ort_versions),
+            "qdq": int8_key({**base, "max_drop": None, "trt_op_types": ort_quant.TRT_OP_TYPES,
+                             "excluded": "fragile_nodes"}, "qdq", ort_versions),
             "openvino": int8_key(base, "openvino", {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
     section = manifest.setdefault("int8", {})
     timings = section.setdefault("seconds", {})
@@ -186,11 +187,12 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
         return {**build, "files": [out]}
 
     def build_qdq() -> dict:
-        prepared, _fragile = ort_prepared()
+        prepared, fragile = ort_prepared()
         status("Q/DQ ONNX for TensorRT: symmetric S8S8")
         out = artifacts.path("int8/qdq/model.qdq.onnx")
         images = calibration()[0] if not cache.is_file() else None
-        build = ort_quant.quantize(prepared, out, images, method, "trt", cache)
+        build = ort_quant.quantize(prepared, out, images, method, "trt", cache, list(fragile))
+        build["left_in_float"] = fragile  # the same exclusions as the ORT model
         build["for"] = "TensorRT explicit quantization (also runs on ORT and OpenVINO)"
         return {**build, "files": [out]}
 

@@ -39,6 +39,10 @@ TARGETS = ("cpu", "trt")
 # with that scale, TensorRT 8.5 to 11), and every consumer gets its own pair, so TensorRT can fuse
 # each into its layer.
 TRT_LAYOUT = {"QuantizeBias": False, "AddQDQPairToWeight": True, "DedicatedQDQPair": True}
+# TensorRT's Q/DQ placement: only the inputs of the weighted ops. With every op type (ORT's default) the
+# pools, Flatten, HardSigmoid/Mul gates and Adds got Q/DQ too, and the graph output came out of a
+# DequantizeLinear (mobilenet_v3_large, squeezenet1_1: 8-bit logits); TensorRT fuses the rest itself.
+TRT_OP_TYPES = list(QUANTIZABLE)
 CALIB_BATCH = 8
 
 
@@ -198,7 +202,7 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=calibrate_method(method),
-        op_types_to_quantize=None,
+        op_types_to_quantize=TRT_OP_TYPES if target == "trt" else None,
         nodes_to_exclude=[*nodes_to_exclude, *shape_math],
         extra_options=extra,
         calibration_cache_path=str(cache),
@@ -207,7 +211,7 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
         "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": True,
         "activation_type": "QInt8" if symmetric else "QUInt8", "weight_type": "QInt8",
         "activation_symmetric": symmetric, "weight_symmetric": True, "method": method, "target": target,
-        **({"layout": TRT_LAYOUT} if target == "trt" else {}),
+        **({"layout": TRT_LAYOUT, "op_types_to_quantize": TRT_OP_TYPES} if target == "trt" else {}),
         "nodes_to_exclude": list(nodes_to_exclude), "shape_nodes_not_quantized": len(shape_math), "pre_process": "quant_pre_process",
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -78,7 +78,7 @@ class Source:
 
     role: str
     given: str
-    artifacts: object  # edgebench.export.artifacts.Artifacts
+    artifacts: object  # edgebench.build.artifacts.Artifacts
 
     @property
     def model(self) -> str:

@@ -38,9 +38,16 @@ def qdq_summary(onnx_path: Path) -> dict:
     # QuantizeLinear (ORT without AddQDQPairToWeight) is rejected by older releases.
     int8_inits = {n for n, i in inits.items() if i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.INT32)}
     weight_only_dq = [n.name for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int8_inits]
+    producer = {out: n.op_type for n in model.graph.node for out in n.output}
+    dq_outputs = [o.name for o in model.graph.output if producer.get(o.name) == "DequantizeLinear"]
     problems = []
     if asymmetric:
         problems.append(f"{len(asymmetric)} Q/DQ nodes with non-zero zero points (TensorRT needs symmetric)")
+    if zero_point_types - {"int8", "int32"}:
+        problems.append(f"{'/'.join(sorted(zero_point_types - {'int8', 'int32'}))} Q/DQ: TensorRT takes INT8 only")
+    if dq_outputs:
+        problems.append(f"graph output {', '.join(dq_outputs)} comes out of a DequantizeLinear (8-bit outputs): "
+                        "quantize only the inputs of Conv/MatMul/Gemm")
     if "int32" in zero_point_types:
         problems.append("INT32 DequantizeLinear (quantized bias): quantize with QuantizeBias=False")
     if weight_only_dq:
@@ -48,5 +55,6 @@ def qdq_summary(onnx_path: Path) -> dict:
                         "quantize with AddQDQPairToWeight=True for TensorRT < 10")
     return {"quantize_nodes": q, "dequantize_nodes": dq, "zero_point_types": sorted(zero_point_types),
             "asymmetric_nodes": asymmetric, "problems": problems,
-            "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"},
+            "tensorrt_ready": not asymmetric and zero_point_types <= {"int8"} and not dq_outputs,
+            "dequantized_outputs": dq_outputs,
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)}

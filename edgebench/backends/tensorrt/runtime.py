@@ -23,7 +23,8 @@ from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
 from edgebench.portable.tensorrt import rules as tc
 
-INSTALL_HINT = "pip install 'edgebench[tensorrt]' --extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)"
+INSTALL_HINT = ("pip install 'edgebench[tensorrt]' (driver >= 580.65) or 'edgebench[tensorrt-cu12]' (driver 525-575) "
+                "--extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)")
 
 
 def nvidia_driver() -> tuple[bool, str]:
@@ -81,7 +82,10 @@ class TensorRTRuntime(Runtime):
         try:
             gpu = gpu_info()
         except Exception as exc:  # noqa: BLE001
-            return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}")
+            from edgebench.portable.tensorrt.cuda_compat import mismatch_hint
+            hint = mismatch_hint(detail)  # e.g. cuda-bindings 13 on a CUDA 12 driver
+            return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}"
+                                + (f"; {hint}" if hint else ""))
         return Availability(cls.name, True, version, "", [f"cuda:0 {gpu['name']} (sm {gpu['compute_capability']})"])
 
     @classmethod
@@ -126,7 +130,7 @@ class TensorRTRuntime(Runtime):
             self.core.capture_graph()
         self.core.gpu_ms.clear()
         self.core.copy_ms.clear()
-        return self.core.run_once
+        return self.core.timed_run()
 
     def settings(self) -> dict:
         manifest = self.core.manifest
@@ -140,10 +144,12 @@ class TensorRTRuntime(Runtime):
             "hardware_compatibility": manifest.get("hardware_compatibility"),
             "timing_cache": manifest.get("timing_cache"),
             "build": build,
+            "float_layers": build.get("float_layers"),
+            "layer_precisions": self.core.layer_precisions(),
             "cuda_graph": self.run_options.cuda_graph,
             "timing": {**self.core.timing_summary(),
                        "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
-                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3"},
+                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, timed loop only"},
         }
         return out
 
@@ -184,8 +190,11 @@ def build_plan_for(request: EngineRequest) -> dict:
         hardware_compatibility=options.hardware_compatibility)
     source = {"fp32": Path(request.onnx), "fp16": fp16_onnx, "qdq": qdq}[cfg.onnx_source]
     if cfg.onnx_source == "qdq":
-        cfg.notes.append(f"Q/DQ ONNX: {qdq.relative_to(folder)} ({qdq_summary(source)['quantize_nodes']} "
-                         "QuantizeLinear nodes)")
+        summary = qdq_summary(source)
+        if not summary["tensorrt_ready"]:
+            raise UsageError(f"{qdq} is not a Q/DQ ONNX TensorRT takes ({'; '.join(summary['problems'])}); rebuild it: "
+                             "`edgebench export MODEL --runtime trt --precision int8 --data DIR`")
+        cfg.notes.append(f"Q/DQ ONNX: {qdq.relative_to(folder)} ({summary['quantize_nodes']} QuantizeLinear nodes)")
     profile = options.profile(request.input_shape)
     timing_cache = Path(options.timing_cache) if options.timing_cache else folder / tc.TIMING_CACHE_FILE
     plan = folder / f"{precision}/tensorrt/{tc.ENGINE_FILE}"

@@ -3,16 +3,19 @@
 Needs ``tensorrt``, ``numpy`` and cuda-python (``cuda.bindings.runtime`` or the older
 ``cuda.cudart``); part of the portable core, so the Jetson bundle runs this very file.
 
-Build: Builder -> network (explicit batch; EXPLICIT_BATCH flag only on 8.x, strongly
-typed on 11.x) -> OnnxParser -> BuilderConfig (workspace pool limit, precision flags,
-one optimisation profile, timing cache, hardware compatibility) -> build_serialized_network.
+Build: Builder -> network (explicit batch; EXPLICIT_BATCH flag only on 8.x; 11.x is always
+strongly typed) -> OnnxParser -> BuilderConfig (workspace pool limit, TF32 cleared, precision
+flags, DETAILED profiling verbosity, one optimisation profile, timing cache, hardware
+compatibility) -> build_serialized_network. Which names each step uses on which release is
+:mod:`.api`'s table; cuda-python differences are :mod:`.cuda_compat`'s.
 Run: Runtime.deserialize_cuda_engine -> execution context -> set_input_shape /
-set_tensor_address -> execute_async_v3 on a stream, timed with CUDA events; optionally
-replayed as a captured CUDA graph.
+set_tensor_address -> execute_async_v3 on a stream, timed with CUDA events (timed loop only);
+optionally replayed as a captured CUDA graph.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +24,7 @@ import numpy as np
 
 from ..hashing import sha256_file
 from ..layer_profile import RUNS, layer_table
+from . import api, cuda_compat, layers
 from . import rules as tc
 
 # ---------------------------------------------------------------- imports with precise reasons
@@ -30,13 +34,7 @@ def import_tensorrt():
     return trt
 
 
-def import_cudart():
-    """cuda-python's runtime module (12.x/13.x layout first, then the older ``cuda.cudart``)."""
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        from cuda import cudart  # type: ignore[no-redef]
-    return cudart
+import_cudart = cuda_compat.import_cudart
 
 
 def check(result):
@@ -69,10 +67,19 @@ def _logger(trt):
     return trt.Logger(trt.Logger.WARNING)
 
 
-def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path, trt_version: str):
+def calibration_sha256(batches: Iterable[np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for batch in batches:
+        digest.update(repr(batch.shape).encode())
+        digest.update(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path, cache_key: str, trt_version: str):
     """DEPRECATED since TensorRT 10.1 (removed in 11.x): implicit INT8 calibration with
     IInt8EntropyCalibrator2. Kept for JetPack 5 (TensorRT 8.5) devices; the cache file is
-    TensorRT's text format (see rules.read_calibration_cache)."""
+    TensorRT's text format (see rules.read_calibration_cache), reused only for the
+    same ``cache_key`` (TensorRT release, ONNX, calibration images)."""
     cudart = import_cudart()
     batches = [np.ascontiguousarray(b, dtype=np.float32) for b in batches]
     if not batches:
@@ -82,6 +89,7 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.index = 0
+            self.reused = False
             self.device = check(cudart.cudaMalloc(max(b.nbytes for b in batches)))
 
         def get_batch_size(self) -> int:
@@ -97,22 +105,12 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
             return [int(self.device)]
 
         def read_calibration_cache(self):
-            path = Path(cache_path)
-            if path.is_file():
-                data = path.read_bytes()
-                try:
-                    if tc.cache_matches(tc.read_calibration_cache(data), trt_version):
-                        return data
-                except tc.UsageError:
-                    pass
-            return None
+            data = tc.cached_calibration(Path(cache_path), cache_key, trt_version)
+            self.reused = data is not None
+            return data
 
         def write_calibration_cache(self, cache) -> None:
-            data = bytes(cache)
-            tc.read_calibration_cache(data)  # refuse to store something we cannot read back
-            tmp = Path(cache_path).with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(cache_path)
+            tc.store_calibration(Path(cache_path), bytes(cache), cache_key)
 
         def free(self) -> None:
             if self.device is not None:
@@ -129,11 +127,9 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     trt = import_tensorrt()
     logger = _logger(trt)
     builder = trt.Builder(logger)
-    flags = 0
+    flags = 0  # 11.x: always strongly typed (its STRONGLY_TYPED flag is deprecated and ignored)
     if cfg.explicit_batch_flag:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if cfg.strongly_typed and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -143,19 +139,25 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     tc.check_hardware_compat_gpu(cfg.hardware_compatibility, gpu["compute_capability"], gpu["integrated"])
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_mb * 2**20)
+    for flag in cfg.cleared_flags:
+        config.clear_flag(api.resolve(trt, f"BuilderFlag.{flag}"))
     for flag in cfg.builder_flags:
-        config.set_flag(getattr(trt.BuilderFlag, flag))
+        config.set_flag(api.resolve(trt, f"BuilderFlag.{flag}"))
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer types, formats, tactics in the plan
     if cfg.hardware_compatibility != "none":
-        level = {"ampere_plus": "AMPERE_PLUS", "same_compute_capability": "SAME_COMPUTE_CAPABILITY"}
-        config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel, level[cfg.hardware_compatibility])
+        level = api.HARDWARE_LEVELS[cfg.hardware_compatibility][1]
+        config.hardware_compatibility_level = api.resolve(trt, level)
     opt_profile = builder.create_optimization_profile()
     input_name = network.get_input(0).name
     opt_profile.set_shape(input_name, profile["min"], profile["opt"], profile["max"])
     config.add_optimization_profile(opt_profile)
-    calibrator = None
+    calibrator = calibration = None
     if cfg.legacy_calibrator:
-        calibrator = make_entropy_calibrator(trt, calibration_batches or [], calibration_cache
-                                             or Path(plan_path).with_name(tc.CALIBRATION_CACHE_FILE), cfg.trt_version)
+        batches = list(calibration_batches or [])
+        cache = Path(calibration_cache or Path(plan_path).with_name(tc.CALIBRATION_CACHE_FILE))
+        key = tc.calibration_cache_key(trt.__version__, sha256_file(Path(onnx_path)), calibration_sha256(batches))
+        calibrator = make_entropy_calibrator(trt, batches, cache, key, trt.__version__)
+        calibration = {"cache": str(cache), "key": key, "images": sum(len(b) for b in batches)}
         config.int8_calibrator = calibrator  # deprecated since 10.1
         config.set_calibration_profile(opt_profile)
     cache_use = _use_timing_cache(config, Path(timing_cache)) if timing_cache is not None else None
@@ -165,6 +167,7 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     seconds = time.perf_counter() - t0
     if calibrator is not None:
         calibrator.free()
+        calibration["reused"] = calibrator.reused
     if serialized is None:
         raise RuntimeError("TensorRT failed to build the engine (see the TensorRT log above)")
     plan_path = Path(plan_path)
@@ -181,15 +184,22 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
                                   plan_sha256=sha256_file(plan_path), plan_bytes=plan_path.stat().st_size)
     manifest["build_seconds"] = round(seconds, 2)
     manifest["timing_cache"] = cache_use
+    if calibration is not None:
+        manifest["calibration_cache"] = calibration
     tc.write_engine_manifest(plan_path, manifest)
     return manifest
 
 
 def _use_timing_cache(config, path: Path) -> dict:
-    """Load the timing cache at ``path`` into ``config`` (an empty one if absent or made elsewhere)."""
+    """Load the timing cache at ``path`` into ``config`` (an empty one if absent or made elsewhere).
+
+    A cache from another TensorRT release may not even deserialise: create_timing_cache returns None
+    then, and set_timing_cache(None) would raise; so does a GPU mismatch (set_timing_cache -> False).
+    """
     blob = path.read_bytes() if path.is_file() else b""
     use = {"path": str(path), "loaded_bytes": len(blob), "reused": bool(blob)}
-    if not config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False):
+    cache = config.create_timing_cache(blob)
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
         # another GPU or TensorRT release wrote it: start afresh rather than risk wrong tactics
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
         use.update(reused=False, note="cache from another GPU or TensorRT release: started an empty one")
@@ -214,10 +224,10 @@ def make_layer_profiler(trt):
 
         def __init__(self) -> None:
             trt.IProfiler.__init__(self)
-            self.samples: list[tuple[str, str, str, float]] = []
+            self.samples: list[tuple[str, float]] = []
 
         def report_layer_time(self, layer_name: str, ms: float) -> None:
-            self.samples.append((layer_name, "", "", ms))
+            self.samples.append((layer_name, ms))
 
     return LayerProfiler()
 
@@ -246,6 +256,7 @@ class TrtEngine:
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         self.stream = check(cudart.cudaStreamCreate())
+        self.stream_handle = cuda_compat.handle(self.stream)
         self.start, self.end = check(cudart.cudaEventCreate()), check(cudart.cudaEventCreate())
         self.h2d_end, self.compute_end = check(cudart.cudaEventCreate()), check(cudart.cudaEventCreate())
         self.device: dict[str, int] = {}
@@ -258,8 +269,11 @@ class TrtEngine:
     # -- properties
     @property
     def device_memory_size(self) -> int:
-        engine = self.engine
-        return int(getattr(engine, "device_memory_size_v2", None) or engine.device_memory_size)
+        """device_memory_size_v2 where it exists (10.1+; device_memory_size is deprecated there, gone in 11)."""
+        if api.uses("device_memory_size_v2", self.trt.__version__):
+            return int(self.engine.device_memory_size_v2)
+        else:
+            return int(self.engine.device_memory_size)
 
     def profile_range(self) -> tuple[int, int]:
         lo, _opt, hi = self.engine.get_tensor_profile_shape(self.inputs[0], 0)
@@ -313,7 +327,7 @@ class TrtEngine:
     def _execute(self) -> None:
         if self.graph_exec is not None:
             check(self.cudart.cudaGraphLaunch(self.graph_exec, self.stream))
-        elif not self.context.execute_async_v3(int(self.stream)):
+        elif not self.context.execute_async_v3(self.stream_handle):
             raise RuntimeError("execute_async_v3 failed")
 
     def capture_graph(self) -> None:
@@ -323,15 +337,19 @@ class TrtEngine:
         check(cudart.cudaStreamSynchronize(self.stream))
         self._drop_graph()
         check(cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
-        captured = self.context.execute_async_v3(int(self.stream))
+        captured = self.context.execute_async_v3(self.stream_handle)
         graph = check(cudart.cudaStreamEndCapture(self.stream))
         if not captured:
             cudart.cudaGraphDestroy(graph)
             raise RuntimeError("execute_async_v3 could not be captured in a CUDA graph (run without --cuda-graph)")
-        self.graph_exec = check(cudart.cudaGraphInstantiate(graph, 0))
+        self.graph_exec = check(cuda_compat.instantiate_graph(cudart, graph))
         check(cudart.cudaGraphDestroy(graph))  # the executable graph keeps what it needs
 
     # -- one iteration
+    def timed_run(self) -> TimedRun:
+        """What the latency protocol times (see :class:`TimedRun`)."""
+        return TimedRun(self)
+
     def run_once(self, record: bool = True) -> np.ndarray:
         """H2D, execute (between CUDA events), D2H, synchronise; return the first output."""
         cudart = self.cudart
@@ -368,12 +386,24 @@ class TrtEngine:
             context.profiler = profiler
             self._h2d()
             for _ in range(runs):
-                if not context.execute_async_v3(int(self.stream)):
+                if not context.execute_async_v3(self.stream_handle):
                     raise RuntimeError("execute_async_v3 failed while profiling layers")
                 check(self.cudart.cudaStreamSynchronize(self.stream))  # reports arrive per completed run
+            info = self.layer_info(context)
         finally:
             del context
-        return layer_table(profiler.samples, runs)
+        return layer_table([(name, *layers.op_and_kernel(info, name), ms) for name, ms in profiler.samples], runs)
+
+    def layer_info(self, context=None) -> dict[str, dict]:
+        """Each layer's type, precision and kernel from the engine inspector, with ``context``'s input
+        shape (else the formats of a dynamic-shape plan read "N/A")."""
+        inspector = self.engine.create_engine_inspector()
+        inspector.execution_context = context or self.context
+        return layers.layer_info(inspector.get_engine_information(self.trt.LayerInformationFormat.JSON))
+
+    def layer_precisions(self) -> dict[str, int]:
+        """How many layers run in each precision, for the prepared batch (which layers really ran INT8)."""
+        return layers.precision_counts(self.layer_info())
 
     def timing_summary(self) -> dict:
         def stats(values: list[float]) -> dict:
@@ -402,3 +432,21 @@ class TrtEngine:
             self.cudart.cudaEventDestroy(event)
         self.cudart.cudaStreamDestroy(self.stream)
         self.context = self.engine = self.runtime = None
+
+
+class TimedRun:
+    """One :meth:`TrtEngine.run_once` per call: the function the latency protocol times.
+
+    Every run records CUDA-event times; the protocol calls :meth:`warmup_done` when warm-up ends, which
+    drops the warm-up ones, so ``timing.iterations`` is the timed loop's count.
+    """
+
+    def __init__(self, core: TrtEngine) -> None:
+        self.core = core
+
+    def __call__(self) -> None:
+        self.core.run_once()
+
+    def warmup_done(self) -> None:
+        self.core.gpu_ms.clear()
+        self.core.copy_ms.clear()

@@ -10,6 +10,7 @@ Jetson bundle ships.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import EngineMismatch, UsageError
+from . import api
 
 ENGINE_MANIFEST_SCHEMA = "edgebench.trt-engine/1"
 ENGINE_FILE = "model.plan"
@@ -26,6 +28,7 @@ CALIBRATION_CACHE_FILE = "trt.calibration-cache"
 DEFAULT_WORKSPACE_MB = 2048
 HARDWARE_COMPAT_LEVELS = ("none", "ampere_plus", "same_compute_capability")
 HARDWARE_COMPAT_CLI = {"none": "none", "ampere+": "ampere_plus", "same-compute-capability": "same_compute_capability"}
+BUILD_RECIPE = 2  # bump when derive_build_config changes what a plan computes (2: TF32 cleared, FP16 with INT8)
 LEGACY_CALIBRATOR_NOTE = ("IInt8EntropyCalibrator2 (implicit quantization) is deprecated since TensorRT 10.1 and "
                           "removed in 11.x; prefer the Q/DQ ONNX (explicit quantization)")
 
@@ -34,15 +37,10 @@ LEGACY_CALIBRATOR_NOTE = ("IInt8EntropyCalibrator2 (implicit quantization) is de
 
 def parse_version(version: str) -> tuple[int, ...]:
     """'10.7.0.23' -> (10, 7, 0, 23); non-numeric parts stop the parse."""
-    parts = []
-    for piece in str(version).split("."):
-        match = re.match(r"\d+", piece)
-        if not match:
-            break
-        parts.append(int(match.group()))
+    parts = api.release(str(version))
     if not parts:
         raise UsageError(f"not a TensorRT version: {version!r}")
-    return tuple(parts)
+    return parts
 
 
 def same_release(a: str, b: str) -> bool:
@@ -127,7 +125,7 @@ class TrtBuildOptions:
         """What changes the plan (part of its content key); the timing cache only speeds the build."""
         return {"profile_batches": list(profile_batches(self.batches)), "workspace_mb": self.workspace_mb,
                 "hardware_compatibility": self.hardware_compatibility,
-                "legacy_calibrator": self.legacy_calibrator and precision == "int8"}
+                "legacy_calibrator": self.legacy_calibrator and precision == "int8", "recipe": BUILD_RECIPE}
 
     def to_dict(self) -> dict:
         return {**asdict(self), "batches": list(self.batches)}
@@ -159,6 +157,8 @@ class BuildConfig:
     workspace_mb: int = DEFAULT_WORKSPACE_MB
     hardware_compatibility: str = "none"
     notes: list[str] = field(default_factory=list)
+    cleared_flags: list[str] = field(default_factory=list)  # trt.BuilderFlag names cleared (on by default)
+    float_layers: str = "fp32"  # what the layers outside INT8 compute in
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,56 +169,74 @@ def derive_build_config(precision: str, trt_version: str, *, qdq_available: bool
                         workspace_mb: int = DEFAULT_WORKSPACE_MB, hardware_compatibility: str = "none") -> BuildConfig:
     """The build recipe, or UsageError naming what is missing for this precision and version.
 
-    * 8.x/10.x FP16: the FP32 ONNX with BuilderFlag.FP16 (weak typing).
-    * 11.x FP16: builder precision flags are gone; an FP16 ONNX built strongly typed.
-    * INT8: the Q/DQ ONNX (explicit quantization); 8.x/10.x also set BuilderFlag.INT8.
-    * INT8 legacy: FP32 ONNX + IInt8EntropyCalibrator2 (deprecated 10.1, removed 11.0).
+    Which releases take which path is :mod:`.api`'s table (the flags below are its names):
+
+    * every build clears BuilderFlag.TF32, on by default since 8.x: FLOAT layers compute FP32, which
+      the 1e-3 fp32 verification expects (emulated TF32 rounding: 5.6e-3 on mobilenet_v3, 2.1e-2 on resnet50);
+    * 8.x/10.x FP16: the FP32 ONNX with BuilderFlag.FP16 (weak typing);
+    * 11.x FP16: builder precision flags are gone; an FP16 ONNX built strongly typed;
+    * INT8: the Q/DQ ONNX (explicit quantization). 8.x/10.x set FP16 with INT8, as trtexec ``--best``
+      does, so the layers outside Q/DQ run FP16 where that is faster; 11.x runs them in the ONNX's FP32;
+    * INT8 legacy: FP32 ONNX + IInt8EntropyCalibrator2 (deprecated 10.1, removed 11.0), FP16 + INT8.
     """
-    major = parse_version(trt_version)[0]
+    version = parse_version(trt_version)
     if precision not in ("fp32", "fp16", "int8"):
         raise UsageError(f"TensorRT precision must be fp32, fp16 or int8, got {precision!r}")
     check_build_limits(workspace_mb, hardware_compatibility)
-    if hardware_compatibility != "none" and parse_version(trt_version)[:2] < (8, 6):
-        raise UsageError(f"hardware-compatible engines need TensorRT >= 8.6 (this is {trt_version})")
+    if hardware_compatibility != "none":
+        feature = api.HARDWARE_LEVELS[hardware_compatibility][0]
+        if not api.uses(feature, version):
+            cli = {v: k for k, v in HARDWARE_COMPAT_CLI.items()}[hardware_compatibility]
+            raise UsageError(f"--trt-hw-compat {cli} needs TensorRT >= {api.since(feature)} (this is {trt_version})")
+    flags = api.uses("precision_flags", version)
     cfg = BuildConfig(precision, trt_version, "fp32", workspace_mb=workspace_mb,
-                      hardware_compatibility=hardware_compatibility, explicit_batch_flag=major < 10,
-                      strongly_typed=major >= 11)
+                      hardware_compatibility=hardware_compatibility,
+                      explicit_batch_flag=api.uses("explicit_batch_flag", version), strongly_typed=not flags,
+                      cleared_flags=["TF32"])
+    mixed = "fp16 where faster, else fp32"
     if precision == "fp16":
-        if major >= 11:
+        if not flags:
             if not fp16_onnx_available:
                 raise UsageError(f"TensorRT {trt_version} has no FP16 builder flag (strong typing only): "
                                  "it needs an FP16 ONNX (edgebench export --precision fp16 writes fp16/model.onnx)")
-            cfg.onnx_source = "fp16"
+            cfg.onnx_source, cfg.float_layers = "fp16", "fp16 (the FP16 ONNX's types)"
         else:
             cfg.builder_flags.append("FP16")
+            cfg.float_layers = mixed
     elif precision == "int8":
         if legacy_calibrator:
-            if major >= 11:
+            if not api.uses("legacy_calibrator", version):
                 raise UsageError(f"TensorRT {trt_version} removed implicit INT8 calibration; use the Q/DQ ONNX")
             cfg.legacy_calibrator = True
-            cfg.builder_flags.append("INT8")
+            cfg.builder_flags += ["FP16", "INT8"]
+            cfg.float_layers = mixed
             cfg.notes.append(LEGACY_CALIBRATOR_NOTE)
         elif not qdq_available:
             raise UsageError("no INT8 Q/DQ ONNX in the artifacts: run `edgebench export MODEL --precision int8 "
                              "--data DIR` first (or use the deprecated legacy calibrator on TensorRT < 11)")
         else:
             cfg.onnx_source = "qdq"
-            if major < 11:
-                cfg.builder_flags.append("INT8")  # explicit quantization on weakly typed networks
+            if flags:  # explicit quantization on weakly typed networks
+                cfg.builder_flags += ["FP16", "INT8"]
+                cfg.float_layers = mixed
+            else:
+                cfg.float_layers = "fp32 (strongly typed: the Q/DQ ONNX's float type)"
     return cfg
 
 
 def check_hardware_compat_gpu(level: str, compute_capability: str, integrated: bool) -> None:
     """Refuse (UsageError) a hardware-compatible build the building GPU cannot make: TensorRT supports
-    it only on discrete Ampere+ GPUs (not on Jetson / JetPack)."""
+    it only on discrete GPUs (not on Jetson / JetPack), Ampere+ for ``ampere_plus``, Turing+ for
+    ``same_compute_capability`` (NvInfer.h)."""
     if level == "none":
         return
     if integrated:
         raise UsageError("hardware-compatible engines are not supported on Jetson (JetPack) or other "
                          "integrated GPUs; use --trt-hw-compat none")
-    if _cc(compute_capability) < (8, 0):
-        raise UsageError(f"hardware-compatible engines must be built on an Ampere or newer GPU "
-                         f"(this one is sm {compute_capability}); use --trt-hw-compat none")
+    _feature, _name, oldest, arch = api.HARDWARE_LEVELS[level]
+    if _cc(compute_capability) < oldest:
+        raise UsageError(f"{level} hardware-compatible engines must be built on a {arch} or newer GPU "
+                         f"(sm {oldest[0]}.{oldest[1]}+; this one is sm {compute_capability}); use --trt-hw-compat none")
 
 
 # ---------------------------------------------------------------- engine manifest
@@ -352,4 +370,30 @@ def cache_matches(cache: dict, trt_version: str) -> bool:
     return cache.get("version") == trt_version_number(trt_version)
 
 
-# ---------------------------------------------------------------- the Q/DQ ONNX from the INT8 work
+def calibration_cache_key(trt_version: str, onnx_sha256: str, calibration_sha256: str) -> str:
+    """What a legacy calibration cache holds scales for: the TensorRT release, the ONNX (a re-export
+    renames tensors and changes ranges) and the calibration images."""
+    return hashlib.sha256(json.dumps([str(trt_version), onnx_sha256, calibration_sha256]).encode()).hexdigest()
+
+
+def _key_path(cache: Path) -> Path:
+    return Path(cache).with_name(Path(cache).name + ".key")
+
+
+def cached_calibration(cache: Path, key: str, trt_version: str) -> bytes | None:
+    """The cache at ``cache`` if its ``.key`` file names ``key`` and it parses for this release, else None."""
+    try:
+        data, stored = Path(cache).read_bytes(), _key_path(cache).read_text().strip()
+        matches = stored == key and cache_matches(read_calibration_cache(data), trt_version)
+    except (OSError, UnicodeDecodeError, UsageError):
+        return None
+    return data if matches else None
+
+
+def store_calibration(cache: Path, data: bytes, key: str) -> None:
+    """Write the cache, then its key (atomically each: a cache without its key is never reused)."""
+    read_calibration_cache(data)  # refuse to store what cannot be read back
+    for target, blob in ((Path(cache), bytes(data)), (_key_path(cache), key.encode())):
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(target)
