@@ -59,12 +59,13 @@ def _register() -> None:
         doctor,
         evaluate,
         export,
+        fleet,
         models,
         report,
         run,
         sweep,
     )
-    for module in (models, export, run, sweep, report, crosscheck, calibrate, evaluate, doctor, deploy):
+    for module in (models, export, run, sweep, report, crosscheck, calibrate, evaluate, doctor, deploy, fleet):
         main.add_command(module.command)
 
 
