@@ -77,7 +77,8 @@ def places(coordinator: str, results: Path, as_json: bool) -> None:
 @click.option("--fallback", type=click.Choice(["none", "ort"]), default="none", show_default=True,
               help="ort: measure on ONNX Runtime (CPU) where a device has no usable TensorRT.")
 @click.option("--python", "python", default="python3", show_default=True, help="Python on the devices.")
-@click.option("--remote-dir", help="Working folder on the devices [default: ~/edgebench-deploy].")
+@click.option("--remote-dir", default="edgebench-deploy/{place}", show_default=True,
+              help="Working folder on the devices (relative: to the login's home); {place}: the place's name.")
 @click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True)
 @click.option("--warmup-seconds", type=click.FloatRange(0), default=Protocol.warmup_seconds, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True)
@@ -95,7 +96,7 @@ def places(coordinator: str, results: Path, as_json: bool) -> None:
 def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, ...], bundle_files: tuple[Path, ...],
           precisions: str, batch: tuple[int, ...], data: Path | None, weights: str, weights_dir: Path | None,
           artifacts: Path, key: Path | None, known_hosts: Path | None, fallback: str, python: str,
-          remote_dir: str | None, warmup: int, warmup_seconds: float, iterations: int, min_seconds: float,
+          remote_dir: str, warmup: int, warmup_seconds: float, iterations: int, min_seconds: float,
           runner_extra: tuple[str, ...], job_timeout: float, retries: int, power_cycle: bool, resume: bool,
           results: Path, as_json: bool) -> None:
     """Bundle each model x precision once, then run every (bundle, batch) job on the matching places."""

@@ -30,6 +30,9 @@ from edgebench.portable.errors import EdgebenchError, UsageError
 from edgebench.portable.hashing import sha256_file
 from edgebench.results.store import append_records, read_records
 
+# one folder per place: boards sharing an NFS home (or loopback places sharing one host) never
+# write into each other's bundle folders
+DEFAULT_REMOTE_DIR = "edgebench-deploy/{place}"
 UNHEALTHY_AFTER = 2  # failures in a row
 POLL_S = 0.25  # how often an idle worker looks at the queue and the coordinator again
 SETTLE_S = 10.0  # how long a stopped job's thread may take to notice its closed connection
@@ -106,7 +109,7 @@ class SweepOptions:
     key: Path | None = None
     known_hosts: Path | None = None
     python: str = "python3"
-    remote_dir: str | None = None
+    remote_dir: str = DEFAULT_REMOTE_DIR  # "{place}" is the place's name
     fallback: str = "none"
     runner_args: tuple[str, ...] = ()
     job_timeout: float = 1800.0
@@ -277,7 +280,10 @@ class Sweep:
                 if not run.held:
                     holder = self.lab.holder(run.name)
                     if holder not in (None, self.lab.me) or not await self.lab.acquire(run.name):
-                        self._set(run, f"held by {self.lab.holder(run.name) or holder}: waiting")
+                        state = f"held by {self.lab.holder(run.name) or holder}: waiting"
+                        if state != run.state:
+                            self.emit(f"{run.name}: {state} (never taken from its user)")
+                        self._set(run, state)
                         await asyncio.sleep(POLL_S)
                         continue
                     run.held = True
@@ -340,7 +346,7 @@ class Sweep:
 
         def work() -> dict:
             return deploy_run(run.target, job.bundle, None, key=opts.key, known_hosts=opts.known_hosts,
-                              fallback=opts.fallback, python=opts.python, remote_dir=opts.remote_dir,
+                              fallback=opts.fallback, python=opts.python, remote_dir=remote_dir(opts, run.name),
                               runner_args=["--batch", str(job.batch), *opts.runner_args], on_connect=on_connect,
                               timeout=opts.job_timeout)
 
@@ -372,7 +378,7 @@ class Sweep:
             client.close()
         with contextlib.suppress(Exception):  # it fails, as it should once its connection is closed
             await asyncio.wait_for(asyncio.shield(future), SETTLE_S)
-        await asyncio.wait_for(asyncio.shield(_in_thread(lambda: kill_runner(run.target, job, self.options),
+        await asyncio.wait_for(asyncio.shield(_in_thread(lambda: kill_runner(run, job, self.options),
                                                          "edgebench-kill")), SETTLE_S + 5)
 
     async def _release(self, run: PlaceRun) -> None:
@@ -390,14 +396,20 @@ class Sweep:
                 await self._release(run)
 
 
-def kill_runner(target: Target, job: Job, options: SweepOptions) -> str:
+def remote_dir(options: SweepOptions, place: str) -> str:
+    return options.remote_dir.replace("{place}", place)
+
+
+def kill_runner(run: PlaceRun, job: Job, options: SweepOptions) -> str:
     """Best effort: end this job's runner on the device (``[r]`` keeps pkill from matching its own shell)."""
+    folder = remote_dir(options, run.name).replace(".", "[.]")
+    pattern = f"{folder}/{job.digest[:16]}/[r]unner[.]py"
     try:
-        client = connect(target, options.key, options.known_hosts, timeout=5)
+        client = connect(run.target, options.key, options.known_hosts, timeout=5)
     except EdgebenchError as exc:
         return f"not reachable: {exc}"
     try:
-        code, _out, _err = run_remote(client, ["pkill", "-f", f"{job.digest[:16]}/[r]unner.py"], 10)
+        code, _out, _err = run_remote(client, ["pkill", "-f", pattern], 10)
         return "killed" if code == 0 else "no runner left"
     except Exception as exc:  # noqa: BLE001
         return f"kill failed: {_one_line(exc)}"
