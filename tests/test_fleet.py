@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, edgebench
+from conftest import assert_one_line_error
 from sshd_server import Sshd, free_port, keygen, require_sshd, start_sshd
 
 pytest.importorskip("labgrid", reason="labgrid is not installed: pip install -e '.[fleet]'")
@@ -162,6 +162,15 @@ def spawn(args: list[str], cwd: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """The real CLI in this process (Click's runner): the CLI's start-up (torch, timm) is paid once."""
+    from click.testing import CliRunner
+
+    from edgebench.cli import main
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 def records_of(results: Path) -> list[dict]:
     return [json.loads(line) for line in results.read_text().splitlines()]  # every line must be valid JSON
 
@@ -172,9 +181,8 @@ def assert_released(lab: Lab) -> None:
 
 def test_sweep_four_models_over_two_places(lab, onnx_models, tmp_path):
     results = tmp_path / "results.jsonl"
-    proc = edgebench(*sweep_args(lab, "orin-[12]", tmp_path, results, *FAST,
-                                 *[f"--onnx={p}" for p in onnx_models], "--artifacts", str(tmp_path / "artifacts")),
-                     cwd=tmp_path, timeout=300)
+    proc = cli(*sweep_args(lab, "orin-[12]", tmp_path, results, *FAST, *[f"--onnx={p}" for p in onnx_models],
+                           "--artifacts", str(tmp_path / "artifacts")))
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     summary = json.loads(proc.stdout)
     records = records_of(results)
@@ -188,8 +196,7 @@ def test_sweep_four_models_over_two_places(lab, onnx_models, tmp_path):
         assert r["deploy"]["port"] == lab.servers[r["place"]].port  # measured through that place's NetworkService
     assert summary["unhealthy"] == {}
     assert_released(lab)
-    listed = edgebench("fleet", "places", "--coordinator", lab.address, "--results", str(results), "--json",
-                       cwd=tmp_path, timeout=60)
+    listed = cli("fleet", "places", "--coordinator", lab.address, "--results", str(results), "--json")
     assert listed.returncode == 0, listed.stderr
     places = {p["name"]: p for p in json.loads(listed.stdout)}
     assert places["orin-1"]["tags"] == {"board": "loopback"} and places["orin-1"]["acquired"] is None
@@ -200,7 +207,7 @@ def test_sweep_four_models_over_two_places(lab, onnx_models, tmp_path):
 def test_killed_sshd_requeues_its_job_and_sets_the_place_aside(lab, bundles, tmp_path):
     results = tmp_path / "results.jsonl"
     victim = lab.servers["orin-3"]
-    proc = spawn(sweep_args(lab, "orin-1,orin-3", tmp_path, results, *FAST[:-1], "2",
+    proc = spawn(sweep_args(lab, "orin-1,orin-3", tmp_path, results, *FAST,
                             *[f"--bundle={b}" for b in bundles]), tmp_path)
     deadline = time.monotonic() + 120
     while not any("runner.py" in " ".join(cmd) for cmd in victim.sessions()):  # orin-3's first job is running
@@ -234,7 +241,7 @@ def test_ctrl_c_releases_every_place_and_resume_finishes_without_repeats(lab, bu
         assert not any("runner.py" in " ".join(cmd) for cmd in server.sessions())
     before = records_of(results)  # valid and complete up to the interruption
     assert 1 <= len(before) < 4 and len({r["fleet"]["job"] for r in before}) == len(before)
-    resumed = edgebench(*args, "--resume", cwd=tmp_path, timeout=300)
+    resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     summary = json.loads(resumed.stdout)
     assert summary["jobs"]["skipped"] == len(before) and summary["jobs"]["done"] == 4 - len(before)
@@ -275,20 +282,17 @@ def test_an_error_mid_sweep_still_releases_every_place(lab, bundles, tmp_path):
     (tmp_path / "blocker").write_text("a file where the results folder should be")
     args = sweep_args(lab, "orin-[12]", tmp_path, tmp_path / "blocker" / "results.jsonl", *FAST,
                       *[f"--bundle={b}" for b in bundles])
-    proc = edgebench(*args, cwd=tmp_path, timeout=180)
-    assert_one_line_error(proc, "cannot write results to")
+    assert_one_line_error(cli(*args), "cannot write results to")
     assert_released(lab)
 
 
 def test_bad_input_is_one_line_and_exit_2(lab, bundles, tmp_path):
     nowhere = f"127.0.0.1:{free_port()}"
-    proc = edgebench("fleet", "sweep", "--coordinator", nowhere, f"--bundle={bundles[0]}", cwd=tmp_path, timeout=60)
+    proc = cli("fleet", "sweep", "--coordinator", nowhere, f"--bundle={bundles[0]}")
     assert_one_line_error(proc, f"cannot reach the labgrid coordinator at {nowhere}")
-    proc = edgebench(*sweep_args(lab, "jetson-*", tmp_path, tmp_path / "r.jsonl", f"--bundle={bundles[0]}"),
-                     cwd=tmp_path, timeout=60)
+    proc = cli(*sweep_args(lab, "jetson-*", tmp_path, tmp_path / "r.jsonl", f"--bundle={bundles[0]}"))
     assert_one_line_error(proc, "--places 'jetson-*' matches no place", "orin-1")
-    proc = edgebench(*sweep_args(lab, "bare-*", tmp_path, tmp_path / "r.jsonl", f"--bundle={bundles[0]}"),
-                     cwd=tmp_path, timeout=60)
+    proc = cli(*sweep_args(lab, "bare-*", tmp_path, tmp_path / "r.jsonl", f"--bundle={bundles[0]}"))
     assert_one_line_error(proc, "place bare-1 has no NetworkService resource")
     assert not (tmp_path / "r.jsonl").exists()
     assert_released(lab)

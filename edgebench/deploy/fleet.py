@@ -62,6 +62,7 @@ class Job:
     errors: list[str] = field(default_factory=list)
     place: str | None = None
     records: int = 0
+    seconds: float | None = None  # wall time of the attempt that measured it: deploy + run + fetch
 
     @property
     def label(self) -> str:
@@ -70,7 +71,7 @@ class Job:
     def to_dict(self) -> dict:
         return {"key": self.key, "model": self.model, "precision": self.precision, "batch": self.batch,
                 "state": self.state, "attempts": self.attempts, "place": self.place, "failed_on": self.failed_on,
-                "errors": self.errors, "records": self.records}
+                "errors": self.errors, "records": self.records, "seconds": self.seconds}
 
 
 @dataclass
@@ -302,6 +303,7 @@ class Sweep:
         job.state, job.place = "running", run.name
         job.attempts += 1
         self._set(run, f"running (attempt {job.attempts})", job)
+        began = time.monotonic()
         try:
             records = await self._run_job(run, job)
         except JobFailed as exc:
@@ -319,7 +321,7 @@ class Sweep:
             raise
         append_records(records, self.options.results)
         self.records += len(records)
-        job.state, job.records = "done", len(records)
+        job.state, job.records, job.seconds = "done", len(records), round(time.monotonic() - began, 3)
         run.jobs_done += 1
         run.in_a_row = 0
         run.fingerprint = records[0]["device"]["fingerprint"] if records else run.fingerprint
