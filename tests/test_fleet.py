@@ -17,8 +17,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,27 @@ class Lab:
     key: Path
     dir: Path
     coordinator_log: Path
+    pdu: list[str]  # the requests orin-3's power switch received
+
+
+def _power_switch() -> tuple[ThreadingHTTPServer, list[str]]:
+    """orin-3's power switch: labgrid's `simplerest` NetworkPowerPort protocol (GET /relay/INDEX/VALUE) on
+    loopback. The one stand-in here: the PDU is hardware; labgrid's driver and labgrid-client are real."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"1")
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
 
 
 def _exported(session) -> set[str]:
@@ -59,6 +82,7 @@ async def _make_places(address: str) -> None:
         await session.stub.AddPlace(pb2.AddPlaceRequest(name=name))
         await session.stub.AddPlaceMatch(pb2.AddPlaceMatchRequest(placename=name, pattern=f"rack/{name}/NetworkService"))
         await session.stub.SetPlaceTags(pb2.SetPlaceTagsRequest(placename=name, tags={"board": "loopback"}))
+    await session.stub.AddPlaceMatch(pb2.AddPlaceMatchRequest(placename="orin-3", pattern="rack/orin-3/NetworkPowerPort"))
     await session.stub.AddPlace(pb2.AddPlaceRequest(name="bare-1"))  # no NetworkService
     await session.sync_with_coordinator()
     await session.stop()
@@ -107,14 +131,17 @@ def lab(tmp_path_factory):
     try:
         port = _wait_for(log, r"listening on 127\.0\.0\.1:(\d+)").group(1)
         address = f"127.0.0.1:{port}"
+        pdu, seen = _power_switch()
         (d / "exporter.yaml").write_text("".join(
             f"{name}:\n  NetworkService:\n    address: 127.0.0.1\n    username: {server.user}\n    port: {server.port}\n"
-            for name, server in servers.items()))
+            for name, server in servers.items()) + "  NetworkPowerPort:\n    model: simplerest\n    host: "
+            f"'http://127.0.0.1:{pdu.server_address[1]}/relay/{{index}}/{{value}}'\n    index: 0\n")
         with (d / "exporter.log").open("wb") as out:
             procs.append(subprocess.Popen([str(BIN / "labgrid-exporter"), "-c", address, "-n", "rack",
                                            str(d / "exporter.yaml")], stdout=out, stderr=subprocess.STDOUT, env=env))
         asyncio.run(_make_places(address))
-        yield Lab(address, servers, key, d, log)
+        yield Lab(address, servers, key, d, log, seen)
+        pdu.shutdown()
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -201,13 +228,16 @@ def test_sweep_four_models_over_two_places(lab, onnx_models, tmp_path):
     places = {p["name"]: p for p in json.loads(listed.stdout)}
     assert places["orin-1"]["tags"] == {"board": "loopback"} and places["orin-1"]["acquired"] is None
     assert places["orin-1"]["device"]["fingerprint"] == records[0]["device"]["fingerprint"]
-    assert places["orin-3"]["device"] is None and places["bare-1"]["service"] is None
+    assert places["orin-3"]["device"] is None and places["orin-3"]["power"] == "NetworkPowerPort"
+    assert places["bare-1"]["service"] is None
+    table = cli("fleet", "places", "--coordinator", lab.address, "--results", str(results))
+    assert table.returncode == 0 and "orin-1" in table.stdout and "loopback" in table.stdout, table.stdout
 
 
 def test_killed_sshd_requeues_its_job_and_sets_the_place_aside(lab, bundles, tmp_path):
     results = tmp_path / "results.jsonl"
     victim = lab.servers["orin-3"]
-    proc = spawn(sweep_args(lab, "orin-1,orin-3", tmp_path, results, *FAST,
+    proc = spawn(sweep_args(lab, "orin-1,orin-3", tmp_path, results, *FAST, "--power-cycle",
                             *[f"--bundle={b}" for b in bundles]), tmp_path)
     deadline = time.monotonic() + 120
     while not any("runner.py" in " ".join(cmd) for cmd in victim.sessions()):  # orin-3's first job is running
@@ -223,7 +253,9 @@ def test_killed_sshd_requeues_its_job_and_sets_the_place_aside(lab, bundles, tmp
     requeued = [j for j in summary["job_list"] if j["failed_on"] == ["orin-3"]]
     assert requeued and all(j["state"] == "done" and j["place"] == "orin-1" for j in requeued)
     assert "orin-3" in summary["unhealthy"] and "2 failures in a row" in summary["unhealthy"]["orin-3"]
-    assert "orin-3: set aside as unhealthy" in err
+    assert "orin-3: set aside as unhealthy; power cycled" in err
+    assert {p["place"]: p["power"] for p in summary["places"]}["orin-3"] == "power cycled"
+    assert lab.pdu == ["/relay/0/0", "/relay/0/1"]  # off, then on, through labgrid's NetworkPowerDriver
     assert_released(lab)
 
 
@@ -296,3 +328,24 @@ def test_bad_input_is_one_line_and_exit_2(lab, bundles, tmp_path):
     assert_one_line_error(proc, "place bare-1 has no NetworkService resource")
     assert not (tmp_path / "r.jsonl").exists()
     assert_released(lab)
+
+
+@pytest.mark.slow
+def test_loopback_speedup_one_place_vs_two(lab, bundles, tmp_path):
+    """Evidence, not a gate: the same 8 jobs on one place, then on two (`pytest -m slow -s -k speedup`)."""
+    walls, overheads = {}, {}
+    for places in ("orin-1", "orin-[12]"):
+        results = tmp_path / f"{len(walls)}.jsonl"
+        proc = cli(*sweep_args(lab, places, tmp_path, results, *FAST, "--batch", "1,2",
+                               *[f"--bundle={b}" for b in bundles]))
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads(proc.stdout)
+        loops = {r["fleet"]["job"]: r["loop"]["seconds"] for r in records_of(results)}
+        assert summary["jobs"]["done"] == len(loops) == 8
+        walls[places] = summary["wall_s"]
+        overheads[places] = [j["seconds"] - loops[j["key"]] for j in summary["job_list"]]
+    for places, wall in walls.items():
+        per_job = sorted(overheads[places])
+        print(f"\n{places}: 8 jobs in {wall:.1f} s; per-job overhead (job wall - timed loop) median "
+              f"{per_job[len(per_job) // 2]:.2f} s, min {per_job[0]:.2f} s, max {per_job[-1]:.2f} s")
+    print(f"speed-up with two places: {walls['orin-1'] / walls['orin-[12]']:.2f}x")
