@@ -310,6 +310,19 @@ def test_place_held_by_another_user_is_waited_for_never_taken(lab, bundles, tmp_
     assert_released(lab)
 
 
+def test_a_job_past_its_timeout_is_stopped_retried_elsewhere_then_given_up(lab, bundles, tmp_path):
+    results = tmp_path / "results.jsonl"
+    proc = cli(*sweep_args(lab, "orin-[12]", tmp_path, results, *FAST[:-1], "120", "--job-timeout", "4",
+                           "--retries", "1", f"--bundle={bundles[0]}"))
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "error: 1 of 1 jobs failed on every place tried" in proc.stderr and "timed out after 4 s" in proc.stderr
+    assert "Traceback" not in proc.stderr and not results.exists()
+    for name in ("orin-1", "orin-2"):  # tried once on each place, and stopped there
+        assert re.search(rf"{name}: tiny4 fp32 b1 failed: timed out after 4 s", proc.stderr), proc.stderr
+        assert not any("runner.py" in " ".join(cmd) for cmd in lab.servers[name].sessions())
+    assert_released(lab)
+
+
 def test_an_error_mid_sweep_still_releases_every_place(lab, bundles, tmp_path):
     (tmp_path / "blocker").write_text("a file where the results folder should be")
     args = sweep_args(lab, "orin-[12]", tmp_path, tmp_path / "blocker" / "results.jsonl", *FAST,
