@@ -8,72 +8,27 @@ runner verifies its checksums, finds no TensorRT here, and measures on ONNX Runt
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
-import time
-from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, edgebench
+from sshd_server import free_port as _free_port
+from sshd_server import keygen, require_sshd, start_sshd
 
-SSHD = Path("/usr/sbin/sshd")
 FAST = ["--warmup", "2", "--warmup-seconds", "0", "--iterations", "20", "--min-seconds", "0.2"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgebench-test", "-f", str(path)],
-                   check=True, capture_output=True)
-    return path
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if not SSHD.is_file():
-        pytest.skip(f"{SSHD} is missing: apt-get install openssh-server (.ci/run does this)")
-    if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen is missing (openssh-client)")
-    if os.geteuid() != 0:
-        pytest.skip("the loopback sshd test logs in as the current user and needs root (as in CI)")
+    require_sshd()
     d = tmp_path_factory.mktemp("sshd")
-    host_key, client_key, other_key = _keygen(d / "host_ed25519"), _keygen(d / "client_ed25519"), _keygen(d / "other")
-    (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
-    port = _free_port()
-    config = d / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {d / 'sshd.pid'}",
-        f"AuthorizedKeysFile {d / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
-        "Subsystem sftp internal-sftp", "LogLevel ERROR", ""]))
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
-    log = (d / "sshd.log").open("wb")
-    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=log)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sshd exited: {(d / 'sshd.log').read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("sshd did not start listening")
-    user = os.environ.get("USER") or "root"
-    yield {"port": port, "key": client_key, "other_key": other_key, "user": user, "dir": d}
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    client_key, other_key = keygen(d / "client_ed25519"), keygen(d / "other")
+    server = start_sshd(d, d / "client_ed25519.pub")
+    yield {"port": server.port, "key": client_key, "other_key": other_key, "user": server.user, "dir": d}
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -296,9 +296,9 @@ def test_tf32_rounding_fails_the_fp32_verification(model, weights, request, caps
     against FP32, measured as export/verify.py does: beyond its 1e-3, so an fp32 plan must clear TF32."""
     import torch
     import torch.nn.functional as F
-    from edgebench.build.verify import TOLERANCES, agreement
 
     from edgebench.build.export import verification_inputs
+    from edgebench.build.verify import TOLERANCES, agreement
     from edgebench.models import get_spec, load_model
     weights_dir = request.getfixturevalue("weights_dir") if weights == "auto" else None
     data = request.getfixturevalue("data_dir") if weights == "auto" else None

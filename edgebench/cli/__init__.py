@@ -59,6 +59,7 @@ def _register() -> None:
         doctor,
         evaluate,
         export,
+        fleet,
         gate,
         history,
         models,
@@ -67,7 +68,7 @@ def _register() -> None:
         sweep,
     )
     for module in (models, export, run, sweep, report, crosscheck, calibrate, evaluate, gate, history, doctor,
-                   deploy):
+                   deploy, fleet):
         main.add_command(module.command)
 
 

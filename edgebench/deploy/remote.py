@@ -135,11 +135,14 @@ def validate_records(path: Path) -> list[dict]:
     return records
 
 
-def deploy_run(target: Target, bundle: Path, results: Path, *, key: Path | None = None,
+def deploy_run(target: Target, bundle: Path, results: Path | None, *, key: Path | None = None,
                known_hosts: Path | None = None, fallback: str = "none", python: str = "python3",
                remote_dir: str | None = None, runner_args: list[str] | None = None,
-               status=lambda _m: None) -> dict:
-    """Upload, verify, run, fetch; return a summary with the appended records."""
+               status=lambda _m: None, on_connect=lambda _client: None, timeout: float = 3600) -> dict:
+    """Upload, verify, run, fetch; return a summary with the appended records.
+
+    ``results=None`` appends nothing (the fleet annotates the records first); ``on_connect`` gets the
+    SSH client (the fleet closes it to stop a job); ``timeout``: seconds the runner may stay silent."""
     bundle = Path(bundle)
     if not bundle.is_file():
         raise UsageError(f"bundle {bundle} does not exist; make one with `edgebench deploy bundle`")
@@ -147,6 +150,7 @@ def deploy_run(target: Target, bundle: Path, results: Path, *, key: Path | None 
     status(f"connecting to {target}")
     client = connect(target, key, known_hosts)
     try:
+        on_connect(client)
         sftp = client.open_sftp()
         home = sftp.normalize(".")
         base = remote_dir or f"{home}/edgebench-deploy"
@@ -168,7 +172,7 @@ def deploy_run(target: Target, bundle: Path, results: Path, *, key: Path | None 
         run_remote(client, ["rm", "-f", remote_results])
         status("verifying checksums and running the bundle on the device")
         argv = [python, f"{workdir}/runner.py", "--out", remote_results, "--fallback", fallback, *(runner_args or [])]
-        code, out, err = run_remote(client, argv)
+        code, out, err = run_remote(client, argv, timeout)
         summary = _summary(out)
         if summary is None:
             tail = (err.strip() or out.strip() or "no output").splitlines()[-1]
@@ -181,9 +185,10 @@ def deploy_run(target: Target, bundle: Path, results: Path, *, key: Path | None 
                 raise RuntimeUnavailable(f"{tensorrt} (use --fallback ort to measure on ONNX Runtime instead)")
             raise DeployError(f"on {target.host}: {summary.get('error', 'runner failed')}")
         status("fetching the records")
-        results = Path(results)
-        results.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=results.parent, prefix=f".{results.name}.", suffix=".download")
+        spool = Path(results).parent if results is not None else None
+        if spool is not None:
+            spool.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=spool, prefix=".edgebench.", suffix=".download")
         os.close(fd)
         try:
             sftp.get(remote_results, tmp)
@@ -194,7 +199,8 @@ def deploy_run(target: Target, bundle: Path, results: Path, *, key: Path | None 
                 record["deploy"] = {**record.get("deploy", {}), "host": target.host, "user": target.user,
                                     "port": target.port, "bundle_sha256": digest, "remote_dir": workdir,
                                     "nvpmodel": power["nvpmodel"], "jetson_clocks": power["jetson_clocks"]}
-            append_records(records, results)
+            if results is not None:
+                append_records(records, results)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

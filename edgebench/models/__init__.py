@@ -1,21 +1,31 @@
 """Reference PyTorch models and their registry.
 
-Importing this package registers every model (it imports torch, torchvision and timm).
+The registry (names, families, specs) imports no torch; the model definitions, weights loading and
+complexity counting (torch, torchvision, timm) are imported on first use.
 """
 
-from edgebench.models import conformer, cyclemlp, rest, timm_models, torchvision_models, visual_transformer, zfnet  # noqa: F401
-from edgebench.models.complexity import Complexity, measure_complexity
 from edgebench.models.registry import (
-           FAMILIES,
-           ModelSpec,
-           Preprocess,
-           WeightSource,
-           get_spec,
-           list_models,
-           register_model,
-           resolve_name,
+    FAMILIES,
+    ModelSpec,
+    Preprocess,
+    WeightSource,
+    get_spec,
+    list_models,
+    register_model,
+    resolve_name,
 )
-from edgebench.models.weights import WeightsInfo, load_model
+
+_LAZY = {"Complexity": "complexity", "measure_complexity": "complexity", "WeightsInfo": "weights",
+         "load_model": "weights"}
+
+
+def __getattr__(name: str):
+    """``load_model``, ``measure_complexity`` & co., imported (with torch) only when asked for."""
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"edgebench.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'edgebench.models' has no attribute {name!r}")
+
 
 __all__ = ["FAMILIES", "Complexity", "ModelSpec", "Preprocess", "WeightSource", "WeightsInfo",
            "get_spec", "list_models", "load_model", "measure_complexity", "register_model",

@@ -143,14 +143,31 @@ def register_model(*, family: str, paper: str, preprocess: Preprocess | None = N
     return decorator
 
 
+# The modules whose decorators fill the registry; imported on the first look-up, so that importing the
+# registry (the CLI's family choices, a report) does not import torch (~10 s of every CLI start under load).
+_MODEL_MODULES = ("conformer", "cyclemlp", "rest", "timm_models", "torchvision_models", "visual_transformer", "zfnet")
+_loaded = False
+
+
+def _register_all() -> None:
+    global _loaded
+    if not _loaded:
+        import importlib
+        for module in _MODEL_MODULES:
+            importlib.import_module(f"edgebench.models.{module}")
+        _loaded = True
+
+
 def list_models(family: str | None = None) -> list[ModelSpec]:
     """All registered models, optionally of one family, sorted by family then name."""
+    _register_all()
     specs = [s for s in _REGISTRY.values() if family is None or s.family == family]
     return sorted(specs, key=lambda s: (FAMILIES.index(s.family), s.name))
 
 
 def resolve_name(name: str) -> str:
     """Canonical registry name for ``name`` or an alias; UsageError with suggestions otherwise."""
+    _register_all()
     if name in _REGISTRY:
         return name
     if name in _ALIASES:
