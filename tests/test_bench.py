@@ -86,7 +86,7 @@ def test_benchmark_record_has_provenance(runtime, shared_artifacts):
     assert record["host"]["cpu"] and record["precision"] == record["effective_precision"] == "fp32"
     mem = record["memory_mb"]
     assert 0 < mem["after_import"] <= mem["after_load"] <= mem["peak"]
-    assert record["stability"]["verdict"] in ("stable", "unstable") and record["stability"]["attempts"]
+    assert record["stability"]["verdict"] in ("stable", "unstable", "contended") and record["stability"]["attempts"]
     json.dumps(record)
     if runtime == "ort":  # the measurement process holds onnxruntime, not torch
         assert mem["after_import"] < 200
