@@ -598,11 +598,18 @@ _register_int8(main, globals())
 @main.command()
 @json_option
 def doctor(as_json: bool) -> None:
-    """Say which runtimes and devices are usable here, with versions and reasons."""
+    """Say which runtimes and devices are usable here, with versions and reasons, and the CPU's INT8 class
+    with the INT8 recipes it gets."""
+    from rich.markup import escape
+
     from . import provenance
+    from .calibration.recipes import select
+    from .cpu_int8 import detect
     from .runtimes import RUNTIMES, runtime_class
     found = [runtime_class(name).availability().to_dict() for name in RUNTIMES]
-    report = {"host": provenance.host_info(), "edgebench": provenance.edgebench_info(), "runtimes": found}
+    recipes = {name: select(name, detect()) for name in ("ort", "openvino")}
+    report = {"host": provenance.host_info(), "edgebench": provenance.edgebench_info(), "runtimes": found,
+              "int8_recipes": {name: r.to_dict() for name, r in recipes.items()}}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -610,10 +617,12 @@ def doctor(as_json: bool) -> None:
     for col in ("runtime", "usable", "version", "devices", "reason"):
         table.add_column(col, overflow="fold")
     for a in found:
-        from rich.markup import escape
         table.add_row(a["name"], "yes" if a["usable"] else "no", a["version"] or "-", ", ".join(a["devices"]) or "-",
                       escape(a["reason"]))
     stdout.print(table)
+    stdout.print(f"CPU INT8 class: {escape(detect().describe())}. INT8 recipe (auto): ONNX Runtime "
+                 f"{recipes['ort'].name}, OpenVINO overflow fix {recipes['openvino'].name}; "
+                 f"{escape(recipes['ort'].reason)}")
 
 
 # ---------------------------------------------------------------- deploy

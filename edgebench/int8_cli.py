@@ -17,6 +17,7 @@ from click.core import ParameterSource
 from rich.table import Table
 
 from .calibration.int8 import Int8Options, accuracy_control, layers_in_float
+from .calibration.recipes import ORT_RECIPES, OVERFLOW_FIXES
 from .errors import UsageError
 
 INT8_RUNTIME_CHOICES = ["ort", "openvino", "all"]
@@ -32,11 +33,12 @@ def _drop(pair: dict) -> str:
     return f"{pair['drop_top1_points']:+.2f} ± {pair['drop_top1_se_points']:.2f}"
 
 
-INT8_PARAMS = ("num", "method", "seed", "max_drop")
+INT8_PARAMS = ("num", "method", "seed", "max_drop", "int8_recipe", "overflow_fix")
 
 
 def int8_options(command):
-    """--num, --method, --seed, --max-drop, handed to the command as one ``int8: Int8Options``.
+    """--num, --method, --seed, --max-drop, --int8-recipe, --overflow-fix, handed to the command as one
+    ``int8: Int8Options``.
 
     On a command with ``--precision`` they need ``--precision int8`` (or ``--precisions`` with int8).
     """
@@ -50,17 +52,27 @@ def int8_options(command):
         click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
                      help="INT8, accuracy-aware: keep the most sensitive layers in float until top-1 (on the labelled "
                           "calibration images) drops at most POINTS."),
+        click.option("--int8-recipe", type=click.Choice(["auto", *ORT_RECIPES]), default=Int8Options.int8_recipe,
+                     show_default=True,
+                     help="INT8, ONNX Runtime: activation/weight types (u8s8-7bit: reduce_range). auto: from the CPU's "
+                          "INT8 class (see `edgebench doctor`): u8s8 with VNNI/AMX or on ARM, where u8s8 saturates "
+                          "(x86 without VNNI) the measured accurate one."),
+        click.option("--overflow-fix", type=click.Choice(["auto", *OVERFLOW_FIXES]), default=Int8Options.overflow_fix,
+                     show_default=True,
+                     help="INT8, OpenVINO: NNCF's overflow fix (7-bit weights against the saturation of x86 CPUs "
+                          "without VNNI). auto: from the CPU's INT8 class."),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args, num: int, method: str, seed: int, max_drop: float | None, **kwargs):
+    def wrapper(*args, num: int, method: str, seed: int, max_drop: float | None, int8_recipe: str, overflow_fix: str,
+                **kwargs):
         ctx = click.get_current_context()
         given = [f"--{n.replace('_', '-')}" for n in INT8_PARAMS
                  if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
         precision = kwargs.get("precision", kwargs.get("precisions", "int8"))
         if given and "int8" not in precision:
             raise UsageError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to INT8: add --precision int8")
-        return command(*args, int8=Int8Options(num, method, seed, max_drop), **kwargs)
+        return command(*args, int8=Int8Options(num, method, seed, max_drop, int8_recipe, overflow_fix), **kwargs)
 
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -154,8 +166,12 @@ def register(main: click.Group, cli: dict) -> None:
             table.add_column(col, overflow="fold")
         for key, entry in sorted(engines.items()):
             build = entry["build"]
-            recipe = (f"{build.get('activation_type')}/{build.get('weight_type')} per-channel QDQ"
-                      if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}")
+            recipe = (f"{build.get('activation_type')}/{build.get('weight_type')}"
+                      f"{' 7-bit weights' if build.get('reduce_range') else ''} per-channel QDQ"
+                      if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}, "
+                                                         f"overflow fix {build.get('overflow_fix', 'first-layer')}")
+            if build.get("recipe"):
+                recipe += f" ({build['recipe']['name']}, {build['recipe']['chosen_by']}: {build['recipe']['reason']})"
             floats = layers_in_float(build)
             table.add_row(key, entry["files"][0], recipe, str(build.get("seconds")),
                           f"{len(floats)}: {', '.join(floats[:4])}{' ...' if len(floats) > 4 else ''}")
@@ -206,6 +222,7 @@ def accuracy_record(artifacts, runtime: str, precision: str, threads: int, summa
         **_model_fields(artifacts.manifest), "runtime": {"name": runtime}, "precision": precision,
         "threads": threads, "accuracy": summary, "headline": headline(summary, runtime, precision),
         "int8": int8.get("calibration"), "calibration_seconds": (int8.get("seconds") or {}).get(runtime),
+        "int8_recipe": ((artifacts.engine_entry(runtime, "int8") or {}).get("build") or {}).get("recipe") if int8 else None,
         "status": "ok", **fields})
 
 

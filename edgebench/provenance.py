@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
+from . import __version__, cpu_int8
 
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
              "opencv-python-headless", "tensorrt")
@@ -54,6 +54,7 @@ def host_info() -> dict:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_flags": _cpu_flags(),
+        "cpu_int8": cpu_int8.detect().to_dict(),
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": platform.python_version(),

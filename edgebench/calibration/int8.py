@@ -3,13 +3,15 @@
 ``calibrate`` splits the data folder (seeded, disjoint calibration/evaluation
 images), preprocesses the calibration images once, and builds:
 
-* ``engines["ort/int8"]``: ORT Q/DQ ONNX, U8S8 (fast on x86 CPUs);
+* ``engines["ort/int8"]``: ORT Q/DQ ONNX, with the recipe of this CPU's INT8 class
+  (:mod:`.recipes`: U8S8 with VNNI/AMX or on ARM, a non-saturating one without);
 * ``engines["qdq/int8"]``: Q/DQ ONNX with symmetric S8 activations and weights,
   the input for TensorRT's INT8 (explicit quantization) build;
-* ``engines["openvino/int8"]``: the FP32 IR quantized by NNCF.
+* ``engines["openvino/int8"]``: the FP32 IR quantized by NNCF (``overflow_fix`` from the recipe).
 
 Each entry's content key covers the FP32 ONNX, the calibration file-list hash,
-the method, seed and tool versions, so re-running reuses what matches. The
+the method, seed, recipe and tool versions, so re-running reuses what matches
+(and an engine built on a CPU class that needs another recipe is rebuilt, saying why). The
 manifest's ``int8`` section records the calibration set (seed, counts, hashes,
 file names), method, timings and the layers left in float.
 """
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..hashing import sha256_json
-from . import ort_quant
+from . import ort_quant, recipes
 from .split import DEFAULT_NUM, DEFAULT_SEED
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class Int8Options:
     method: str = "minmax"
     seed: int = DEFAULT_SEED
     max_drop: float | None = None
+    int8_recipe: str = "auto"
+    overflow_fix: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,9 +97,12 @@ def ensure_int8(artifacts, runtimes: tuple[str, ...], data: Path | None, options
 
 
 def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAULT_NUM, method: str = "minmax",
-              seed: int = DEFAULT_SEED, max_drop: float | None = None, status: Status = lambda _m: None) -> dict:
-    """Calibrate on ``data`` and build the INT8 engines for ``runtimes``; return the manifest's int8 section."""
+              seed: int = DEFAULT_SEED, max_drop: float | None = None, int8_recipe: str = "auto",
+              overflow_fix: str = "auto", status: Status = lambda _m: None) -> dict:
+    """Calibrate on ``data`` and build the INT8 engines for ``runtimes``; return the manifest's int8 section.
+    ``int8_recipe`` (ORT) and ``overflow_fix`` (NNCF): "auto" picks them from this CPU's INT8 class."""
     from .. import provenance
+    from ..cpu_int8 import detect
     from . import open_dataset
     from .loader import load_samples
     from .split import split_dataset
@@ -105,6 +112,8 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
     if num < 1:
         raise UsageError("--num must be at least 1")
     runtimes = int8_runtimes(runtimes)
+    chosen = {"ort": recipes.select("ort", detect(), int8_recipe),
+              "openvino": recipes.select("openvino", detect(), overflow_fix)}
     manifest = artifacts.manifest
     if not artifacts.file_intact(ONNX_FILE):
         raise UsageError(f"no intact FP32 ONNX in {artifacts.root}; run `edgebench export` first")
@@ -119,15 +128,22 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
                 "method": method, "seed": seed, "num": num, "max_drop": max_drop, "format": INT8_FORMAT,
                 "preprocess": manifest["preprocess"]}
     keys = {
-        "ort": sha256_json({**base_key, "runtime": "ort", "onnxruntime": versions.get("onnxruntime")}),
+        "ort": sha256_json({**base_key, "runtime": "ort", "onnxruntime": versions.get("onnxruntime"),
+                            "recipe": chosen["ort"].key()}),
         "qdq": sha256_json({**base_key, "runtime": "qdq", "max_drop": None, "onnxruntime": versions.get("onnxruntime")}),
         "openvino": sha256_json({**base_key, "runtime": "openvino", "openvino": versions.get("openvino"),
-                                 "nncf": versions.get("nncf")}),
+                                 "nncf": versions.get("nncf"), "recipe": chosen["openvino"].key()}),
     }
     wanted = {"ort": "ort" in runtimes, "qdq": "ort" in runtimes or "trt" in runtimes,
               "openvino": "openvino" in runtimes}
     section = manifest.setdefault("int8", {})
+    for runtime in ("ort", "openvino"):
+        if wanted[runtime] and chosen[runtime].warning:
+            log.warning(chosen[runtime].warning)
     todo = [k for k, on in wanted.items() if on and not artifacts.engine_current(k, "int8", keys[k])]
+    for runtime in (r for r in ("ort", "openvino") if r in todo):
+        if (why := recipes.rebuild_reason(artifacts.engine_entry(runtime, "int8"), chosen[runtime])):
+            log.warning(f"{runtime}/int8 in {artifacts.root}: {why}")
     if not todo:
         status("INT8 engines are up to date")
         return section
@@ -157,16 +173,17 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
         cache.unlink(missing_ok=True)
         fragile = ort_quant.fragile_nodes(prepared)
         if "ort" in todo:
-            status(f"ONNX Runtime: calibrating ({method}) and quantizing to U8S8 Q/DQ")
+            status(f"ONNX Runtime: calibrating ({method}) and quantizing to {chosen['ort'].name} Q/DQ")
             t0 = time.perf_counter()
             out = work / "model.int8.onnx"
-            build = ort_quant.quantize(prepared, out, images, method, "cpu", cache, list(fragile))
-            build["left_in_float"] = fragile
+            build = ort_quant.quantize(prepared, out, images, method, "cpu", cache, list(fragile), chosen["ort"].ort())
+            build["left_in_float"], build["recipe"] = fragile, chosen["ort"].to_dict()
             if val is not None:
                 from .sensitivity import restore_sensitive
                 status("ONNX Runtime: ranking layer sensitivity for --max-drop")
                 every_layer = shutil.copyfile(out, work / "model.int8-every-layer.onnx")
-                control = restore_sensitive(prepared, out, images, val, method, cache, fragile, max_drop, status)
+                control = restore_sensitive(prepared, out, images, val, method, cache, fragile, max_drop, status,
+                                            chosen["ort"].ort())
                 build["accuracy_control"] = control
                 if control["restored_to_float"]:  # kept so that run can measure what the fallback costs
                     build["every_layer_int8_file"] = artifacts.record_file(every_layer)
@@ -183,24 +200,26 @@ def calibrate(artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAU
 
     if "openvino" in todo:
         from . import nncf_quant
+        fix = chosen["openvino"].name
         fp32_xml = _fp32_ir(artifacts)
         out = artifacts.path("int8/openvino/model.xml")
         t0 = time.perf_counter()
         if val is not None:
-            status("OpenVINO: NNCF quantization with accuracy control")
+            status(f"OpenVINO: NNCF quantization with accuracy control (overflow fix: {fix})")
             build = nncf_quant.quantize_ir_with_accuracy_control(fp32_xml, out, images, val[0], val[1], max_drop,
-                                                                 transformer_like(manifest))
+                                                                 transformer_like(manifest), overflow_fix=fix)
             if build["restored_to_float"]:  # the every-layer INT8 IR, so that run can measure what the fallback costs
                 status("OpenVINO: NNCF quantization of every layer, for the fallback's latency cost")
                 full = nncf_quant.quantize_ir(fp32_xml, artifacts.path("int8/openvino-every-layer/model.xml"),
-                                              images, transformer_like(manifest))["files"]
+                                              images, transformer_like(manifest), overflow_fix=fix)["files"]
                 build["every_layer_int8_file"] = artifacts.record_file(full[0])
                 artifacts.record_file(full[1])
         else:
-            status("OpenVINO: NNCF post-training quantization")
-            build = nncf_quant.quantize_ir(fp32_xml, out, images, transformer_like(manifest))
+            status(f"OpenVINO: NNCF post-training quantization (overflow fix: {fix})")
+            build = nncf_quant.quantize_ir(fp32_xml, out, images, transformer_like(manifest), overflow_fix=fix)
         timings["openvino"] = round(time.perf_counter() - t0, 2)
         files = build.pop("files")
+        build["recipe"] = chosen["openvino"].to_dict()
         _record(artifacts, "openvino", keys["openvino"], files, build, versions.get("openvino"))
     section["total_seconds"] = round(time.perf_counter() - start, 2)
     artifacts.save()
