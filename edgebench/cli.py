@@ -620,9 +620,10 @@ def doctor(as_json: bool) -> None:
         table.add_row(a["name"], "yes" if a["usable"] else "no", a["version"] or "-", ", ".join(a["devices"]) or "-",
                       escape(a["reason"]))
     stdout.print(table)
-    stdout.print(f"CPU INT8 class: {escape(detect().describe())}. INT8 recipe (auto): ONNX Runtime "
-                 f"{recipes['ort'].name}, OpenVINO overflow fix {recipes['openvino'].name}; "
-                 f"{escape(recipes['ort'].reason)}")
+    stdout.print(f"CPU INT8 class: {escape(detect().describe())}. INT8 recipes (auto; --int8-recipe and "
+                 f"--overflow-fix override them):")
+    for name, recipe in recipes.items():
+        stdout.print(f"  {name}: {recipe.name}: {escape(recipe.reason)}")
 
 
 # ---------------------------------------------------------------- deploy

@@ -38,46 +38,62 @@ OVERFLOW_FIXES = ("enable", "first-layer", "disable")
 
 
 @dataclass(frozen=True)
-class Row:
-    """What one CPU INT8 class gets, why, and the measurement that says so."""
+class Choice:
+    """One runtime's recipe for a CPU INT8 class, why, and the measurement (or document) it rests on."""
 
-    ort: str
-    overflow_fix: str
+    name: str
     reason: str
     measured: str
 
 
+@dataclass(frozen=True)
+class Row:
+    ort: Choice
+    openvino: Choice
+
+
+_ZEN3 = "AMD EPYC Zen 3 (AVX2, no VNNI), tf_efficientnet_lite0, 300 calibration / 300 evaluation photos"
 _VNNI = Row(
-    "u8s8", "first-layer",
-    "VNNI/AMX: u8 x s8 dot products accumulate in int32 (VPDPBUSD), no saturation; full 8-bit weights",
-    "Intel Xeon with AMX (issue 3), tf_efficientnet_lite0, 300/700 photos: ORT U8S8 drop -0.57 ± 0.53 pt, "
-    "agreement 0.976; NNCF FIRST_LAYER -0.57 ± 0.40 pt, agreement 0.983")
+    Choice("u8s8", "VNNI/AMX: u8 x s8 dot products accumulate in int32 (VPDPBUSD), no saturation; full 8-bit weights",
+           "Intel Xeon with AMX (issue 3), tf_efficientnet_lite0, 300/700 photos: U8S8 drop -0.57 ± 0.53 pt, "
+           "agreement 0.976"),
+    Choice("first-layer", "VNNI/AMX: no saturation; NNCF's default overflow fix (first layer only)",
+           "Intel Xeon with AMX (issue 3), tf_efficientnet_lite0, 300/700 photos: drop -0.57 ± 0.40 pt, "
+           "agreement 0.983"))
 _SATURATING = Row(
-    "u8s8-7bit", "enable",
-    "no VNNI: U8S8 saturates in VPMADDUBSW; 7-bit weights",
-    "AMD EPYC Zen 3 (AVX2, no VNNI), tf_efficientnet_lite0, 300/700 photos: ORT U8S8 drop +5.14 ± 1.13 pt, "
-    "agreement 0.874; NNCF FIRST_LAYER +0.57 ± 0.73 pt, agreement 0.941")
+    Choice("u8u8", "no VNNI: U8S8 saturates in VPMADDUBSW; U8U8 does not (16-bit products), but ONNX Runtime's U8U8 "
+                   "depthwise convolution is slow: INT8 can be slower than FP32",
+           f"{_ZEN3}: agreement / drop / speed-up over FP32: U8U8 0.977 / +0.00 ± 0.82 pt / 0.19x; "
+           "U8S8 0.907 / +3.33 ± 1.48 / 1.28x; U8S8 7-bit weights 0.960 / +2.67 ± 0.93 / 1.31x; "
+           "S8S8 0.900 / +3.00 ± 1.52 / 0.81x"),
+    Choice("enable", "no VNNI: 8-bit weights saturate in VPMADDUBSW; NNCF overflow fix in every layer (7-bit weights)",
+           f"{_ZEN3}: agreement / drop / speed-up: ENABLE 0.983 / +0.67 ± 0.47 pt / 1.45x; "
+           "FIRST_LAYER 0.953 / +0.00 ± 1.06 / 1.46x; DISABLE 0.893 / +3.33 ± 1.48 / 1.45x"))
 TABLE: dict[str, Row] = {
     "x86-amx": _VNNI,
     "x86-vnni": _VNNI,
     "x86-avx512": _SATURATING,
     "x86-avx2": _SATURATING,
-    "arm64": Row("u8s8", "disable",
-                 "ARM: SDOT/UDOT (or 16-bit widening) kernels do not saturate; full 8-bit weights",
-                 "not measured here: ONNX Runtime's guide (no saturation on ARM; U8S8 as fast or faster than U8U8) "
-                 "and NNCF's (the overflow is an x86 non-VNNI issue)"),
-    "other": _SATURATING,
+    "arm64": Row(
+        Choice("u8s8", "ARM: SDOT/UDOT (or 16-bit widening) kernels do not saturate; full 8-bit weights",
+               "not measured here: ONNX Runtime's quantization guide (no saturation on ARM; U8S8 as fast as U8U8 "
+               "or faster)"),
+        Choice("disable", "ARM: no saturation; full 8-bit weights",
+               "not measured here: NNCF's overflow fix is for x86 CPUs without VNNI")),
+    "other": Row(
+        Choice("u8u8", "unknown INT8 instructions: U8U8 does not saturate anywhere", "as x86 without VNNI"),
+        Choice("enable", "unknown INT8 instructions: 7-bit weights do not saturate anywhere", "as x86 without VNNI")),
 }
 assert set(TABLE) == set(CLASSES)
 
-SATURATION_RISK = {
-    "ort": {"u8s8": "ORT U8S8 lost 5.14 ± 1.13 pt top-1 on tf_efficientnet_lite0 (agreement 0.874)",
-            "s8s8": "ORT S8S8 agreed with FP32 on 0.903 of tf_efficientnet_lite0's photos (U8S8: 0.900; "
-                    "ORT shifts s8 activations to u8)"},
-    "openvino": {"first-layer": "NNCF FIRST_LAYER lost 0.57 ± 0.73 pt on tf_efficientnet_lite0 (agreement 0.941)",
-                 "disable": "NNCF without overflow fix saturates in every layer"},
+FORCED_RISK = {
+    "ort": {"u8s8": "U8S8 lost 3.33 ± 1.48 pt top-1 on tf_efficientnet_lite0 (agreement 0.907)",
+            "s8s8": "S8S8 lost 3.00 ± 1.52 pt (agreement 0.900; ONNX Runtime shifts s8 activations to u8)",
+            "u8s8-7bit": "7-bit weights do not saturate but lost 2.67 ± 0.93 pt (agreement 0.960)"},
+    "openvino": {"first-layer": "FIRST_LAYER agreed with FP32 on 0.953 of the photos (ENABLE: 0.983)",
+                 "disable": "DISABLE lost 3.33 ± 1.48 pt (agreement 0.893)"},
 }
-"""Forced recipes known to saturate on a non-VNNI x86 CPU, and what that cost (AMD EPYC Zen 3)."""
+"""Forced recipes measured to lose accuracy where U8S8 saturates (:data:`_ZEN3`), and what they lost."""
 
 
 @dataclass(frozen=True)
@@ -107,19 +123,19 @@ class Recipe:
 def select(runtime: str, cpu: CpuInt8, requested: str = "auto") -> Recipe:
     """The recipe for ``runtime`` ("ort" or "openvino") on ``cpu``: the table's row for ``auto``,
     else ``requested``, with a warning when it is known to saturate there."""
-    row = TABLE[cpu.name]
+    auto: Choice = getattr(TABLE[cpu.name], runtime)
     choices = ORT_RECIPES if runtime == "ort" else OVERFLOW_FIXES
     if requested != "auto" and requested not in choices:
         option = "--int8-recipe" if runtime == "ort" else "--overflow-fix"
         raise UsageError(f"{option} must be auto or one of {', '.join(choices)}, not {requested!r}")
-    auto = getattr(row, "ort" if runtime == "ort" else "overflow_fix")
-    if requested in ("auto", auto):
-        return Recipe(runtime, auto, cpu.name, "auto" if requested == "auto" else "user", row.reason, row.measured)
-    risk = SATURATION_RISK[runtime].get(requested) if cpu.saturates_u8s8 else None
-    warning = (f"{requested} on this {cpu.describe()} CPU risks VPMADDUBSW saturation: measured on an AMD EPYC "
-               f"Zen 3 (AVX2, no VNNI), {risk}; auto picks {auto}") if risk else None
-    return Recipe(runtime, requested, cpu.name, "user", f"forced by the user (auto: {auto}, {row.reason})",
-                  row.measured, warning)
+    if requested in ("auto", auto.name):
+        return Recipe(runtime, auto.name, cpu.name, "auto" if requested == "auto" else "user", auto.reason,
+                      auto.measured)
+    risk = FORCED_RISK[runtime].get(requested) if cpu.saturates_u8s8 else None
+    warning = (f"{requested} on this {cpu.describe()} CPU risks VPMADDUBSW saturation: on an AMD EPYC Zen 3 "
+               f"(AVX2, no VNNI), {risk}; auto picks {auto.name}") if risk else None
+    return Recipe(runtime, requested, cpu.name, "user", f"forced by the user (auto: {auto.name}: {auto.reason})",
+                  auto.measured, warning)
 
 
 _BEFORE = {"ort": "u8s8", "openvino": "first-layer"}
