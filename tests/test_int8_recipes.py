@@ -158,6 +158,7 @@ def test_keys_follow_the_recipe_and_a_moved_folder_is_rebuilt(small_data, tmp_pa
     assert art.engine_entry("ort", "int8")["build"]["recipe"]["cpu_int8"] == "x86-amx"
     avx2 = classify(ZEN3, "x86_64")
     monkeypatch.setattr(cpu_int8, "detect", lambda: avx2)
+    caplog.clear()
     with caplog.at_level(logging.WARNING):
         calibrate(art, ("ort", "openvino"), small_data, num=8)
     moved = {r: art.engine_entry(r, "int8")["key"] for r in ("ort", "openvino", "qdq")}

@@ -148,10 +148,11 @@ def rebuild_reason(entry: dict | None, recipe: Recipe) -> str | None:
     if not entry:
         return None
     old = (entry.get("build") or {}).get("recipe")
+    wanted = (f"this CPU ({recipe.cpu_int8}) gets {recipe.name}: {recipe.reason}" if recipe.chosen_by == "auto"
+              else f"{recipe.name} is asked for")
     if old is None:
-        return (f"built before the recipe followed the CPU (always {_BEFORE[recipe.runtime]}); this "
-                f"{recipe.cpu_int8} CPU gets {recipe.name} ({recipe.reason}): rebuilding")
+        return f"built before the recipe followed the CPU (always {_BEFORE[recipe.runtime]}); {wanted}; rebuilding"
     if old.get("name") == recipe.name:
         return None
-    return (f"built with {old.get('name')} ({old.get('chosen_by')}, on a {old.get('cpu_int8')} CPU); this "
-            f"{recipe.cpu_int8} CPU gets {recipe.name} ({recipe.reason}): rebuilding")
+    how = "auto" if old.get("chosen_by") == "auto" else "forced"
+    return f"built with {old.get('name')} ({how}, CPU class {old.get('cpu_int8')}); {wanted}; rebuilding"
