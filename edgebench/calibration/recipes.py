@@ -65,10 +65,12 @@ _SATURATING = Row(
                    "depthwise convolution is slow: INT8 can be slower than FP32",
            f"{_ZEN3}: agreement / drop / speed-up over FP32: U8U8 0.977 / +0.00 ± 0.82 pt / 0.19x; "
            "U8S8 0.907 / +3.33 ± 1.48 / 1.28x; U8S8 7-bit weights 0.960 / +2.67 ± 0.93 / 1.31x; "
-           "S8S8 0.900 / +3.00 ± 1.52 / 0.81x"),
+           "S8S8 0.900 / +3.00 ± 1.52 / 0.81x. mobilenet_v2: U8U8 0.967 / -0.33 ± 0.75 / 0.36x; U8S8 0.867 / "
+           "+5.67 ± 1.77 / 1.35x; 7-bit 0.953 / -0.33 ± 0.88 / 1.40x (accurate there, not on lite0)"),
     Choice("enable", "no VNNI: 8-bit weights saturate in VPMADDUBSW; NNCF overflow fix in every layer (7-bit weights)",
            f"{_ZEN3}: agreement / drop / speed-up: ENABLE 0.983 / +0.67 ± 0.47 pt / 1.45x; "
-           "FIRST_LAYER 0.953 / +0.00 ± 1.06 / 1.46x; DISABLE 0.893 / +3.33 ± 1.48 / 1.45x"))
+           "FIRST_LAYER 0.953 / +0.00 ± 1.06 / 1.46x; DISABLE 0.893 / +3.33 ± 1.48 / 1.45x. mobilenet_v2: ENABLE "
+           "0.943 / -0.67 ± 0.94; FIRST_LAYER 0.953 / -0.67 ± 0.94; DISABLE 0.793 / +10.67 ± 2.13"))
 TABLE: dict[str, Row] = {
     "x86-amx": _VNNI,
     "x86-vnni": _VNNI,
