@@ -92,6 +92,7 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
                  "device": (result.get("settings") or {}).get("device", options.device)},
         precision=options.precision,
         effective_precision=result.get("effective_precision"),
+        int8_recipe=(entry.get("build") or {}).get("recipe"),
         batch=options.batches[0],
         threads=options.threads,
         latency_ms=result.get("latency_ms"),

@@ -61,8 +61,12 @@ def command(model: str, runtime: str, int8: Int8Options, weights: str, weights_d
         table.add_column(col, overflow="fold")
     for key, entry in sorted(engines.items()):
         build = entry["build"]
-        recipe = (f"{build.get('activation_type')}/{build.get('weight_type')} per-channel QDQ"
-                  if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}")
+        recipe = (f"{build.get('activation_type')}/{build.get('weight_type')}"
+                  f"{' 7-bit weights' if build.get('reduce_range') else ''} per-channel QDQ"
+                  if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}, "
+                                                     f"overflow fix {build.get('overflow_fix', 'first-layer')}")
+        if build.get("recipe"):
+            recipe += f" ({build['recipe']['name']}, {build['recipe']['chosen_by']}: {build['recipe']['reason']})"
         floats = layers_in_float(build)
         table.add_row(key, entry["files"][0], recipe, str(build.get("seconds")),
                       f"{len(floats)}: {', '.join(floats[:4])}{' ...' if len(floats) > 4 else ''}")

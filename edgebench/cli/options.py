@@ -22,6 +22,7 @@ from edgebench.portable.tensorrt.rules import (
     TrtBuildOptions,
 )
 from edgebench.quantize.int8 import Int8Options
+from edgebench.quantize.recipes import ORT_RECIPES, OVERFLOW_FIXES
 
 RUNTIME_NAMES = list(RUNTIMES)
 
@@ -113,7 +114,7 @@ protocol_options = _group(
                     "guard": Guard(retries=v["retries"], rounds=v["rounds"])})
 """The latency protocol's options, shared by every measuring command: ``protocol`` and ``guard``."""
 
-INT8_PARAMS = ("num", "method", "seed", "max_drop")
+INT8_PARAMS = ("num", "method", "seed", "max_drop", "int8_recipe", "overflow_fix")
 
 
 def _int8(values: dict, kwargs: dict) -> dict:
@@ -135,9 +136,19 @@ int8_options = _group(
                   help="INT8: seed of the calibration/evaluation split."),
      click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
                   help="INT8, accuracy-aware: keep the most sensitive layers in float until top-1 (on the labelled "
-                       "calibration images) drops at most POINTS.")],
+                       "calibration images) drops at most POINTS."),
+     click.option("--int8-recipe", type=click.Choice(["auto", *ORT_RECIPES]), default=Int8Options.int8_recipe,
+                  show_default=True,
+                  help="INT8, ONNX Runtime: activation/weight types (u8s8-7bit: reduce_range). auto: from the CPU's "
+                       "INT8 class (see `edgebench doctor`): u8s8 with VNNI/AMX or on ARM, where u8s8 saturates "
+                       "(x86 without VNNI) the measured accurate one."),
+     click.option("--overflow-fix", type=click.Choice(["auto", *OVERFLOW_FIXES]), default=Int8Options.overflow_fix,
+                  show_default=True,
+                  help="INT8, OpenVINO: NNCF's overflow fix (7-bit weights against the saturation of x86 CPUs "
+                       "without VNNI). auto: from the CPU's INT8 class.")],
     INT8_PARAMS, _int8)
-"""--num, --method, --seed, --max-drop, handed to the command as one ``int8: Int8Options``."""
+"""--num, --method, --seed, --max-drop, --int8-recipe, --overflow-fix, handed to the command as one
+``int8: Int8Options``."""
 
 TRT_BUILD_PARAMS = ("trt_workspace", "trt_hw_compat", "trt_timing_cache", "trt_legacy_calibrator")
 TRT_RUN_PARAMS = ("cuda_graph",)

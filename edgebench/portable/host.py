@@ -13,6 +13,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from . import cpu_int8
+
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
              "opencv-python-headless", "tensorrt", "cuda-python", "cuda-bindings")
 # the ISA flags that change INT8 speed and accuracy (x86) and the ARM dot-product extensions
@@ -86,6 +88,7 @@ def host_info() -> dict:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_flags": cpu_flags(),
+        "cpu_int8": cpu_int8.detect().to_dict(),
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": platform.python_version(),

@@ -3,17 +3,19 @@
 ``calibrate`` splits the data folder (seeded, disjoint calibration/evaluation
 images), preprocesses the calibration images once, and builds:
 
-* ``engines["ort/int8"]``: ORT Q/DQ ONNX, U8S8 (fast on x86 CPUs);
+* ``engines["ort/int8"]``: ORT Q/DQ ONNX, with the recipe of this CPU's INT8 class
+  (:mod:`.recipes`: U8S8 with VNNI/AMX or on ARM, a non-saturating one without);
 * ``engines["qdq/int8"]``: Q/DQ ONNX with symmetric S8 activations and weights,
   the input for TensorRT's INT8 (explicit quantization) build;
-* ``engines["openvino/int8"]``: the FP32 IR quantized by NNCF (from ``engines["openvino/fp32-source"]``
+* ``engines["openvino/int8"]``: the FP32 IR quantized by NNCF (``overflow_fix`` from the recipe; from ``engines["openvino/fp32-source"]``
   when the export built no OpenVINO FP32 engine).
 
 Each is a build step (:class:`~edgebench.build.artifacts.Step`) made through
 ``Artifacts.ensure``; the calibration images are decoded once, and only when a step is stale.
 
 Each entry's content key covers the FP32 ONNX, the calibration file-list hash,
-the method, seed and tool versions, so re-running reuses what matches. The
+the method, seed, recipe and tool versions, so re-running reuses what matches
+(and an engine built on a CPU class that needs another recipe is rebuilt, saying why). The
 manifest's ``int8`` section records the calibration set (seed, counts, hashes,
 file names), method, timings and the layers left in float.
 """
@@ -35,7 +37,7 @@ from edgebench.build.keys import int8_key
 from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED
 from edgebench.portable.errors import UsageError
 from edgebench.portable.preprocess import Preprocess
-from edgebench.quantize import ort_quant
+from edgebench.quantize import ort_quant, recipes
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class Int8Options:
     method: str = "minmax"
     seed: int = DEFAULT_SEED
     max_drop: float | None = None
+    int8_recipe: str = "auto"  # ORT: auto | u8s8 | u8s8-7bit | u8u8 | s8s8
+    overflow_fix: str = "auto"  # NNCF: auto | enable | first-layer | disable
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,20 +103,24 @@ def ensure_int8(artifacts, runtimes: tuple[str, ...], data: Path | None, options
 
 def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAULT_NUM,
               method: str = "minmax", seed: int = DEFAULT_SEED, max_drop: float | None = None,
-              status: Status = lambda _m: None) -> dict:
-    """Calibrate on ``data`` and build the INT8 models ``runtimes`` load; return the manifest's int8 section."""
+              int8_recipe: str = "auto", overflow_fix: str = "auto", status: Status = lambda _m: None) -> dict:
+    """Calibrate on ``data`` and build the INT8 models ``runtimes`` load; return the manifest's int8 section.
+    ``int8_recipe`` (ORT) and ``overflow_fix`` (NNCF): "auto" picks them from this CPU's INT8 class."""
     import functools
 
     from edgebench.data import open_dataset
     from edgebench.data.loader import load_samples
     from edgebench.data.split import split_dataset
     from edgebench.portable import host as provenance
+    from edgebench.portable.cpu_int8 import detect
 
     if method not in ort_quant.METHODS:
         raise UsageError(f"--method must be one of {', '.join(ort_quant.METHODS)}, not {method!r}")
     if num < 1:
         raise UsageError("--num must be at least 1")
     models = int8_models(runtimes)
+    chosen = {"ort": recipes.select("ort", detect(), int8_recipe),
+              "openvino": recipes.select("openvino", detect(), overflow_fix)}
     manifest = artifacts.manifest
     if not artifacts.file_intact(ONNX_FILE):
         raise UsageError(f"no intact FP32 ONNX in {artifacts.root}; run `edgebench export` first")
@@ -126,10 +134,11 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
     base = {"onnx": manifest["files"][ONNX_FILE]["sha256"], "calibration": split.info["calibration_hash"],
             "method": method, "seed": seed, "num": num, "max_drop": max_drop, "preprocess": manifest["preprocess"]}
     ort_versions = {"onnxruntime": versions.get("onnxruntime")}
-    keys = {"ort": int8_key(base, "ort", ort_versions),
+    keys = {"ort": int8_key({**base, "recipe": chosen["ort"].key()}, "ort", ort_versions),
             "qdq": int8_key({**base, "max_drop": None, "trt_op_types": ort_quant.TRT_OP_TYPES,
                              "excluded": "fragile_nodes"}, "qdq", ort_versions),
-            "openvino": int8_key(base, "openvino", {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
+            "openvino": int8_key({**base, "recipe": chosen["openvino"].key()}, "openvino",
+                                 {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
     section = manifest.setdefault("int8", {})
     timings = section.setdefault("seconds", {})
     start = time.perf_counter()
@@ -172,15 +181,16 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
     def build_ort() -> dict:
         images, val = calibration()
         prepared, fragile = ort_prepared()
-        status(f"ONNX Runtime: calibrating ({method}) and quantizing to U8S8 Q/DQ")
+        status(f"ONNX Runtime: calibrating ({method}) and quantizing to {chosen['ort'].name} Q/DQ")
         out = work / "model.int8.onnx"
-        build = ort_quant.quantize(prepared, out, images, method, "cpu", cache, list(fragile))
-        build["left_in_float"] = fragile
+        build = ort_quant.quantize(prepared, out, images, method, "cpu", cache, list(fragile), chosen["ort"].ort())
+        build["left_in_float"], build["recipe"] = fragile, chosen["ort"].to_dict()
         if val is not None:
             from edgebench.quantize.sensitivity import restore_sensitive
             status("ONNX Runtime: ranking layer sensitivity for --max-drop")
             every_layer = shutil.copyfile(out, work / "model.int8-every-layer.onnx")
-            control = restore_sensitive(prepared, out, images, val, method, cache, fragile, max_drop, status)
+            control = restore_sensitive(prepared, out, images, val, method, cache, fragile, max_drop, status,
+                                        chosen["ort"].ort())
             build["accuracy_control"] = control
             if control["restored_to_float"]:  # kept so that run can measure what the fallback costs
                 build["every_layer_int8_file"] = artifacts.record_file(every_layer)
@@ -201,17 +211,19 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
         images, val = calibration()
         fp32_xml = _fp32_ir(artifacts, status)
         out = artifacts.path("int8/openvino/model.xml")
-        transformer = transformer_like(manifest)
+        transformer, fix = transformer_like(manifest), chosen["openvino"].name
         if val is None:
-            status("OpenVINO: NNCF post-training quantization")
-            return nncf_quant.quantize_ir(fp32_xml, out, images, transformer)
-        status("OpenVINO: NNCF quantization with accuracy control")
+            status(f"OpenVINO: NNCF post-training quantization (overflow fix: {fix})")
+            build = nncf_quant.quantize_ir(fp32_xml, out, images, transformer, overflow_fix=fix)
+            return {**build, "recipe": chosen["openvino"].to_dict()}
+        status(f"OpenVINO: NNCF quantization with accuracy control (overflow fix: {fix})")
         build = nncf_quant.quantize_ir_with_accuracy_control(fp32_xml, out, images, val[0], val[1], max_drop,
-                                                             transformer)
+                                                             transformer, overflow_fix=fix)
+        build["recipe"] = chosen["openvino"].to_dict()
         if build["restored_to_float"]:  # the every-layer INT8 IR, so that run can measure what the fallback costs
             status("OpenVINO: NNCF quantization of every layer, for the fallback's latency cost")
             full = nncf_quant.quantize_ir(fp32_xml, artifacts.path("int8/openvino-every-layer/model.xml"),
-                                          images, transformer)["files"]
+                                          images, transformer, overflow_fix=fix)["files"]
             build["every_layer_int8_file"] = artifacts.record_file(full[0])
             artifacts.record_file(full[1])
         return build
@@ -220,6 +232,15 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
     steps = [Step(f"{m}/int8", keys[m], timed(m, builders[m]), precision="int8",
                   runtime_version=versions.get("openvino" if m == "openvino" else "onnxruntime"))
              for m in ("ort", "qdq", "openvino") if m in models or (m == "qdq" and "ort" in models)]
+    for runtime in (m for m in ("ort", "openvino") if m in models):
+        if chosen[runtime].warning:
+            log.warning(chosen[runtime].warning)
+    for step in steps:
+        runtime = step.name.split("/")[0]
+        if runtime in chosen and not artifacts.current(step):
+            why = recipes.rebuild_reason(artifacts.engine_entry(runtime, "int8"), chosen[runtime])
+            if why:
+                log.warning(f"{step.name} in {artifacts.root}: {why}")
     if all(artifacts.current(step) for step in steps):
         status("INT8 engines are up to date")
         return section

@@ -4,7 +4,8 @@
 ``nncf.Dataset`` over the same preprocessed calibration images as ONNX Runtime;
 ``ModelType.TRANSFORMER`` and the MIXED preset for transformer-like models; fast
 bias correction on. Layers known to be fragile are found in the graph and left
-in float (see :func:`fragile_ops`), and recorded.
+in float (see :func:`fragile_ops`), and recorded. ``overflow_fix`` (7-bit weights
+against ``VPMADDUBSW`` saturation) comes from the CPU's recipe (:mod:`.recipes`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def _settings(transformer_like: bool, ignored: dict[str, str]) -> dict:
     return kwargs
 
 
+def _advanced(overflow_fix: str):
+    """NNCF's advanced parameters with ``overflow_fix`` ("enable", "first-layer" or "disable")."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    fix = {"enable": OverflowFix.ENABLE, "first-layer": OverflowFix.FIRST_LAYER, "disable": OverflowFix.DISABLE}
+    return AdvancedQuantizationParameters(overflow_fix=fix[overflow_fix])
+
+
 @contextlib.contextmanager
 def _output_to_stderr() -> Iterator[None]:
     """NNCF's progress bars and log lines go to stderr, so that stdout stays machine-readable (--json)."""
@@ -83,7 +91,7 @@ def _output_to_stderr() -> Iterator[None]:
 
 
 def quantize_ir(fp32_xml: Path, out_xml: Path, images: np.ndarray, transformer_like: bool,
-                batch: int = 1) -> dict:
+                batch: int = 1, overflow_fix: str = "first-layer") -> dict:
     """``nncf.quantize`` the FP32 IR over ``images``; save the INT8 IR to ``out_xml``."""
     import nncf
     import openvino as ov
@@ -92,11 +100,12 @@ def quantize_ir(fp32_xml: Path, out_xml: Path, images: np.ndarray, transformer_l
     dataset = nncf.Dataset([images[i:i + batch] for i in range(0, len(images), batch)])
     start = time.perf_counter()
     with _output_to_stderr():
-        quantized = nncf.quantize(model, dataset, subset_size=len(images), **_settings(transformer_like, ignored))
+        quantized = nncf.quantize(model, dataset, subset_size=len(images),
+                                  advanced_parameters=_advanced(overflow_fix), **_settings(transformer_like, ignored))
     seconds = time.perf_counter() - start
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
-    return {"tool": "nncf.quantize", "nncf": nncf.__version__, "subset_size": len(images),
+    return {"tool": "nncf.quantize", "nncf": nncf.__version__, "subset_size": len(images), "overflow_fix": overflow_fix,
             "preset": "MIXED" if transformer_like else "PERFORMANCE",
             "model_type": "TRANSFORMER" if transformer_like else None, "fast_bias_correction": True,
             "ignored_scope": ignored, "seconds": round(seconds, 2), "files": [out_xml, out_xml.with_suffix(".bin")]}
@@ -104,7 +113,7 @@ def quantize_ir(fp32_xml: Path, out_xml: Path, images: np.ndarray, transformer_l
 
 def quantize_ir_with_accuracy_control(fp32_xml: Path, out_xml: Path, images: np.ndarray, val_images: np.ndarray,
                                       val_labels: np.ndarray, max_drop_points: float, transformer_like: bool,
-                                      max_iterations: int = 8) -> dict:
+                                      max_iterations: int = 8, overflow_fix: str = "first-layer") -> dict:
     """``nncf.quantize_with_accuracy_control``: layers go back to float until top-1 drops at most
     ``max_drop_points`` on the validation images (the labelled calibration images)."""
     import nncf
@@ -129,12 +138,13 @@ def quantize_ir_with_accuracy_control(fp32_xml: Path, out_xml: Path, images: np.
             model, calib, val, validation_fn=validate, max_drop=max_drop_points / 100.0,
             drop_type=nncf.DropType.ABSOLUTE, subset_size=len(images),
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations),
-            **_settings(transformer_like, ignored))
+            advanced_quantization_parameters=_advanced(overflow_fix), **_settings(transformer_like, ignored))
     seconds = time.perf_counter() - start
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
     restored = float_layers(quantized, exclude=set(ignored))
     return {"tool": "nncf.quantize_with_accuracy_control", "nncf": nncf.__version__, "subset_size": len(images),
+            "overflow_fix": overflow_fix,
             "validation_images": len(val_images), "max_drop_points": max_drop_points,
             "max_num_iterations": max_iterations, "ignored_scope": ignored, "restored_to_float": restored,
             "seconds": round(seconds, 2), "files": [out_xml, out_xml.with_suffix(".bin")]}

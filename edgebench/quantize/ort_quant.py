@@ -2,8 +2,9 @@
 
 Two targets come out of one calibration pass (ranges are cached and reused):
 
-* ``cpu``: U8S8 (activations QUInt8, weights QInt8 per channel). ORT's x86 CPU
-  kernels are fast for this; its default S8S8 is slower than FP32 here.
+* ``cpu``: the recipe chosen for this CPU's INT8 class (:mod:`.recipes`): U8S8
+  (activations QUInt8, weights QInt8 per channel) where VNNI/AMX or ARM dot
+  products do not saturate, another recipe where ``VPMADDUBSW`` does.
 * ``trt``: S8S8 with symmetric activations and weights, what TensorRT's
   explicit-quantization (Q/DQ) path expects.
 
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.portable.errors import UsageError
+from edgebench.quantize.recipes import U8S8, OrtRecipe
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +177,9 @@ def quantizable_nodes(onnx_path: Path) -> list[str]:
 
 
 def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, target: str,
-             cache: Path, nodes_to_exclude: list[str] | tuple[str, ...] = ()) -> dict:
-    """Quantize ``prepared`` (a pre-processed FP32 ONNX) to a Q/DQ model for ``target``.
+             cache: Path, nodes_to_exclude: list[str] | tuple[str, ...] = (), recipe: OrtRecipe = U8S8) -> dict:
+    """Quantize ``prepared`` (a pre-processed FP32 ONNX) to a Q/DQ model for ``target``; ``recipe``:
+    the ``cpu`` target's types and ``reduce_range`` (``trt`` is always symmetric S8S8).
 
     Calibration ranges come from ``cache`` when it exists, else from ``images`` (and are cached).
     """
@@ -189,6 +192,8 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
     # histogram calibrators stack per-batch arrays: equal batches (1) are required there
     reader = ImageReader(input_name, images, CALIB_BATCH if method == "minmax" else 1) if images is not None else None
     symmetric = target == "trt"
+    activation_type, weight_type = ("QInt8", "QInt8") if symmetric else (recipe.activation_type, recipe.weight_type)
+    reduce_range = recipe.reduce_range and not symmetric
     extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, **(TRT_LAYOUT if target == "trt" else {})}
     shape_math = shape_nodes(prepared)
     if method == "percentile":
@@ -199,8 +204,9 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
         str(prepared), str(out), reader,
         quant_format=QuantFormat.QDQ,
         per_channel=True,
-        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
+        activation_type=QuantType[activation_type],
+        weight_type=QuantType[weight_type],
+        reduce_range=reduce_range,
         calibrate_method=calibrate_method(method),
         op_types_to_quantize=TRT_OP_TYPES if target == "trt" else None,
         nodes_to_exclude=[*nodes_to_exclude, *shape_math],
@@ -209,7 +215,7 @@ def quantize(prepared: Path, out: Path, images: np.ndarray | None, method: str, 
     )
     return {
         "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": True,
-        "activation_type": "QInt8" if symmetric else "QUInt8", "weight_type": "QInt8",
+        "activation_type": activation_type, "weight_type": weight_type, "reduce_range": reduce_range,
         "activation_symmetric": symmetric, "weight_symmetric": True, "method": method, "target": target,
         **({"layout": TRT_LAYOUT, "op_types_to_quantize": TRT_OP_TYPES} if target == "trt" else {}),
         "nodes_to_exclude": list(nodes_to_exclude), "shape_nodes_not_quantized": len(shape_math), "pre_process": "quant_pre_process",

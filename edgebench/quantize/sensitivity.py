@@ -78,7 +78,8 @@ def rank_nodes(fp32: Path, int8: Path, images: np.ndarray, skip: set[str]) -> li
 
 def restore_sensitive(prepared: Path, out: Path, images: np.ndarray, val: tuple[np.ndarray, np.ndarray],
                       method: str, cache: Path, fragile: dict[str, str], max_drop: float,
-                      status: Callable[[str], None] = lambda _m: None) -> dict:
+                      status: Callable[[str], None] = lambda _m: None, recipe: ort_quant.OrtRecipe = ort_quant.U8S8
+                      ) -> dict:
     """Exclude the most sensitive nodes from ``out`` until the top-1 drop is within ``max_drop`` points."""
     start = time.perf_counter()
     val_images, val_labels = val
@@ -92,7 +93,7 @@ def restore_sensitive(prepared: Path, out: Path, images: np.ndarray, val: tuple[
             and time.perf_counter() - start < TIME_BUDGET_S:
         excluded = [name for name, _ in ranking[:k]]
         status(f"ONNX Runtime: {len(excluded)} most sensitive layers in float")
-        ort_quant.quantize(prepared, out, None, method, "cpu", cache, list(fragile) + excluded)
+        ort_quant.quantize(prepared, out, None, method, "cpu", cache, list(fragile) + excluded, recipe)
         acc = top1(out, val_images, val_labels)
         steps.append({"excluded": k, "top1": acc, "drop": round(ref - acc, 3)})
         k *= 2

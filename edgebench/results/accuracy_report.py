@@ -1,7 +1,7 @@
 """One table of FP32 vs INT8 accuracy and speed from ``run --accuracy`` records.
 
 ``python -m edgebench.bench.accuracy_report [results.jsonl] [--json]``: the newest
-INT8 accuracy record of each (model, runtime, --max-drop budget) makes one row; with a
+INT8 accuracy record of each (model, runtime, INT8 recipe, --max-drop budget) makes one row; with a
 budget, "fallback cost" is the INT8 p50 over that of the every-layer INT8 engine.
 """
 
@@ -18,22 +18,24 @@ from edgebench.quantize.int8 import accuracy_control, layers_in_float
 from edgebench.results.records import newest
 from edgebench.results.store import read_records
 
-COLUMNS = ("model", "runtime", "eval imgs", "torch fp32", "fp32 top-1", "int8 top-1", "drop ± SE (pt)",
+COLUMNS = ("model", "runtime", "recipe", "eval imgs", "torch fp32", "fp32 top-1", "int8 top-1", "drop ± SE (pt)",
            "agree", "cosine", "fp32 p50 ms", "int8 p50 ms", "speed-up", "calib s", "in float", "max drop",
            "fallback cost")
 
 
 def rows(records: list[dict]) -> list[dict]:
-    found = newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"], _budget(r)),
+    found = newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"],
+                                       (r.get("int8_recipe") or {}).get("name") or "", _budget(r)),
                    lambda r: r.get("kind") == "accuracy" and r.get("precision") == "int8" and bool(r.get("headline"))
                    and bool(r.get("latency")))
     out = []
-    for (model, runtime, budget), r in sorted(found.items(), key=lambda kv: (kv[0][:2], kv[0][2] or -1)):
+    for (model, runtime, recipe, budget), r in sorted(found.items(), key=lambda kv: (kv[0][:3], kv[0][3] or -1)):
         h, lat = r["headline"], r.get("latency") or {}
         b = (r.get("batches") or [1])[0]
         p50 = {p: ((lat.get(f"{p}/b{b}") or {}).get("latency_ms") or {}).get("p50") for p in ("fp32", "int8")}
         build = r.get("int8_engine") or {}
-        out.append({"model": model, "runtime": runtime, "eval_images": r["accuracy"]["images"],
+        out.append({"model": model, "runtime": runtime, "recipe": recipe or None,
+                    "cpu_int8": (r.get("int8_recipe") or {}).get("cpu_int8"), "eval_images": r["accuracy"]["images"],
                     "skipped": r["accuracy"]["skipped"], **h, "fp32_p50_ms": p50["fp32"], "int8_p50_ms": p50["int8"],
                     "speedup": (r.get("speedup_vs_fp32_p50") or {}).get(f"b{b}"),
                     "calibration_seconds": build.get("seconds"), "layers_in_float": len(layers_in_float(build)),
@@ -65,7 +67,7 @@ def main(argv: list[str]) -> int:
         table.add_column(col, justify="left" if col in ("model", "runtime") else "right")
     for r in found:
         drop = "-" if r["drop_points"] is None else f"{r['drop_points']:+.2f} ± {r['drop_se_points']:.2f}"
-        table.add_row(r["model"], r["runtime"], str(r["eval_images"]), _f(r["torch_fp32_top1"], ".1f"),
+        table.add_row(r["model"], r["runtime"], r["recipe"] or "-", str(r["eval_images"]), _f(r["torch_fp32_top1"], ".1f"),
                       _f(r["fp32_top1"], ".1f"), _f(r["top1"], ".1f"), drop, _f(r["agreement"], ".3f"),
                       _f(r["cosine_mean"], ".4f"), _f(r["fp32_p50_ms"]), _f(r["int8_p50_ms"]),
                       _f(r["speedup"]), _f(r["calibration_seconds"], ".1f"), str(r["layers_in_float"]),

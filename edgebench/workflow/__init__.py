@@ -123,7 +123,9 @@ def accuracy_record(artifacts: Artifacts, runtime: str, precision: str, threads:
         model=model_fields(artifacts.manifest), weights=artifacts.manifest.get("weights"),
         runtime=extra.pop("runtime", {"name": runtime}), status=extra.pop("status", "ok"), precision=precision,
         threads=threads, accuracy=summary, headline=headline(summary, runtime, precision),
-        int8=int8.get("calibration"), calibration_seconds=(int8.get("seconds") or {}).get(runtime), extra=extra)
+        int8=int8.get("calibration"), calibration_seconds=(int8.get("seconds") or {}).get(runtime),
+        int8_recipe=((artifacts.engine_entry(runtime, "int8") or {}).get("build") or {}).get("recipe") if int8 else None,
+        extra=extra)
 
 
 def evaluate(artifacts: Artifacts, runtime: str, precision: str, data: Path, threads: int | None, results: Path,
