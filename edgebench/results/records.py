@@ -1,0 +1,141 @@
+"""Typed result records: one class per kind, each ``to_dict``/``from_dict`` over the JSON-lines form.
+
+Every record starts from the portable envelope (:func:`edgebench.portable.record.envelope`:
+schema, id, kind, timestamp, host, edgebench), so the library and the device runner
+write the same keys. ``newest`` is the one definition of "the newest record".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from edgebench.portable.record import SCHEMA, envelope
+
+
+@dataclass
+class Record:
+    """What every record has: identity and provenance (the envelope), the model, and a status."""
+
+    kind: ClassVar[str]
+    model: dict
+    status: str = "ok"
+    error: str | None = None
+    weights: dict | None = None
+    envelope: dict = field(default_factory=dict)  # schema, id, kind, timestamp, host, edgebench
+
+    def __post_init__(self) -> None:
+        if not self.envelope:
+            self.envelope = envelope(self.kind)
+
+    def to_dict(self) -> dict:
+        body = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "envelope"}
+        return {**self.envelope, **body}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Record":
+        """The typed record of ``d`` (its ``kind`` picks the class); unknown keys are kept in ``extra``
+        where the class has one."""
+        klass = KINDS.get(d.get("kind"), cls) if cls is Record else cls
+        names = {f.name for f in fields(klass)}
+        head = {k: d[k] for k in ("schema", "id", "kind", "timestamp", "host", "edgebench") if k in d}
+        known = {k: v for k, v in d.items() if k in names and k != "envelope"}
+        record = klass(**known, envelope=head)
+        if "extra" in names:
+            record.extra.update({k: v for k, v in d.items() if k not in names and k not in head})
+        return record
+
+
+@dataclass
+class LatencyRecord(Record):
+    """One engine at one batch size: latency, memory, what ran and how stable the machine was."""
+
+    kind: ClassVar[str] = "latency"
+    runtime: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    batch: int = 1
+    threads: int | None = None
+    effective_precision: str | None = None
+    latency_ms: dict | None = None
+    loop: dict | None = None
+    first_inference_ms: float | None = None
+    load_seconds: float | None = None
+    memory_mb: dict | None = None
+    device_memory_mb: dict | None = None
+    engine: dict | None = None
+    onnx_bytes: int | None = None
+    protocol: dict | None = None
+    stability: dict | None = None
+    extra: dict = field(default_factory=dict)  # e.g. ``deploy`` from a device run
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.update(out.pop("extra"))
+        return out
+
+    @classmethod
+    def failed(cls, error: str, *, model: dict, runtime: dict, precision: str, batch: int,
+               threads: int | None, weights: dict | None = None) -> "LatencyRecord":
+        """A measurement that could not be taken, with the precise reason."""
+        return cls(model=model, status="failed", error=error, weights=weights, runtime=runtime, precision=precision,
+                   batch=batch, threads=threads, stability={"verdict": "not measured"})
+
+
+@dataclass
+class AccuracyRecord(Record):
+    """Accuracy on the evaluation split (FP32 and INT8, paired), and with ``run --accuracy`` the latencies."""
+
+    kind: ClassVar[str] = "accuracy"
+    runtime: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    threads: int | None = None
+    accuracy: dict = field(default_factory=dict)
+    headline: dict = field(default_factory=dict)
+    int8: dict | None = None
+    calibration_seconds: float | None = None
+    extra: dict = field(default_factory=dict)  # run --accuracy: batches, latency, speed-up, INT8 build, fallback
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.update(out.pop("extra"))
+        return out
+
+
+@dataclass
+class CrosscheckRecord(Record):
+    """edgebench's OpenVINO median against ``benchmark_app`` on the same IR, alternating rounds."""
+
+    kind: ClassVar[str] = "crosscheck"
+    runtime: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    batch: int = 1
+    edgebench_p50_ms: list[float] = field(default_factory=list)
+    benchmark_app_median_ms: list[float] = field(default_factory=list)
+    benchmark_app: list[dict] = field(default_factory=list)
+    ratio_per_round: list[float] = field(default_factory=list)
+    ratio: float | None = None
+
+
+KINDS: dict[Any, type[Record]] = {k.kind: k for k in (LatencyRecord, AccuracyRecord, CrosscheckRecord)}
+
+
+def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
+           keep: Callable[[dict], bool] = lambda _r: True) -> dict[Hashable, dict]:
+    """The newest record for each ``key(record)`` among those ``keep`` accepts: the latest timestamp wins,
+    and of equal timestamps the later line in the file."""
+    found: dict[Hashable, dict] = {}
+    for record in records:
+        if keep(record):
+            k = key(record)
+            if k not in found or str(record.get("timestamp", "")) >= str(found[k].get("timestamp", "")):
+                found[k] = record
+    return found
+
+
+def model_fields(manifest: dict) -> dict:
+    """The ``model`` part of a record, from an artifact manifest."""
+    return {"name": manifest["model"]["name"], "family": manifest["model"]["family"], **manifest.get("complexity", {})}
+
+
+__all__ = ["SCHEMA", "AccuracyRecord", "CrosscheckRecord", "LatencyRecord", "Record", "model_fields", "newest"]
