@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebench.backends import RuntimeOptions, canonical, require, runtime_class
+from edgebench.backends import RuntimeOptions, canonical, require, require_device, runtime_class
 from edgebench.bench.runner import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.errors import EdgebenchError, UsageError
 from edgebench.portable.protocol import Protocol
 from edgebench.quantize.int8 import Int8Options, accuracy_control
 from edgebench.results.records import AccuracyRecord, LatencyRecord, model_fields
-from edgebench.results.store import append_record
+from edgebench.results.store import ResultsNotSaved, append_record
 
 Status = Callable[[str], None]
 EVERY_LAYER = "int8-every-layer"
@@ -233,6 +233,8 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                     if precision == "int8" and request.accuracy_images and request.build.data is not None:
                         evaluate(artifacts, runtime, "int8", request.build.data, threads, request.results,
                                  limit=request.accuracy_images)
+                except ResultsNotSaved:  # the results file cannot take records: nothing more can be kept
+                    raise
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     error = exc if isinstance(exc, EdgebenchError) else \
                         EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
@@ -279,8 +281,9 @@ def crosscheck(artifacts: Artifacts, rounds: int, seconds: float, batch: int, re
     return summary
 
 
-def require_runtime(name: str) -> str:
-    """The canonical runtime name, usable here, or RuntimeUnavailable."""
+def require_runtime(name: str, device: str | None = None) -> str:
+    """The canonical runtime name, usable here with ``device``, or RuntimeUnavailable."""
     runtime = canonical(name)
     require(runtime)
+    require_device(runtime, device)
     return runtime

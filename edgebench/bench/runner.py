@@ -60,7 +60,11 @@ def measure_guarded(job: dict, guard: Guard) -> tuple[dict, dict]:
         if attempt < guard.retries:
             time.sleep(guard.settle_seconds)
     verdict = "stable" if not attempts[-1]["bad_phase"] else "unstable"
-    return result, {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO}
+    stability = {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO}
+    cores = os.cpu_count() or 1
+    if threads > cores:  # threads that share cores measure the scheduler too: never a stable number
+        stability.update(verdict="oversubscribed", oversubscription={"threads": threads, "cores": cores})
+    return result, stability
 
 
 def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, protocol: Protocol,
