@@ -24,7 +24,8 @@ def dumps(obj: Any, **kwargs: Any) -> str:
         found: list[str] = []
         clean = _finite(obj, "", found)
         if isinstance(clean, dict):
-            clean[NON_FINITE] = sorted({*clean.get(NON_FINITE, []), *found})
+            before = clean.get(NON_FINITE)
+            clean[NON_FINITE] = (before if isinstance(before, list) else [] if before is None else [before]) + found
         return json.dumps(clean, allow_nan=False, **kwargs)
 
 

@@ -248,7 +248,7 @@ def read_records(path: Path | str | os.PathLike = DEFAULT_RESULTS) -> ReadResult
     except OSError as exc:
         raise UsageError(f"cannot read results file {path}: {exc.strerror or exc}") from None
     records, skipped, examples, lines = [], Counter(), {}, 0
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+    for number, line in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):  # JSON lines: \n
         if not line.strip():
             continue
         lines += 1
