@@ -20,8 +20,9 @@ from pathlib import Path
 
 from edgebench.results.store import QUARANTINE_SUFFIX, append_records, read_records
 
-ROUNDS_SECONDS = 15.0  # the crash rounds stop after this long (at least MIN_ROUNDS)
-MIN_ROUNDS = 8
+MIN_ROUNDS = 8  # and until MIN_FRAGMENTS rounds ended inside a write, within LIMIT_SECONDS (about 10 s here)
+MIN_FRAGMENTS = 2
+LIMIT_SECONDS = 40.0
 
 # A writer appends records of 64 KiB .. 4 MiB, in batches of one to three, until it is killed: the kernel
 # cuts a write of many pages short when SIGKILL arrives, which leaves a fragment of a line.
@@ -62,7 +63,7 @@ def test_sigkilled_writers_leave_at_most_a_damaged_last_line_and_the_next_append
     ids: set[str] = set()
     rounds = fragments = 0
     start = time.monotonic()
-    while rounds < MIN_ROUNDS or time.monotonic() - start < ROUNDS_SECONDS:
+    while (rounds < MIN_ROUNDS or fragments < MIN_FRAGMENTS) and time.monotonic() - start < LIMIT_SECONDS:
         procs = _writers(path, [rounds * 10 + i for i in range(rng.randint(1, 3))])
         time.sleep(rng.uniform(0.0, 0.4))
         for proc in procs:
@@ -117,3 +118,16 @@ def test_a_refused_write_is_truncated_back_and_rescued_next_to_the_results(tmp_p
     assert str(rescued) in proc.stdout
     assert json.loads(rescued.read_text())["id"] == "big"
     assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY  # only the child was limited
+
+
+def test_a_file_moved_away_during_a_command_is_not_appended_to_blindly(tmp_path):
+    from edgebench.results.store import ResultsFile
+    path, moved = tmp_path / "results.jsonl", tmp_path / "archived.jsonl"
+    results = ResultsFile(path)  # opened before the work, as the CLI does
+    assert not path.exists()  # created by the first append only
+    results.append([{"kind": "latency", "id": "1"}])
+    path.rename(moved)  # rotated by the user while the command measures
+    results.append([{"kind": "latency", "id": "2"}])
+    results.close()
+    assert [json.loads(line)["id"] for line in moved.read_text().splitlines()] == ["1"]
+    assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ["2"]

@@ -92,6 +92,9 @@ class ResultsFile(os.PathLike):
         if not lines:
             return
         blob = "".join(line + "\n" for line in lines).encode()
+        if self.fd is not None and not self._still_at_path():  # moved or replaced since: append to what it names now
+            os.close(self.fd)
+            self.fd = None
         if self.fd is None:
             try:
                 self.fd = os.open(self.path, self._FLAGS | os.O_CREAT, 0o644)
@@ -111,6 +114,13 @@ class ResultsFile(os.PathLike):
         finally:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _still_at_path(self) -> bool:
+        try:
+            named, held = os.stat(self.path), os.fstat(self.fd)
+        except OSError:
+            return False
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
     def _end_last_line(self, size: int) -> int:
         """Make the file end in a newline; return its size. A last line that is a whole JSON object (a file
