@@ -92,7 +92,7 @@ def test_rescue_on_stdout_when_no_folder_can_hold_the_records(full_disk, monkeyp
     assert caught.value.rescued is None and json.loads(caught.value.unsaved[0])["id"] == "r2"
 
 
-def test_run_on_a_full_disk_exits_2_and_keeps_the_measurement(full_disk, tmp_path):
+def test_run_on_a_full_disk_exits_2_and_keeps_the_measurement(full_disk, tmp_path, monkeypatch):
     from edgebench.cli import main
     mount, rescue = full_disk
     results = mount / "results.jsonl"
@@ -100,10 +100,14 @@ def test_run_on_a_full_disk_exits_2_and_keeps_the_measurement(full_disk, tmp_pat
     onnx = tiny_onnx.classifier(tmp_path / "tiny.onnx")
     fill(mount)
     before = results.read_bytes()
-    result = CliRunner().invoke(main, ["run", "--runtime", "ort", "--onnx", str(onnx), "--out", str(tmp_path / "art"),
-                                       "--results", str(results), "--threads", "1", "--warmup", "1",
-                                       "--warmup-seconds", "0", "--iterations", "3", "--min-seconds", "0",
-                                       "--retries", "0"])
+
+    def run():
+        return CliRunner().invoke(main, ["run", "--runtime", "ort", "--onnx", str(onnx), "--out", str(tmp_path / "a"),
+                                         "--results", str(results), "--threads", "1", "--warmup", "1",
+                                         "--warmup-seconds", "0", "--iterations", "3", "--min-seconds", "0",
+                                         "--retries", "0"])
+
+    result = run()
     assert result.exit_code == 2, result.output
     assert "no space left on device: 1 record(s) not appended" in result.stderr and "Traceback" not in result.output
     assert results.read_bytes() == before
@@ -111,6 +115,11 @@ def test_run_on_a_full_disk_exits_2_and_keeps_the_measurement(full_disk, tmp_pat
     measured = json.loads(saved.read_text())
     assert measured["model"]["name"] == "tiny" and measured["latency_ms"]["p50"] > 0
     assert read_records(saved).records == [measured]  # a rescue file is a results file
+
+    monkeypatch.setattr(tempfile, "tempdir", str(mount))  # no folder can hold a rescue file: stdout keeps it
+    result = run()
+    assert result.exit_code == 2 and "they are printed on stdout" in result.stderr
+    assert json.loads(result.stdout)["latency_ms"]["p50"] > 0 and results.read_bytes() == before
 
 
 def test_export_and_manifest_on_a_full_disk_leave_no_partial_file(full_disk, tmp_path):

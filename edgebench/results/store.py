@@ -210,9 +210,9 @@ def append_record(record: Record | dict, path: Path | ResultsFile = DEFAULT_RESU
 
 
 def append_records(records: list[Record | dict], path: Path | ResultsFile = DEFAULT_RESULTS) -> Path:
-    """Append records in one locked O_APPEND write + fsync: all or nothing, never interleaved with
-    another writer, and older lines are never rewritten. ``path``: an open :class:`ResultsFile` (the
-    CLI opens it before measuring), or a path opened for this append."""
+    """Append records in one locked O_APPEND write + fsync, never interleaved with another writer; older
+    lines are never rewritten, and a failed write is cut back (ResultsNotSaved). ``path``: an open
+    :class:`ResultsFile` (the CLI opens it before measuring), or a path opened for this append."""
     if isinstance(path, ResultsFile):
         path.append(records)
         return path.path
