@@ -22,6 +22,8 @@ def command(results: Path, batch: int, threads: int | None, as_json: bool) -> No
     """One table from a results file: a row per model grouped by family, p50 per runtime and precision,
     INT8 speed-up and peak RSS (the newest record of each kind wins)."""
     from edgebench.results.report import zoo_rows
+    if not results.exists():
+        raise UsageError(f"results file {results} does not exist")
     read = read_records(results)
     records = read.records
     if not records:

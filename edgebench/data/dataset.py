@@ -93,7 +93,10 @@ def _read_labels_csv(root: Path, labels: Path, num_classes: int) -> Dataset:
         raise UsageError(f"{labels} must have the columns file,class_index (it has {', '.join(reader.fieldnames or [])})")
     bad_index = missing = folders = 0
     for row in reader:
-        path = listed_path(root, labels, row["file"] or "", reader.line_num)
+        if not row["file"]:  # a row with an empty or missing file name
+            missing += 1
+            continue
+        path = listed_path(root, labels, row["file"], reader.line_num)
         try:
             label = int(row["class_index"])
         except (TypeError, ValueError):
