@@ -54,12 +54,13 @@ def test_noise_probe_reports_ratio():
 
 def test_records_are_appended_never_rewritten(tmp_path):
     path = tmp_path / "r.jsonl"
-    first = LatencyRecord(model={"name": "m"}, extra={"value": 1})
+    measured = {"model": {"name": "m"}, "runtime": {"name": "ort"}, "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0}}
+    first = LatencyRecord(**measured, extra={"value": 1})
     append_record(first, path)
     before = path.read_bytes()
-    append_record(LatencyRecord(model={"name": "m"}, extra={"value": 2}).to_dict(), path)
+    append_record(LatencyRecord(**measured, extra={"value": 2}).to_dict(), path)
     assert path.read_bytes().startswith(before)
-    records = read_records(path)
+    records = read_records(path).records
     assert [r["value"] for r in records] == [1, 2]
     assert records[0]["host"]["cpu"] and records[0]["edgebench"]["version"] and records[0]["timestamp"]
 

@@ -56,7 +56,7 @@ def test_two_processes_writing_at_once_both_succeed(tmp_path, monkeypatch):
              for _ in range(2)]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs) and not any("warning" in e for e in errors), errors
-    assert len(read_records(results)) == 300 and history.count(tmp_path / "edgebench.db") == 300
+    assert len(read_records(results).records) == 300 and history.count(tmp_path / "edgebench.db") == 300
 
 
 def test_import_is_idempotent(tmp_path):
@@ -85,7 +85,7 @@ def test_corrupt_database_keeps_jsonl_and_rebuild_fixes_it(tmp_path):
                            f"append_record(LatencyRecord(model={{'name': 'tiny'}}), {str(results)!r})"],
                           capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env})
     assert proc.returncode == 0 and "history rebuild" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert len(read_records(results)) == 4  # the JSONL got the record anyway
+    assert len(read_records(results).records) == 4  # the JSONL got the record anyway
     shown = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), cwd=tmp_path, env=env)
     assert_one_line_error(shown, "history rebuild")
     rebuilt = edgebench("history", "rebuild", "--db", str(db), cwd=tmp_path, env=env)

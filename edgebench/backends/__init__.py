@@ -9,6 +9,7 @@ package under ``backends/`` and one line here.
 from __future__ import annotations
 
 import importlib
+import re
 
 from edgebench.backends.base import PRECISIONS, Availability, EngineRequest, Runtime, RuntimeOptions
 from edgebench.portable.errors import RuntimeUnavailable, UsageError
@@ -44,6 +45,18 @@ def require(name: str) -> type[Runtime]:
     return cls
 
 
+def require_device(name: str, device: str | None) -> None:
+    """RuntimeUnavailable unless ``device`` (None or "auto": the runtime's choice) is present here, checked
+    before any work so that an absent device costs no measurement and leaves no record."""
+    if device is None or device.lower() == "auto":
+        return
+    cls = require(name)
+    devices = cls.availability().devices
+    present = {d.lower() for entry in devices for d in (entry.split()[0], re.split(r"[.:]", entry)[0])}
+    if device.lower() not in present:
+        raise RuntimeUnavailable(f"{cls.name} has no device {device!r} here (available: {', '.join(devices) or 'none'})")
+
+
 def engine_runtimes() -> list[str]:
     """The runtimes whose engines ``export`` builds."""
     return [name for name in RUNTIMES if runtime_class(name).builds_engine]
@@ -55,4 +68,4 @@ def int8_runtimes() -> list[str]:
 
 
 __all__ = ["PRECISIONS", "RUNTIMES", "Availability", "EngineRequest", "Runtime", "RuntimeOptions", "canonical",
-           "engine_runtimes", "int8_runtimes", "require", "runtime_class"]
+           "engine_runtimes", "int8_runtimes", "require", "require_device", "runtime_class"]

@@ -96,6 +96,8 @@ class Runtime(ABC):
     #: Whether export builds an engine file (torch rebuilds the model from the manifest).
     builds_engine: ClassVar[bool] = True
     run_options_class: ClassVar[type | None] = None
+    #: The device an engine runs on when none is asked for (``RuntimeOptions.device`` None).
+    default_device: ClassVar[str] = "cpu"
     build_options_class: ClassVar[type | None] = None
 
     @classmethod

@@ -75,6 +75,8 @@ def run_engines(artifacts, engines: list[tuple[str, str]], samples, threads: int
     finally:
         for rt in opened.values():
             rt.deactivate()
+    if skipped:
+        log.warning("%d of %d evaluation images unreadable, skipped, e.g. %s", len(skipped), len(samples), skipped[0])
     logits = {k: np.concatenate(v).reshape(len(labels), -1).astype(np.float32) if v else np.zeros((0, 0), np.float32)
               for k, v in outs.items()}
     return Evaluation(logits, labels, skipped, {k: round(v, 2) for k, v in seconds.items()})
@@ -136,8 +138,6 @@ def evaluation_split(artifacts, data: Path, num: int | None = None, seed: int | 
     from edgebench.data import open_dataset
     from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED, split_dataset
     dataset = open_dataset(data)
-    for warning in dataset.warnings:
-        log.warning(warning)
     calib = artifacts.manifest.get("int8", {}).get("calibration", {})
     same_folder = calib.get("folder") == str(Path(data).resolve())
     num = num if num is not None else (calib.get("requested") if same_folder else None) or DEFAULT_NUM
@@ -155,12 +155,14 @@ def evaluate_model(artifacts, runtime: str, precision: str, data: Path, threads:
     """PyTorch FP32, ``runtime`` FP32 and (for int8) ``runtime`` INT8 on the evaluation split."""
     dataset, split = evaluation_split(artifacts, data, num, seed)
     samples = split.evaluation[:limit] if limit else split.evaluation
-    engines = [("torch", "fp32")] if runtime != "torch" else []
+    # a user's ONNX file has no PyTorch model: its FP32 engine is the reference
+    with_torch = runtime != "torch" and artifacts.manifest.get("weights", {}).get("source") != "onnx-file"
+    engines = [("torch", "fp32")] if with_torch else []
     engines.append((runtime, "fp32"))
-    pairs = [("torch/fp32", f"{runtime}/fp32")] if runtime != "torch" else []
+    pairs = [("torch/fp32", f"{runtime}/fp32")] if with_torch else []
     if precision == "int8" and runtime != "torch":
         engines.append((runtime, "int8"))
-        pairs += [(f"{runtime}/fp32", f"{runtime}/int8"), ("torch/fp32", f"{runtime}/int8")]
+        pairs += [(f"{runtime}/fp32", f"{runtime}/int8")] + ([("torch/fp32", f"{runtime}/int8")] if with_torch else [])
     elif precision != "fp32":
         engines.append((runtime, precision))
         pairs.append((f"{runtime}/fp32", f"{runtime}/{precision}"))

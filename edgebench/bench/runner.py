@@ -64,8 +64,12 @@ def measure_guarded(job: dict, guard: Guard) -> tuple[dict, dict]:
     last = attempts[-1]
     verdict = "unstable" if last["bad_phase"] or (last["phases"] or {}).get("slow_phase") else \
         "contended" if (last["load"] or {}).get("contended") else "stable"
-    return result, {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO,
-                    "seen": phases.noise_seen(last)}
+    stability = {"verdict": verdict, "attempts": attempts, "probe_bad_ratio": noise.BAD_RATIO,
+                 "seen": phases.noise_seen(last)}
+    cores = os.cpu_count() or 1
+    if threads > cores:  # threads that share cores measure the scheduler too: never a stable number
+        stability.update(verdict="oversubscribed", oversubscription={"threads": threads, "cores": cores})
+    return result, stability
 
 
 def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, protocol: Protocol,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgebench.portable import strict_json
 from edgebench.portable.errors import UsageError
 from edgebench.portable.hashing import sha256_file
 
@@ -46,12 +47,15 @@ class Artifacts:
     @classmethod
     def open(cls, root: Path) -> Artifacts:
         path = Path(root) / MANIFEST
-        if not path.is_file():
+        if not path.exists():
             return cls(root)
         try:
-            manifest = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"cannot read {path}: {exc}; delete the folder to re-export") from None
+            manifest = json.loads(path.read_text())  # an older edgebench wrote NaN: read it, write strict JSON
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise UsageError(f"cannot read {path}: {reason}; delete the folder to re-export") from None
+        if not isinstance(manifest, dict):
+            raise UsageError(f"{path} is not a JSON object; delete the folder to re-export")
         return cls(root, manifest if manifest.get("schema") == SCHEMA else None)
 
     @property
@@ -115,12 +119,19 @@ class Artifacts:
         return self.path(entry["files"][0])
 
     def save(self) -> None:
-        """Write the manifest atomically, so an interrupted run never leaves half a manifest."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".manifest.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.manifest, f, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, self.manifest_path)
+        """Write the manifest atomically, so an interrupted run never leaves half a manifest, and a failed
+        write (a full disk) leaves the old one and no temporary file."""
+        tmp = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".manifest.", suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write(strict_json.dumps(self.manifest, indent=2, sort_keys=True))
+            os.replace(tmp, self.manifest_path)
+        except OSError as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            raise UsageError(f"cannot write {self.manifest_path}: {exc.strerror or exc}") from None
 
 
 def ensure_writable(folder: Path) -> Path:

@@ -9,6 +9,7 @@ engine (``Runtime.build_engine``); this module only hands it the inputs and veri
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from edgebench.portable.tensorrt.rules import profile_batches
 
 if TYPE_CHECKING:
     from edgebench.portable.preprocess import Preprocess
+
+log = logging.getLogger(__name__)
 
 VERIFY_SAMPLES = 8
 ONNX_FILE = "fp32/model.onnx"
@@ -70,6 +73,9 @@ def verification_inputs(preprocess: Preprocess, data: Path | None,
     loaded = load_samples(dataset.samples[:count * 2], preprocess)
     if len(loaded.inputs) == 0:
         raise UsageError(f"no readable images in {data} to verify the export with")
+    if loaded.skipped:
+        log.warning("%d of %d verification images unreadable, skipped, e.g. %s", len(loaded.skipped),
+                    len(loaded.skipped) + len(loaded.samples), loaded.skipped[0])
     return loaded.inputs[:count], {"source": "images", "folder": str(Path(data).resolve()),
                                    "files": [s.path.name for s in loaded.samples[:count]]}
 
@@ -220,14 +226,13 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
     """
     import shutil
 
-    from edgebench.build.onnx_export import check_onnx, onnx_input_shape, opset_of
+    from edgebench.build.onnx_check import check_classifier, check_output_rank, graph_inputs
+    from edgebench.build.onnx_export import check_onnx, opset_of
     from edgebench.portable.hashing import sha256_file
     from edgebench.portable.preprocess import preprocess_for
 
     graph = check_onnx(Path(onnx_file))
-    shape = onnx_input_shape(graph)
-    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
-        raise UsageError(f"{onnx_file} must take one NCHW input with static C, H, W (it takes {shape})")
+    shape = check_classifier(graph, Path(onnx_file), tuple(canonical(r) for r in runtimes))
     name = Path(onnx_file).stem
     root = ensure_writable(Path(out) / name)
     artifacts = Artifacts.open(root)
@@ -235,16 +240,24 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
     manifest = artifacts.manifest
     if manifest.get("key") != digest or not artifacts.file_intact(ONNX_FILE):
         manifest.update({"key": digest, "files": {}, "engines": {}, "verification": {}})
-        artifacts.path(ONNX_FILE).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_file, artifacts.path(ONNX_FILE))
-        artifacts.record_file(artifacts.path(ONNX_FILE))
+        target = artifacts.path(ONNX_FILE)
+        partial = target.with_name(f".{target.name}.partial")  # renamed when whole, as the export's
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(onnx_file, partial)
+            partial.replace(target)
+        except OSError as exc:
+            raise UsageError(f"cannot copy {onnx_file} into {root}: {exc.strerror or exc}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        artifacts.record_file(target)
     batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
     preprocess = preprocess_for(shape[2])
     manifest.update({
         "model": {"name": name, "family": "imported", "description": f"imported from {onnx_file}",
                   "input_shape": shape[1:], "preprocess": preprocess.to_dict()},
         "weights": {"source": "onnx-file", "ref": str(Path(onnx_file).resolve()), "sha256": digest, "trained": None},
-        "input": {"name": graph.graph.input[0].name, "shape": [batch or "batch", *shape[1:]], "dtype": "float32",
+        "input": {"name": graph_inputs(graph)[0].name, "shape": [batch or "batch", *shape[1:]], "dtype": "float32",
                   "layout": "NCHW"},
         "preprocess": preprocess.to_dict(),
         "export": {"exporter": "imported", "opset": opset_of(graph), "nodes": len(graph.graph.node),
@@ -257,6 +270,7 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
         inputs, source = verification_inputs(preprocess, data, batch or VERIFY_SAMPLES)
         with runtime_class("ort")(artifacts.path(ONNX_FILE), RuntimeOptions(batches=(len(inputs),))) as ref:
             reference = ref.infer(inputs)
+        check_output_rank(Path(onnx_file), reference.shape)
         manifest["verification"]["inputs"] = {**source, "reference": "onnxruntime on the original file"}
         return ExportJob(inputs, reference, status)
 

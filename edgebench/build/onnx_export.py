@@ -31,17 +31,23 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path,
         raise UsageError(f"opset {opset} is too old; edgebench exports opset {MIN_OPSET} or newer")
     example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     start = time.perf_counter()
+    partial = path.with_name(f".{path.name}.partial")  # renamed when whole: a failed export leaves no model.onnx
     try:
         with warnings.catch_warnings(), torch.no_grad(), unfused_attention():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval(), (example,), str(path), dynamo=False, opset_version=opset,
+            torch.onnx.export(model.eval(), (example,), str(partial), dynamo=False, opset_version=opset,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                               do_constant_folding=True)
+        seconds = time.perf_counter() - start
+        graph = check_onnx(partial)
+        partial.replace(path)
+    except UsageError:
+        raise
     except Exception as exc:  # noqa: BLE001 - exporter errors come in many types
         raise ExportError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
-    seconds = time.perf_counter() - start
-    graph = check_onnx(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return {"exporter": EXPORTER, "opset": opset, "seconds": round(seconds, 2), "nodes": len(graph.graph.node),
             "dynamic_batch": True}
 
@@ -56,15 +62,10 @@ def check_onnx(path: Path) -> onnx.ModelProto:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # noqa: BLE001 - protobuf and checker errors have various types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path} is not a valid ONNX model ({first[:200]})") from None
+        raise UsageError(f"{path} is not a valid ONNX model ({first})") from None
     if not model.graph.input or not model.graph.output:
         raise UsageError(f"{path} has no graph inputs or outputs")
     return model
-
-
-def onnx_input_shape(model: onnx.ModelProto) -> list[int | str]:
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    return [d.dim_param or d.dim_value for d in dims]
 
 
 def opset_of(model: onnx.ModelProto) -> int:

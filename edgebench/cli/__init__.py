@@ -23,6 +23,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except EdgebenchError as exc:
+            for line in getattr(exc, "unsaved", None) or ():  # records no file could hold (ResultsNotSaved)
+                click.echo(line)
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
@@ -35,9 +37,27 @@ class _Group(click.Group):
             sys.exit(1)
 
 
+class _OnceHandler(logging.Handler):
+    """Each distinct message once per command, on the stderr of the moment: a data folder read for the
+    calibration and again for the evaluation warned twice about the same rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[int, str]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = f"{record.levelname.lower()}: {self.format(record)}"  # as the CLI's own "error:" lines
+        if (record.levelno, message) not in self.seen:
+            self.seen.add((record.levelno, message))
+            click.echo(message, err=True)
+
+
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _OnceHandler)]:  # main() called again in one process
+        root.removeHandler(old)
+    root.addHandler(_OnceHandler())
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
     for noisy in ("nncf", "torch", "openvino"):
         logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from edgebench.cli.options import (
     int8_options,
     json_option,
 )
+from edgebench.portable import strict_json
 from edgebench.portable.errors import UsageError
 from edgebench.quantize.int8 import Int8Options, layers_in_float
 from edgebench.workflow import BuildRequest, ModelSource, prepare
@@ -49,12 +49,9 @@ def command(model: str, runtime: str, int8: Int8Options, weights: str, weights_d
     manifest = artifacts.manifest
     engines = {k: v for k, v in manifest["engines"].items() if k.endswith("/int8")}
     if as_json:
-        click.echo(json.dumps({"int8": section, "engines": engines}, indent=2, default=str))
+        click.echo(strict_json.dumps({"int8": section, "engines": engines}, indent=2))
         return
     cal = section.get("calibration", {})
-    output.warnings(cal.get("warnings"))
-    if cal.get("skipped"):
-        click.echo(f"warning: {cal['skipped']} unreadable calibration image(s) skipped", err=True)
     table = Table(title=f"{manifest['model']['name']}: INT8 from {cal.get('used')} images "
                         f"(seed {cal.get('seed')}, {cal.get('method')}, set {str(cal.get('calibration_hash'))[:12]})")
     for col in ("engine", "file", "recipe", "seconds", "left in float"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
@@ -10,7 +9,16 @@ import click
 from rich.table import Table
 
 from edgebench.cli import output
-from edgebench.cli.options import artifacts_option, json_option, results_option, weights_dir_option, weights_option
+from edgebench.cli.options import (
+    FiniteFloat,
+    artifacts_option,
+    json_option,
+    open_results,
+    results_option,
+    weights_dir_option,
+    weights_option,
+)
+from edgebench.portable import strict_json
 from edgebench.workflow import BuildRequest, ModelSource, crosscheck, prepare
 
 
@@ -18,7 +26,7 @@ from edgebench.workflow import BuildRequest, ModelSource, crosscheck, prepare
 @click.argument("model")
 @click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Alternating rounds of edgebench and benchmark_app.")
-@click.option("--seconds", type=click.FloatRange(1), default=10, show_default=True, help="Seconds per measurement.")
+@click.option("--seconds", type=FiniteFloat(1), default=10, show_default=True, help="Seconds per measurement.")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size.")
 @weights_option
 @weights_dir_option
@@ -29,12 +37,13 @@ def command(model: str, rounds: int, seconds: float, batch: int, weights: str, w
             out: Path, results: Path, as_json: bool) -> None:
     """Compare edgebench's OpenVINO median with `benchmark_app -hint latency` on the same IR,
     alternating rounds in one session; prints both and their ratio."""
+    results = open_results(results)
     with output.status("cross-checking") as step:
         artifacts = prepare(ModelSource(model, None, weights, weights_dir), ("openvino",), "fp32", BuildRequest(out),
                             step)
         summary = crosscheck(artifacts, rounds, seconds, batch, results, step)
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        click.echo(strict_json.dumps(summary, indent=2))
         return
     ours, medians = summary["edgebench_p50_ms"], summary["benchmark_app_median_ms"]
     table = Table(title=f"{summary['model']['name']}: edgebench vs benchmark_app (OpenVINO "

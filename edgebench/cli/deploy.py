@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from edgebench.cli.options import parse_batches
+from edgebench.cli.options import FiniteFloat, NonEmptyPath, open_results, parse_batches
+from edgebench.portable import strict_json
 from edgebench.portable.protocol import Protocol
 from edgebench.portable.tensorrt.rules import DEFAULT_WORKSPACE_MB
 from edgebench.workflow import BuildRequest, ModelSource, prepare
@@ -20,16 +20,16 @@ def command() -> None:
 
 @command.command("bundle")
 @click.option("--model", help="Registry model name (see `edgebench models`).")
-@click.option("--onnx", "onnx_file", type=click.Path(path_type=Path), help="Bundle this ONNX classifier instead.")
+@click.option("--onnx", "onnx_file", type=NonEmptyPath(path_type=Path), help="Bundle this ONNX classifier instead.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="int8 ships the Q/DQ ONNX made by `edgebench export --precision int8`.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bundle.tar.gz"),
+@click.option("--out", "out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("bundle.tar.gz"),
               show_default=True, help="The archive to write.")
-@click.option("--data", type=click.Path(path_type=Path), envvar="EDGEBENCH_DATA",
+@click.option("--data", type=NonEmptyPath(path_type=Path), envvar="EDGEBENCH_DATA",
               help="Image folder: a few sample photos + labels.csv go into the bundle (and INT8 calibration).")
 @click.option("--weights", default="auto", show_default=True, help="As for `edgebench export`.")
 @click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEBENCH_WEIGHTS")
-@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
+@click.option("--artifacts", type=NonEmptyPath(file_okay=False, path_type=Path), default=Path("artifacts"),
               show_default=True, help="Artifacts folder the model is exported into (reused when current).")
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json on stdout.")
 def bundle(model: str | None, onnx_file: Path | None, precision: str, out: Path, data: Path | None, weights: str,
@@ -41,7 +41,7 @@ def bundle(model: str | None, onnx_file: Path | None, precision: str, out: Path,
                        BuildRequest(artifacts, data))
     meta = write_bundle(prepared, precision, out, data)
     if as_json:
-        click.echo(json.dumps(meta, indent=2, default=str))
+        click.echo(strict_json.dumps(meta, indent=2))
         return
     click.echo(f"wrote {out} ({meta['archive_bytes'] / 2**20:.1f} MB, {meta['checksummed_files']} files "
                f"checksummed): {meta['model']['name']} {precision}, sha256 {meta['archive_sha256'][:16]}")
@@ -56,9 +56,9 @@ def bundle(model: str | None, onnx_file: Path | None, precision: str, out: Path,
               help="ort: measure on ONNX Runtime (CPU) when the device has no usable TensorRT.")
 @click.option("--batch", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True)
-@click.option("--warmup-seconds", type=click.FloatRange(0), default=Protocol.warmup_seconds, show_default=True)
+@click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True)
-@click.option("--min-seconds", type=click.FloatRange(0), default=Protocol.min_seconds, show_default=True)
+@click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True)
 @click.option("--trt-workspace", type=click.IntRange(1), default=DEFAULT_WORKSPACE_MB, show_default=True,
               metavar="MiB", help="TensorRT: builder workspace memory-pool limit on the device, in MiB.")
 @click.option("--cuda-graph", is_flag=True, help="Replay execute_async_v3 as a CUDA graph.")
@@ -69,27 +69,30 @@ def bundle(model: str | None, onnx_file: Path | None, precision: str, out: Path,
 @click.option("--remote-dir", help="Working folder on the device [default: ~/edgebench-deploy].")
 @click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path),
               help="Known-hosts file (new hosts are added, changed keys refused) [default: ~/.edgebench/known_hosts].")
-@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
+@click.option("--results", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
               show_default=True, help="Local JSON-lines file the device's records are appended to.")
+@click.option("--connect-timeout", type=FiniteFloat(0.1), default=15.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for the device's SSH server to connect and answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records on stdout.")
 def run(host: str, port: int, key: Path | None, bundle_file: Path, fallback: str, batch: str, warmup: int,
         warmup_seconds: float, iterations: int, min_seconds: float, trt_workspace: int, cuda_graph: bool, profile: bool,
         legacy_calibrator: bool, python: str, remote_dir: str | None, known_hosts: Path | None, results: Path,
-        as_json: bool) -> None:
+        connect_timeout: float, as_json: bool) -> None:
     """Upload a bundle, verify its checksums on the device, build + benchmark there, fetch the records."""
     from edgebench.deploy.remote import Target, deploy_run
 
     batches = parse_batches(None, None, batch)
+    results = open_results(results)
     runner_args = ["--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--warmup-seconds",
                    str(warmup_seconds), "--iterations", str(iterations), "--min-seconds", str(min_seconds),
                    "--workspace-mb", str(trt_workspace)]
     runner_args += ["--cuda-graph"] * cuda_graph + ["--profile"] * profile + ["--legacy-calibrator"] * legacy_calibrator
     done = deploy_run(Target.parse(host, port), bundle_file, results, key=key, known_hosts=known_hosts,
                       fallback=fallback, python=python, remote_dir=remote_dir, runner_args=runner_args,
-                      status=lambda m: click.echo(m, err=True))
+                      connect_timeout=connect_timeout, status=lambda m: click.echo(m, err=True))
     summary = done["summary"]
     if as_json:
-        click.echo(json.dumps(done["records"], indent=2, default=str))
+        click.echo(strict_json.dumps(done["records"], indent=2))
         return
     checks = summary["checksums"]
     click.echo(f"checksums verified on device: {checks['files']} files")

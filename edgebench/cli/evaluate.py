@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from edgebench.build.artifacts import ensure_writable
 from edgebench.cli import output
 from edgebench.cli.calibrate import need_data
 from edgebench.cli.options import (
     build_options,
     json_option,
+    open_results,
     results_option,
     threads_option,
 )
+from edgebench.portable import strict_json
 from edgebench.workflow import BuildRequest, ModelSource, evaluate, prepare
 
 
@@ -32,14 +32,13 @@ def command(model: str, runtime: str, precision: str, threads: int | None, limit
             weights_dir: Path | None, out: Path, data: Path | None, results: Path, as_json: bool) -> None:
     """Top-1/top-5 of PyTorch FP32, the runtime's FP32 and (int8) INT8 engine on the evaluation split."""
     data = need_data(data, "evaluation")
-    ensure_writable(results.parent)
+    results = open_results(results)
     with output.status("evaluating") as step:
         artifacts = prepare(ModelSource(model, None, weights, weights_dir),
                             (runtime,) if runtime != "torch" else ("ort",), precision, BuildRequest(out, data), step)
         record, summary = evaluate(artifacts, runtime, precision, data, threads, results, limit=limit, status=step)
     if as_json:
-        click.echo(json.dumps(record.to_dict(), indent=2, default=str))
+        click.echo(strict_json.dumps(record.to_dict(), indent=2))
         return
-    output.warnings(summary.get("dataset_warnings"), summary.get("split_warnings"))
     output.accuracy(summary, f"{artifacts.manifest['model']['name']} on {runtime}: {summary['images']} "
                              f"evaluation images; record appended to {results}")

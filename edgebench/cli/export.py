@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ from rich.table import Table
 
 from edgebench.backends import engine_runtimes
 from edgebench.cli.options import (
+    NonEmptyPath,
     build_options,
     command_runtimes,
     int8_options,
@@ -18,6 +18,7 @@ from edgebench.cli.options import (
     trt_build_options,
 )
 from edgebench.cli.output import status, stdout
+from edgebench.portable import strict_json
 from edgebench.portable.tensorrt.rules import TrtBuildOptions
 from edgebench.quantize.int8 import Int8Options
 from edgebench.workflow import BuildRequest, ModelSource, prepare
@@ -29,7 +30,7 @@ from edgebench.workflow import BuildRequest, ModelSource, prepare
               help="Which engines to build ('all': every runtime usable here).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Engine precision; int8 calibrates on --data first.")
-@click.option("--onnx", "onnx_file", type=click.Path(path_type=Path),
+@click.option("--onnx", "onnx_file", type=NonEmptyPath(path_type=Path),
               help="Import this ONNX file instead of exporting a registry model.")
 @click.option("--opset", type=click.IntRange(17, 23), default=17, show_default=True, help="ONNX opset.")
 @click.option("--batch", "batches", default="1", show_default=True, callback=parse_batches,
@@ -49,7 +50,7 @@ def command(model: str | None, runtime: str, precision: str, onnx_file: Path | N
         artifacts = prepare(source, runtimes, precision, BuildRequest(out, data, opset, int8, {"trt": trt_build}), step)
     manifest = artifacts.manifest
     if as_json:
-        click.echo(json.dumps(manifest, indent=2, default=str))
+        click.echo(strict_json.dumps(manifest, indent=2))
         return
     table = Table(title=f"{manifest['model']['name']}: {artifacts.root}")
     for col in ("engine", "file", "rel. error", "cosine", "top-1 agree", "effective"):

@@ -4,6 +4,8 @@ from them (``protocol``/``guard``, ``int8``, ``trt_build``), with defaults read 
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from edgebench.portable.tensorrt.rules import (
 )
 from edgebench.quantize.int8 import Int8Options
 from edgebench.quantize.recipes import ORT_RECIPES, OVERFLOW_FIXES
+from edgebench.results.store import ResultsFile
 
 RUNTIME_NAMES = list(RUNTIMES)
 
@@ -48,6 +51,79 @@ def _group(options: list, params: tuple[str, ...], build: Callable[..., dict]) -
     return decorator
 
 
+class FiniteFloat(click.FloatRange):
+    """A float range that refuses NaN and Infinity, which ``float()`` and Click's FloatRange accept: NaN compares
+    false with every bound (``--max-drop nan`` would turn accuracy control off) and neither is strict JSON."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class NonEmptyPath(click.Path):
+    """A path that is not the empty string, which Python reads as the current folder (``--out ""``)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty: give a path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class CommaList(click.ParamType):
+    """A comma-separated list with at least one item (``--models ""`` is refused), optionally from ``choices``."""
+
+    name = "list"
+
+    def __init__(self, choices: tuple[str, ...] | None = None) -> None:
+        self.choices = choices
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        items = tuple(dict.fromkeys(split(str(value))))
+        if not items:
+            self.fail(f"{value!r} names nothing: give a comma-separated list", param, ctx)
+        wrong = [v for v in items if self.choices and v not in self.choices]
+        if wrong:
+            self.fail(f"{', '.join(wrong)}: choose from {', '.join(self.choices or ())}", param, ctx)
+        return items
+
+
+OVERSUBSCRIPTION_LIMIT = 4  # --threads above this many times the cores is refused
+
+
+class Threads(click.IntRange):
+    """Runtime threads: warn above the core count (the record says so), refuse above 4x: 999 threads on 2 cores
+    ran for over four minutes and measured the scheduler, not the model."""
+
+    name = "threads"
+
+    def __init__(self) -> None:
+        super().__init__(min=1)
+
+    def convert(self, value, param, ctx):
+        threads = super().convert(value, param, ctx)
+        cores = os.cpu_count() or 1
+        if threads > OVERSUBSCRIPTION_LIMIT * cores:
+            self.fail(f"{threads} is more than {OVERSUBSCRIPTION_LIMIT}x the {cores} cores here "
+                      f"(at most {OVERSUBSCRIPTION_LIMIT * cores})", param, ctx)
+        if threads > cores:
+            click.echo(f"warning: --threads {threads} is more than the {cores} cores here: the threads share cores, "
+                       "and the record is marked oversubscribed", err=True)
+        return threads
+
+
+def open_results(path: Path) -> ResultsFile:
+    """Open the results file for append now, before any work (closed when the command ends)."""
+    results = ResultsFile(path)
+    click.get_current_context().call_on_close(results.close)
+    return results
+
+
 def parse_batches(_ctx: click.Context | None, _param: click.Parameter | None, value: str) -> tuple[int, ...]:
     try:
         batches = tuple(int(b) for b in value.split(",") if b.strip())
@@ -67,17 +143,17 @@ weights_option = click.option(
     help="auto: local file, else hub cache, else random (with a warning); pretrained: download; "
          "random: seeded init; PATH: .safetensors or .pth.")
 weights_dir_option = click.option(
-    "--weights-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEBENCH_WEIGHTS",
+    "--weights-dir", type=NonEmptyPath(file_okay=False, path_type=Path), envvar="EDGEBENCH_WEIGHTS",
     help="Folder of local weights files, looked up by model name [env: EDGEBENCH_WEIGHTS].")
 artifacts_option = click.option(
-    "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
+    "--out", "out", type=NonEmptyPath(file_okay=False, path_type=Path), default=Path("artifacts"),
     show_default=True, help="Artifacts folder; each model gets <out>/<model>/.")
 data_option = click.option(
-    "--data", type=click.Path(path_type=Path), envvar="EDGEBENCH_DATA",
+    "--data", type=NonEmptyPath(path_type=Path), envvar="EDGEBENCH_DATA",
     help="Image folder (labels.csv, ImageFolder, or unlabelled) used to verify exports [env: EDGEBENCH_DATA].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 results_option = click.option(
-    "--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
+    "--results", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("results/results.jsonl"),
     show_default=True, help="JSON-lines results file (records are appended, never rewritten).")
 
 
@@ -90,7 +166,7 @@ def build_options(command):
 
 
 family_option = click.option("--family", type=click.Choice(list(FAMILIES)), help="Only models of this family.")
-threads_option = click.option("--threads", type=click.IntRange(1, 1024), default=None,
+threads_option = click.option("--threads", type=Threads(), default=None,
                               help="CPU threads for the runtime [default: all cores].")
 
 PROTOCOL_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds", "retries", "rounds")
@@ -98,11 +174,11 @@ PROTOCOL_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds", "ret
 protocol_options = _group(
     [click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True,
                   help="Warm-up iterations."),
-     click.option("--warmup-seconds", type=click.FloatRange(0), default=Protocol.warmup_seconds, show_default=True,
+     click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True,
                   help="Minimum warm-up time."),
      click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True,
                   help="Minimum timed iterations."),
-     click.option("--min-seconds", type=click.FloatRange(0), default=Protocol.min_seconds, show_default=True,
+     click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True,
                   help="Minimum timed seconds."),
      click.option("--retries", type=click.IntRange(0, 10), default=Guard.retries, show_default=True,
                   help="Re-measurements when the noise probe shows a bad phase."),
@@ -134,7 +210,7 @@ int8_options = _group(
                   show_default=True, help="INT8: ONNX Runtime calibration method (NNCF uses its own statistics)."),
      click.option("--seed", type=int, default=Int8Options.seed, show_default=True,
                   help="INT8: seed of the calibration/evaluation split."),
-     click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="POINTS",
+     click.option("--max-drop", type=FiniteFloat(0, 100), default=None, metavar="POINTS",
                   help="INT8, accuracy-aware: keep the most sensitive layers in float until top-1 (on the labelled "
                        "calibration images) drops at most POINTS."),
      click.option("--int8-recipe", type=click.Choice(["auto", *ORT_RECIPES]), default=Int8Options.int8_recipe,

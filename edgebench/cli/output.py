@@ -27,12 +27,6 @@ def fmt(value, spec: str = ".2f", none: str = "-") -> str:
     return none if value is None else format(value, spec)
 
 
-def warnings(*groups: list[str] | None) -> None:
-    for group in groups:
-        for line in group or []:
-            click.echo(f"warning: {line}", err=True)
-
-
 def latency_table(records: list[dict], results: Path) -> None:
     table = Table(title=f"latency (ms); records appended to {results}")
     for col in ("model", "runtime", "precision", "batch", "thr", "p50", "p90", "p99", "min", "max", "std",
@@ -95,9 +89,6 @@ def accuracy(summary: dict, title: str) -> None:
     stdout.print(table)
     if summary.get("top1_reason"):
         click.echo(f"note: {summary['top1_reason']}", err=True)
-    if summary.get("skipped"):
-        click.echo(f"warning: {summary['skipped']} unreadable image(s) skipped, e.g. {summary['skipped_examples'][0]}",
-                   err=True)
 
 
 def paired_latency(latency: dict, paired: dict, threads: int, results: Path) -> None:

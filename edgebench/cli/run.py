@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from edgebench.bench.runner import Guard
-from edgebench.build.artifacts import ensure_writable
 from edgebench.cli import output
 from edgebench.cli.options import (
+    NonEmptyPath,
     build_options,
     int8_options,
     json_option,
+    open_results,
     parse_batches,
     protocol_options,
     results_option,
     threads_option,
     trt_build_options,
 )
+from edgebench.portable import strict_json
 from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol
 from edgebench.portable.tensorrt.rules import TrtBuildOptions, TrtRunOptions
@@ -39,7 +40,7 @@ from edgebench.workflow import (
 @click.command("run")
 @click.option("--runtime", "runtime_name", required=True, help="ort | openvino | torch | trt.")
 @click.option("--model", help="Registry model name or alias (see `edgebench models`).")
-@click.option("--onnx", "onnx_file", type=click.Path(path_type=Path), help="Benchmark this ONNX file instead.")
+@click.option("--onnx", "onnx_file", type=NonEmptyPath(path_type=Path), help="Benchmark this ONNX file instead.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Engine precision (int8 calibrates on --data).")
 @click.option("--batch", "batches", default="1", show_default=True, callback=parse_batches,
@@ -73,11 +74,14 @@ def command(runtime_name: str, model: str | None, onnx_file: Path | None, precis
     runtime = canonical(runtime_name)
     if profile and runtime == "torch":
         raise UsageError("--profile: per-layer times exist for ort, openvino and trt, not torch")
+    if onnx_file is not None and runtime == "torch":
+        raise UsageError("--onnx: the torch runtime runs registry models (--model); an ONNX file runs on ort, "
+                         "openvino or trt")
     with_accuracy = accuracy or (precision == "int8" and data is not None)
     if with_accuracy and data is None:
         raise UsageError("--accuracy needs images: pass --data DIR (or set EDGEBENCH_DATA)")
-    require_runtime(runtime)
-    ensure_writable(results.parent)
+    require_runtime(runtime, device)
+    results = open_results(results)
     source = ModelSource(model, onnx_file, weights, weights_dir)
     request = MeasureRequest(runtime, precision, batches, threads, device, profile, protocol, guard,
                              TrtRunOptions(cuda_graph=cuda_graph) if runtime == "trt" else None, results)
@@ -94,7 +98,7 @@ def command(runtime_name: str, model: str | None, onnx_file: Path | None, precis
             sys.exit(1)
         return
     if as_json:
-        click.echo(json.dumps(records, indent=2, default=str))
+        click.echo(strict_json.dumps(records, indent=2))
     else:
         output.latency_table(records, results)
         output.layer_profiles({f"{r['precision']} b{r['batch']}": r for r in records})
@@ -108,10 +112,9 @@ def command(runtime_name: str, model: str | None, onnx_file: Path | None, precis
 def _print_accuracy(artifacts, record: dict, summary: dict, latency: dict, runtime: str, request: MeasureRequest,
                     as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(record, indent=2, default=str))
+        click.echo(strict_json.dumps(record, indent=2))
         return
     import os
-    output.warnings(summary.get("dataset_warnings"), summary.get("split_warnings"))
     output.accuracy(summary, f"{artifacts.manifest['model']['name']} on {runtime}: {summary['images']} evaluation images")
     output.paired_latency(latency, record.get("speedup_paired") or {}, request.threads or os.cpu_count(),
                           request.results)

@@ -8,12 +8,16 @@
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from edgebench.portable.errors import UsageError
 from edgebench.portable.images import IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 WNID = re.compile(r"^n\d{8}$")
 NUM_CLASSES = 1000
@@ -71,34 +75,58 @@ def open_dataset(root: str | Path, num_classes: int = NUM_CLASSES) -> Dataset:
                           ["no labels.csv and no class sub-folders: calibration works, accuracy is skipped"])
     if not dataset.samples:
         raise UsageError(f"data folder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for warning in dataset.warnings:  # the CLI shows each distinct warning once, however often a folder is read
+        log.warning(warning)
     return dataset
 
 
 def _read_labels_csv(root: Path, labels: Path, num_classes: int) -> Dataset:
+    """Rows of ``file,class_index``; ``utf-8-sig`` reads the byte-order mark spreadsheet programs write."""
+    try:
+        text = labels.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{labels} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "save it as UTF-8 (CSV UTF-8)") from None
     samples, warnings = [], []
-    with labels.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"file", "class_index"} <= set(reader.fieldnames):
-            raise UsageError(f"{labels} must have the columns file,class_index")
-        bad_index = missing = 0
-        for row in reader:
-            path = root / row["file"]
-            try:
-                label = int(row["class_index"])
-            except (TypeError, ValueError):
-                label = -1
-            if not 0 <= label < num_classes:
-                bad_index += 1
-                continue
-            if not path.is_file():
-                missing += 1
-                continue
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames or not {"file", "class_index"} <= set(reader.fieldnames):
+        raise UsageError(f"{labels} must have the columns file,class_index (it has {', '.join(reader.fieldnames or [])})")
+    bad_index = missing = folders = 0
+    for row in reader:
+        if not row["file"]:  # a row with an empty or missing file name
+            missing += 1
+            continue
+        path = listed_path(root, labels, row["file"], reader.line_num)
+        try:
+            label = int(row["class_index"])
+        except (TypeError, ValueError):
+            label = -1
+        if not 0 <= label < num_classes:
+            bad_index += 1
+        elif path.is_dir():
+            folders += 1
+        elif not path.is_file():
+            missing += 1
+        else:
             samples.append(Sample(path, label))
     if bad_index:
         warnings.append(f"{bad_index} rows of {labels.name} have a class index outside 0..{num_classes - 1}: skipped")
     if missing:
         warnings.append(f"{missing} files listed in {labels.name} do not exist: skipped")
+    if folders:
+        warnings.append(f"{folders} entries listed in {labels.name} are folders, not image files: skipped")
     return Dataset(root, "labels-csv", samples, warnings)
+
+
+def listed_path(root: Path, labels: Path, name: str, line: int) -> Path:
+    """``name`` from ``labels.csv`` inside ``root``; UsageError for an absolute path or one that climbs out
+    with ``..``, which would read (and hash into the record) files outside the data folder. The check is on
+    the listed name, so a data folder that links its images in from elsewhere still works."""
+    listed = PurePath(name)
+    if listed.is_absolute() or listed.drive or ".." in listed.parts:
+        raise UsageError(f"{labels} line {line}: {name!r} is not inside the data folder; list images by their path "
+                         f"relative to {root}")
+    return root / listed
 
 
 def _read_imagefolder(root: Path, num_classes: int) -> Dataset:

@@ -35,8 +35,8 @@ def load_samples(samples: list[Sample], spec: Preprocess) -> LoadedBatch:
             kept.append(sample)
         except UnreadableImage as exc:
             skipped.append(str(exc))
-    if skipped:
-        log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0])
+    if skipped:  # each caller warns once with its total: the evaluation loads many chunks
+        log.info("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0])
     shape = (0, 3, spec.input_size, spec.input_size)
     inputs = np.stack(arrays) if arrays else np.zeros(shape, np.float32)
     return LoadedBatch(inputs, [s.label for s in kept], kept, skipped)

@@ -460,7 +460,7 @@ async def sweep(coordinator: str, patterns: str, bundles: list[tuple[Path, dict]
         jobs = jobs_for(bundles, batches)
         run = Sweep(lab, places, jobs, options, on_event)
         if options.resume:
-            run.skipped = mark_resumed(jobs, read_records(options.results), [p.name for p in places])
+            run.skipped = mark_resumed(jobs, read_records(options.results).records, [p.name for p in places])
         on_start(run)
         return await run.run()
     finally:
@@ -472,7 +472,7 @@ async def list_places(coordinator: str, results: Path | None) -> list[dict]:
     lab = await Lab.connect(coordinator)
     try:
         newest = {}
-        for r in read_records(results) if results else []:
+        for r in read_records(results).records if results else []:
             if r.get("place"):
                 newest[r["place"]] = r.get("device")
         return [{**p.to_dict(), "device": newest.get(p.name)} for p in lab.places()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,9 @@ def connect(target: Target, key: Path | None, known_hosts: Path | None = None, t
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     if key is not None and not Path(key).is_file():
         raise UsageError(f"SSH key {key} does not exist")
+    sock = _ssh_socket(target, timeout)
     try:
-        client.connect(target.host, port=target.port, username=target.user,
+        client.connect(target.host, port=target.port, username=target.user, sock=sock,
                        key_filename=str(key) if key else None, look_for_keys=key is None,
                        allow_agent=key is None, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
     except paramiko.BadHostKeyException as exc:
@@ -96,6 +98,29 @@ def connect(target: Target, key: Path | None, known_hosts: Path | None = None, t
     except OSError:
         pass
     return client
+
+
+def _ssh_socket(target: Target, timeout: float) -> socket.socket:
+    """A TCP connection on which the server has started to speak. A port that accepts and never answers
+    (not an SSH server, or a hung one) is a time-out here; inside paramiko it surfaced, after two time-outs,
+    as "No existing session"."""
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    except TimeoutError:
+        raise DeployError(f"cannot connect to {target}: timed out after {timeout:.0f} s") from None
+    except OSError as exc:
+        raise DeployError(f"cannot connect to {target}: {exc.strerror or exc}") from None
+    try:
+        if not sock.recv(1, socket.MSG_PEEK):
+            raise DeployError(f"{target} closed the connection before sending an SSH banner: is it an SSH server?")
+    except TimeoutError:
+        sock.close()
+        raise DeployError(f"{target} accepted the connection but sent no SSH banner in {timeout:.0f} s "
+                          "(timed out): not an SSH server, or one that hangs") from None
+    except OSError as exc:
+        sock.close()
+        raise DeployError(f"cannot connect to {target}: {exc.strerror or exc}") from None
+    return sock
 
 
 def run_remote(client, argv: list, timeout: float = 3600) -> tuple[int, str, str]:
@@ -137,7 +162,7 @@ def validate_records(path: Path) -> list[dict]:
 
 def deploy_run(target: Target, bundle: Path, results: Path | None, *, key: Path | None = None,
                known_hosts: Path | None = None, fallback: str = "none", python: str = "python3",
-               remote_dir: str | None = None, runner_args: list[str] | None = None,
+               remote_dir: str | None = None, runner_args: list[str] | None = None, connect_timeout: float = 15.0,
                status=lambda _m: None, on_connect=lambda _client: None, timeout: float = 3600) -> dict:
     """Upload, verify, run, fetch; return a summary with the appended records.
 
@@ -148,7 +173,7 @@ def deploy_run(target: Target, bundle: Path, results: Path | None, *, key: Path 
         raise UsageError(f"bundle {bundle} does not exist; make one with `edgebench deploy bundle`")
     digest = sha256_file(bundle)
     status(f"connecting to {target}")
-    client = connect(target, key, known_hosts)
+    client = connect(target, key, known_hosts, connect_timeout)
     try:
         on_connect(client)
         sftp = client.open_sftp()
@@ -188,7 +213,8 @@ def deploy_run(target: Target, bundle: Path, results: Path | None, *, key: Path 
         spool = Path(results).parent if results is not None else None
         if spool is not None:
             spool.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=spool, prefix=".edgebench.", suffix=".download")
+        prefix = f".{Path(results).name}." if results is not None else ".edgebench."
+        fd, tmp = tempfile.mkstemp(dir=spool, prefix=prefix, suffix=".download")
         os.close(fd)
         try:
             sftp.get(remote_results, tmp)

@@ -35,6 +35,7 @@ from portable.hashing import sha256_file, verify_checksums
 from portable.memory import peak_rss_mb
 from portable.protocol import Protocol, summarize, time_loop
 from portable.record import envelope
+from portable.strict_json import dumps
 from portable.tensorrt.rules import DEFAULT_WORKSPACE_MB
 
 SUMMARY_PREFIX = "EDGEBENCH_DEPLOY "
@@ -286,7 +287,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a") as f:
-        f.writelines(json.dumps(make_record(meta, args, m, deploy), sort_keys=True, default=str) + "\n" for m in measured)
+        f.writelines(dumps(make_record(meta, args, m, deploy), sort_keys=True) + "\n" for m in measured)
     summary.update({"status": "ok", "records": len(measured), "out": str(out),
                     "runtime": measured[0]["runtime"]["name"] if measured else None})
     for m in measured:

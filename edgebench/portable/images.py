@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .image_header import MAX_PIXELS, image_size
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 
@@ -42,10 +44,17 @@ def read_rgb(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
         raise UnreadableImage(f"{path}: empty file")
-    truncated = truncation(data.tobytes())
+    raw = data.tobytes()
+    truncated = truncation(raw)
     if truncated:
         raise UnreadableImage(f"{path}: {truncated}")
-    unchanged = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    size = image_size(raw)
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise UnreadableImage(f"{path}: its header claims {size[0]}x{size[1]} pixels, over the limit of {MAX_PIXELS}")
+    try:
+        unchanged = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. OpenCV's own size limit, for formats whose header is not read here
+        raise UnreadableImage(f"{path}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from None
     if unchanged is None:
         raise UnreadableImage(f"{path}: not a decodable image")
     if unchanged.ndim == 3 and unchanged.shape[2] == 2:  # grayscale + alpha

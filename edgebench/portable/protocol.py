@@ -29,6 +29,8 @@ class Protocol:
             raise UsageError("--warmup must be >= 0 and --iterations >= 1")
         if self.warmup_seconds < 0 or self.min_seconds < 0 or self.max_seconds <= 0:
             raise UsageError("time limits must be positive")
+        if not all(math.isfinite(s) for s in (self.warmup_seconds, self.min_seconds, self.max_seconds)):
+            raise UsageError("time limits must be finite numbers")
 
     def to_dict(self) -> dict:
         return asdict(self)

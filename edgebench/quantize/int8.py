@@ -23,6 +23,7 @@ file names), method, timings and the layers left in float.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -55,6 +56,10 @@ class Int8Options:
     max_drop: float | None = None
     int8_recipe: str = "auto"  # ORT: auto | u8s8 | u8s8-7bit | u8u8 | s8s8
     overflow_fix: str = "auto"  # NNCF: auto | enable | first-layer | disable
+
+    def __post_init__(self) -> None:
+        if self.max_drop is not None and not (math.isfinite(self.max_drop) and 0 <= self.max_drop <= 100):
+            raise UsageError(f"--max-drop must be a number of points from 0 to 100, not {self.max_drop}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,8 +130,6 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
     if not artifacts.file_intact(ONNX_FILE):
         raise UsageError(f"no intact FP32 ONNX in {artifacts.root}; run `edgebench export` first")
     dataset = open_dataset(data)
-    for warning in dataset.warnings:
-        log.warning(warning)
     split = split_dataset(dataset, num, seed)
     if max_drop is not None and not dataset.labelled:
         raise UsageError("--max-drop needs labelled images (labels.csv or class sub-folders)")
@@ -151,6 +154,9 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
         loaded = load_samples(split.calibration, preprocess_of(manifest))
         if len(loaded.inputs) == 0:
             raise UsageError(f"none of the {len(split.calibration)} calibration images in {data} could be read")
+        if loaded.skipped:
+            log.warning("%d of %d calibration images unreadable, skipped, e.g. %s", len(loaded.skipped),
+                        len(split.calibration), loaded.skipped[0])
         section["calibration"] = {
             **split.info, "method": method, "used": len(loaded.inputs), "skipped": len(loaded.skipped),
             "skipped_examples": loaded.skipped[:5], "warnings": dataset.warnings + split.warnings,
@@ -243,6 +249,10 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
                 log.warning(f"{step.name} in {artifacts.root}: {why}")
     if all(artifacts.current(step) for step in steps):
         status("INT8 engines are up to date")
+        # the same calibration images may sit in another folder now: name this one, with its own warnings
+        section.setdefault("calibration", {}).update(folder=split.info["folder"], layout=split.info["layout"],
+                                                     warnings=dataset.warnings + split.warnings)
+        artifacts.save()
         return section
     for step in steps:
         artifacts.ensure(step, status)

@@ -55,7 +55,7 @@ def _f(v, spec=".2f"):
 
 def main(argv: list[str]) -> int:
     path = Path(next((a for a in argv if not a.startswith("-")), "results/accuracy.jsonl"))
-    found = rows(read_records(path))
+    found = rows(read_records(path).records)
     if not found:
         print(f"error: no INT8 accuracy records in {path}", file=sys.stderr)
         return 2

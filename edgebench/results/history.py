@@ -214,33 +214,15 @@ def record_quietly(records: list[dict], results: Path, db: Path | str | None = N
         print(f"warning: records saved to {results}, not to the history: {exc}", file=sys.stderr)
 
 
-def read_jsonl(path: Path) -> tuple[list[dict], int]:
-    """(records, damaged lines) of a JSON-lines file."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path} ({exc.strerror or exc})") from None
-    records, damaged = [], 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            found = json.loads(line)
-        except json.JSONDecodeError:
-            damaged += 1
-            continue
-        if isinstance(found, dict):
-            records.append(found)
-        else:
-            damaged += 1
-    return records, damaged
-
-
 def import_jsonl(db: Path, files: list[Path]) -> dict:
     """Import JSON-lines files; idempotent (keyed by record id)."""
     report = {"files": [], "added": 0, "already_present": 0, "damaged_lines": 0}
+    from edgebench.results.store import read_records
     for f in files:
-        records, damaged = read_jsonl(f)
+        if not Path(f).is_file():
+            raise UsageError(f"cannot read {f}: no such file")
+        read = read_records(f)  # the one tolerant reader: damaged, non-object and schema-failing lines skipped
+        records, damaged = read.records, read.skipped_count
         added = insert(db, records, str(f))
         report["files"].append({"file": str(f), "records": len(records), "added": added, "damaged_lines": damaged})
         report["added"] += added

@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from edgebench.portable.errors import EdgebenchError
 from edgebench.portable.record import SCHEMA, envelope
 
 
@@ -172,10 +173,32 @@ def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
     return found
 
 
+def device_of(record: dict) -> str:
+    """The device a record was (or was to be) measured on, lower-case; one that names none ran on its
+    runtime's default device."""
+    runtime = record.get("runtime") or {}
+    device = runtime.get("device") or (runtime.get("settings") or {}).get("device")
+    if not device:
+        from edgebench.backends import runtime_class
+        try:
+            device = runtime_class(str(runtime.get("name"))).default_device
+        except EdgebenchError:  # a runtime this version does not know
+            device = ""
+    return str(device).lower()
+
+
+def measurement_key(record: dict) -> tuple:
+    """What the newest record is chosen per: kind, model, runtime, device, precision, batch and threads, the
+    settings that change the number. A failed attempt on another device never replaces a good number."""
+    return (record.get("kind"), record["model"]["name"], (record.get("runtime") or {}).get("name"), device_of(record),
+            record.get("precision"), record.get("batch"), record.get("threads"))
+
+
 def model_fields(manifest: dict) -> dict:
     """The ``model`` part of a record, from an artifact manifest."""
     return {"name": manifest["model"]["name"], "family": manifest["model"]["family"], **manifest.get("complexity", {})}
 
 
 __all__ = ["SCHEMA", "AccuracyRecord", "CrosscheckRecord", "GateRecord", "LatencyRecord", "Record", "SpeedupRecord",
+           "device_of", "measurement_key",
            "model_fields", "newest"]

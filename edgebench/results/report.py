@@ -1,7 +1,8 @@
 """One table from a results file: a row per model, grouped by family, a column per runtime and precision.
 
-For each (model, runtime, precision, batch, threads) the newest record wins; a
-failed newest record shows its reason instead of a number. INT8 accuracy records
+For each (model, runtime, device, precision, batch, threads) the newest record wins; a
+failed record never hides an older good number of the same key, it is shown beside it, and
+another device or thread count is another column. INT8 accuracy records
 (``sweep --accuracy-images``, ``run --accuracy``, ``eval``) add agreement with FP32,
 the top-1 drop (trained weights only; "n/m": not meaningful) and calibration time.
 """
@@ -13,17 +14,31 @@ from collections import defaultdict
 from rich.table import Table
 
 from edgebench.models.registry import FAMILIES
-from edgebench.results.records import newest
+from edgebench.results.records import device_of, measurement_key, newest
 
 FAMILY_ORDER = (*FAMILIES, "imported")
 PRECISION_ORDER = ("fp32", "fp16", "int8")
 
 
 def latest_latency(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
-    """Newest latency record per (model, runtime, precision) at ``batch`` (and ``threads``)."""
-    return newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"], r["precision"]),
-                  lambda r: r.get("kind") == "latency" and r.get("batch") == batch
-                  and (threads is None or r.get("threads") == threads))
+    """Newest latency record per (model, runtime, device, precision, threads) at ``batch`` (and ``threads``);
+    a failed record never hides an older good one of the same key: the good one is kept, with the newer
+    failure under ``newer_failure``."""
+    def keep(r: dict) -> bool:
+        return r.get("kind") == "latency" and r.get("batch") == batch and (threads is None or r.get("threads") == threads)
+
+    def key(r: dict) -> tuple:
+        _kind, model, runtime, device, precision, _batch, thr = measurement_key(r)
+        return model, runtime, device, precision, thr
+
+    good = newest(records, key, lambda r: keep(r) and r.get("status") == "ok")
+    bad = newest(records, key, lambda r: keep(r) and r.get("status") != "ok")
+    latest = {**bad, **good}
+    for k, failure in bad.items():
+        if k in good and str(failure.get("timestamp", "")) >= str(good[k].get("timestamp", "")):
+            latest[k] = {**good[k], "newer_failure": {"error": failure.get("error"),
+                                                      "timestamp": failure.get("timestamp")}}
+    return latest
 
 
 def latest_int8_accuracy(records: list[dict], threads: int | None = None) -> dict[tuple, dict]:
@@ -33,13 +48,24 @@ def latest_int8_accuracy(records: list[dict], threads: int | None = None) -> dic
                   and (threads is None or r.get("threads") == threads))
 
 
+def column_name(runtime: str, device: str, precision: str, threads: int | None, show_threads: bool) -> str:
+    """A report column: ``ort/fp32``; a device other than the runtime's default and, when the records mix
+    thread counts, the threads are part of it (``ort:cuda/fp32``, ``ort/fp32@2t``)."""
+    default = device_of({"runtime": {"name": runtime}})
+    name = f"{runtime}/{precision}" if device == default else f"{runtime}:{device}/{precision}"
+    return f"{name}@{threads}t" if show_threads else name
+
+
 def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) -> tuple[list[dict], list[tuple]]:
-    """Rows (one per model) and the (runtime, precision) columns present."""
+    """Rows (one per model) and the columns present: (runtime, device, precision, threads, name)."""
     latest = latest_latency(records, batch, threads)
-    columns = sorted({(rt, p) for _, rt, p in latest},
-                     key=lambda c: (c[0], PRECISION_ORDER.index(c[1]) if c[1] in PRECISION_ORDER else 9))
+    show_threads = len({k[4] for k in latest}) > 1
+    keys = sorted({k[1:] for k in latest}, key=lambda c: (c[0], c[1], str(c[3]), PRECISION_ORDER.index(c[2])
+                                                          if c[2] in PRECISION_ORDER else 9))
+    columns = [(*k, column_name(*k, show_threads)) for k in keys]
+    names = {c[:4]: c[4] for c in columns}
     models: dict[str, dict] = defaultdict(dict)
-    for (model, rt, precision), record in latest.items():
+    for (model, *column), record in latest.items():
         row = models[model]
         row.setdefault("model", model)
         row.setdefault("family", record["model"].get("family", "?"))
@@ -48,11 +74,14 @@ def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) ->
         if record.get("onnx_bytes"):
             row["onnx_mb"] = record["onnx_bytes"] / 1e6
         cell = {"status": record["status"], "error": record.get("error"),
-                "stability": record.get("stability", {}).get("verdict")}
+                "stability": (record.get("stability") or {}).get("verdict"), "device": column[1],
+                "threads": record.get("threads")}
         if record["status"] == "ok":
             cell.update(p50=record["latency_ms"]["p50"], p90=record["latency_ms"]["p90"],
                         p99=record["latency_ms"]["p99"], peak_rss_mb=(record.get("memory_mb") or {}).get("peak"))
-        row[f"{rt}/{precision}"] = cell
+        if "newer_failure" in record:
+            cell["newer_failure"] = record["newer_failure"]
+        row[names[tuple(column)]] = cell
     for (model, rt), record in latest_int8_accuracy(records, threads).items():
         if model in models:
             head = record.get("headline") or {}
@@ -60,10 +89,11 @@ def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) ->
                 "agreement": head.get("agreement"), "drop": head.get("drop_points"), "drop_se": head.get("drop_se_points"),
                 "images": (record.get("accuracy") or {}).get("images"), "calibration_s": record.get("calibration_seconds")}
     for row in models.values():
-        for rt in {c[0] for c in columns}:
-            fp32, int8 = row.get(f"{rt}/fp32", {}), row.get(f"{rt}/int8", {})
-            if "p50" in fp32 and "p50" in int8:
-                row[f"{rt}/int8_speedup"] = fp32["p50"] / int8["p50"]
+        for rt, device, precision, thr, name in columns:
+            if precision == "int8" and (rt, device, "fp32", thr) in names:
+                fp32, int8 = row.get(names[(rt, device, "fp32", thr)], {}), row.get(name, {})
+                if "p50" in fp32 and "p50" in int8:
+                    row[f"{name.replace('/int8', '')}/int8_speedup"] = fp32["p50"] / int8["p50"]
     paired = newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"]),
                     lambda r: r.get("kind") == "speedup" and r.get("batch") == batch
                     and (threads is None or r.get("threads") == threads))
@@ -81,9 +111,11 @@ def _cell(cell: dict | None) -> str:
         return "-"
     if cell["status"] != "ok":
         return f"failed: {(cell.get('error') or '')[:60]}"
-    mark = "" if cell.get("stability") == "stable" else " unstable"
+    mark = "" if cell.get("stability") == "stable" else f" {cell.get('stability') or 'unstable'}"
     rss = f" / {cell['peak_rss_mb']:.0f}" if cell.get("peak_rss_mb") else ""
-    return f"{cell['p50']:.2f}{rss}{mark}"
+    failure = cell.get("newer_failure")
+    newer = f"; newer attempt failed: {(failure.get('error') or '')[:40]}" if failure else ""
+    return f"{cell['p50']:.2f}{rss}{mark}{newer}"
 
 
 def _quality(q: dict | None) -> str:
@@ -100,12 +132,13 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
     table = Table(title=title)
     for col in ("model", "family", "params M", "GMACs", "ONNX MB"):
         table.add_column(col, justify="left" if col in ("model", "family") else "right")
-    runtimes = sorted({rt for rt, _ in columns})
-    for rt, precision in columns:
-        table.add_column(f"{rt} {precision}\np50 ms / peak RSS MB", justify="right")
-    for rt in runtimes:
-        if (rt, "int8") in columns and (rt, "fp32") in columns:
-            table.add_column(f"{rt} int8 speed-up", justify="right")
+    runtimes = sorted({c[0] for c in columns})
+    speedups = [name for rt, device, precision, thr, name in columns if precision == "int8"
+                and any(c[:4] == (rt, device, "fp32", thr) for c in columns)]
+    for *_key, name in columns:
+        table.add_column(f"{name.replace('/', ' ')}\np50 ms / peak RSS MB", justify="right")
+    for name in speedups:
+        table.add_column(f"{name.replace('/int8', '').replace('/', ' ')} int8 speed-up", justify="right")
     quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]
     for rt in quality:
         table.add_column(f"{rt} int8: top-1 agreement / drop pt / calibration", justify="right")
@@ -117,11 +150,11 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
         cells = [row["model"], row["family"], f"{row['params'] / 1e6:.2f}" if row.get("params") else "-",
                  f"{row['gmacs']:.3f}" if row.get("gmacs") is not None else "-",
                  f"{row['onnx_mb']:.1f}" if row.get("onnx_mb") else "-"]
-        cells += [_cell(row.get(f"{rt}/{p}")) for rt, p in columns]
-        for rt in runtimes:
-            if (rt, "int8") in columns and (rt, "fp32") in columns:
-                speed, ci = row.get(f"{rt}/int8_speedup"), row.get(f"{rt}/int8_speedup_ci95")
-                cells.append((f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")) if speed else "-")
+        cells += [_cell(row.get(name)) for *_key, name in columns]
+        for name in speedups:
+            base = name.replace("/int8", "")
+            speed, ci = row.get(f"{base}/int8_speedup"), row.get(f"{base}/int8_speedup_ci95")
+            cells.append((f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")) if speed else "-")
         cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
         table.add_row(*cells)
     return table

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebench.backends import RuntimeOptions, canonical, require, runtime_class
+from edgebench.backends import RuntimeOptions, canonical, require, require_device, runtime_class
 from edgebench.bench.runner import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.errors import EdgebenchError, UsageError
 from edgebench.portable.protocol import Protocol
 from edgebench.quantize.int8 import Int8Options, accuracy_control
 from edgebench.results.records import AccuracyRecord, LatencyRecord, model_fields
-from edgebench.results.store import append_record
+from edgebench.results.store import ResultsNotSaved, append_record
 
 Status = Callable[[str], None]
 EVERY_LAYER = "int8-every-layer"
@@ -245,6 +245,8 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                                  limit=request.accuracy_images)
                     if precision == "int8" and "fp32" in request.precisions:
                         paired_speedups(artifacts, runtime, request.batches, threads, request.results, status)
+                except ResultsNotSaved:  # the results file cannot take records: nothing more can be kept
+                    raise
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     error = exc if isinstance(exc, EdgebenchError) else \
                         EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
@@ -307,8 +309,9 @@ def crosscheck(artifacts: Artifacts, rounds: int, seconds: float, batch: int, re
     return summary
 
 
-def require_runtime(name: str) -> str:
-    """The canonical runtime name, usable here, or RuntimeUnavailable."""
+def require_runtime(name: str, device: str | None = None) -> str:
+    """The canonical runtime name, usable here with ``device``, or RuntimeUnavailable."""
     runtime = canonical(name)
     require(runtime)
+    require_device(runtime, device)
     return runtime

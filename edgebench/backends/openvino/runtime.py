@@ -20,6 +20,7 @@ class OpenVinoRuntime(Runtime):
     name = "openvino"
     engine_kind = "openvino"
     int8_model = "openvino"
+    default_device = "CPU"
 
     @classmethod
     def availability_impl(cls) -> Availability:

@@ -57,6 +57,7 @@ class TensorRTRuntime(Runtime):
     int8_model = "qdq"
     run_options_class = tc.TrtRunOptions
     build_options_class = tc.TrtBuildOptions
+    default_device = "cuda:0"
 
     @classmethod
     def availability_impl(cls) -> Availability:
