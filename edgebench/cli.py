@@ -441,6 +441,7 @@ def _split(value: str) -> tuple[str, ...]:
 @click.option("--accuracy-images", type=click.IntRange(0), default=0, show_default=True, metavar="N",
               help="With int8 and --data: also compare INT8 with FP32 on the first N evaluation images "
                    "(agreement and cosine; top-1 drop where the weights are trained).")
+@click.option("--profile", is_flag=True, help="Per-layer times in each record, as `run --profile` (not for torch).")
 @int8_options
 @protocol_options
 @weights_option
@@ -449,7 +450,7 @@ def _split(value: str) -> tuple[str, ...]:
 @data_option
 @results_option
 def sweep(model_names: str, family: str | None, runtime_names: str, precisions: str, batches: tuple[int, ...],
-          threads: int | None, skip_slow: bool, accuracy_images: int, int8: Int8Options, warmup: int,
+          threads: int | None, skip_slow: bool, accuracy_images: int, profile: bool, int8: Int8Options, warmup: int,
           warmup_seconds: float, iterations: int,
           min_seconds: float, retries: int, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
           results: Path) -> None:
@@ -481,7 +482,8 @@ def sweep(model_names: str, family: str | None, runtime_names: str, precisions: 
                         raise UsageError(f"{spec.name} cannot run on {runtime}: {spec.unsupported[runtime]}")
                     artifacts = _prepare(spec.name, None, (runtime,), precision, weights, weights_dir, out, data,
                                          trt=TrtBuildOptions(batches=batches), int8=int8)
-                    _measure(artifacts, runtime, precision, batches, threads, None, protocol, retries, results)
+                    _measure(artifacts, runtime, precision, batches, threads, None, protocol, retries, results,
+                             profile=profile and runtime != "torch")
                     if precision == "int8" and accuracy_images and data is not None:
                         from .int8_cli import sweep_accuracy
                         sweep_accuracy(artifacts, runtime, data, threads, accuracy_images, results)

@@ -22,6 +22,13 @@ PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProv
 GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
 
 
+def _input_shapes(args: dict) -> dict:
+    """``{"shapes": [[1, 64, 56, 56], [64, 1, 3, 3], ...]}`` from a profile event's ``input_type_shape``: what
+    tells a depthwise Conv (weight ``[M, 1, k, k]``) or a squeeze-excitation Mul (``[N, C, 1, 1]``) apart."""
+    found = [next(iter(t.values()), []) for t in args.get("input_type_shape") or [] if isinstance(t, dict)]
+    return {"shapes": found} if found else {}
+
+
 class OnnxRuntime(Runtime):
     name = "ort"
     engine_kind = "onnx"
@@ -92,7 +99,8 @@ class OnnxRuntime(Runtime):
         nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
         first_run = len(nodes) // (RUNS + 1)  # the warm-up run's nodes come first
         return layer_table(((e["name"].removesuffix("_kernel_time"), e["args"].get("op_name", ""),
-                             e["args"].get("provider", ""), e["dur"] / 1e3) for e in nodes[first_run:]), RUNS)
+                             e["args"].get("provider", ""), e["dur"] / 1e3, _input_shapes(e["args"]))
+                            for e in nodes[first_run:]), RUNS)
 
     def settings(self) -> dict:
         return {
