@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import RuntimeUnavailable
 from .base import Availability, Runtime, RuntimeOptions
 from .layer_profile import RUNS, layer_table
+from .ort_graph import conv_groups, profile_key
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,11 @@ PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProv
 GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
 
 
-def _input_shapes(args: dict) -> dict:
-    """``{"shapes": [[1, 64, 56, 56], [64, 1, 3, 3], ...]}`` from a profile event's ``input_type_shape``: what
-    tells a depthwise Conv (weight ``[M, 1, k, k]``) or a squeeze-excitation Mul (``[N, C, 1, 1]``) apart."""
-    found = [next(iter(t.values()), []) for t in args.get("input_type_shape") or [] if isinstance(t, dict)]
-    return {"shapes": found} if found else {}
+def _layer_facts(name: str, args: dict, groups: dict[str, dict]) -> dict:
+    """A profiled node's input ``shapes`` (from the event's ``input_type_shape``: a squeeze-excitation Mul
+    has an ``[N, C, 1, 1]`` input) and, for a conv, its ``conv_group`` (depthwise or dense)."""
+    shapes = [next(iter(t.values()), []) for t in args.get("input_type_shape") or [] if isinstance(t, dict)]
+    return {**({"shapes": shapes} if shapes else {}), **groups.get(profile_key(name), {})}
 
 
 class OnnxRuntime(Runtime):
@@ -98,9 +99,10 @@ class OnnxRuntime(Runtime):
             events = json.loads(Path(session.end_profiling()).read_text())
         nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
         first_run = len(nodes) // (RUNS + 1)  # the warm-up run's nodes come first
+        groups = conv_groups(self.engine)
         return layer_table(((e["name"].removesuffix("_kernel_time"), e["args"].get("op_name", ""),
-                             e["args"].get("provider", ""), e["dur"] / 1e3, _input_shapes(e["args"]))
-                            for e in nodes[first_run:]), RUNS)
+                             e["args"].get("provider", ""), e["dur"] / 1e3,
+                             _layer_facts(e["name"], e["args"], groups)) for e in nodes[first_run:]), RUNS)
 
     def settings(self) -> dict:
         return {
