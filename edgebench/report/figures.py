@@ -11,13 +11,14 @@ from collections import defaultdict
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ..bench.report import FAMILY_ORDER  # noqa: E402
-from .op_classes import CLASSES, class_shares  # noqa: E402
-from .records import samples  # noqa: E402
+from ..bench.report import FAMILY_ORDER
+from .op_classes import CLASSES, class_shares
+from .records import samples
 
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgebench", "font.size": 9, "axes.titlesize": 10,
                      "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})
@@ -27,8 +28,17 @@ PRECISION_SHADE = {"fp32": 1.0, "fp16": 0.75, "int8": 0.55}
 
 
 def _model_colors(models: list[str]) -> dict[str, tuple]:
-    cmap = plt.get_cmap("tab20")
-    return {m: cmap(i % 20) for i, m in enumerate(models)}
+    cmap = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
+    return {m: cmap(i % cmap.N) for i, m in enumerate(models)}
+
+
+def _log_x(ax) -> None:
+    """A log latency axis labelled in plain milliseconds (1, 2, 5, 10, 20, 50 ...)."""
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _family_key(row: dict) -> tuple:
@@ -80,7 +90,7 @@ def pareto(rows: list[dict]) -> Figure | None:
                        linewidths=1.5, zorder=3)
         line = _frontier([(r["p50_ms"], r[key]) for r in data])
         ax.step([p[0] for p in line], [p[1] for p in line], where="post", color="black", lw=1, ls="--", zorder=2)
-        ax.set_xscale("log")
+        _log_x(ax)
     handles = [Line2D([], [], ls="", marker="o", color=colors[m], label=m) for m in models]
     handles += [Line2D([], [], ls="", marker=RUNTIME_MARKERS.get(rt, "o"), mfc="grey", mec="grey", label=rt)
                 for rt in sorted({r["runtime"] for r in trained + random_})]
@@ -267,7 +277,7 @@ def latency_distribution(records: list[dict]) -> Figure | None:
             ax.plot([lat["p99"]], [y], marker="|", ms=9, color=color)
     ax.set_yticks(range(len(keys)), [" ".join(k) for k in keys], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_xlabel("latency per inference (ms, log scale), batch 1")
     notes = []
     if any_samples:

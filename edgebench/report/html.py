@@ -36,22 +36,22 @@ var r=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?r:-r;});rows.
 
 FIGURES = (  # (id, heading, caption)
     ("pareto", "Accuracy against latency",
-     "One marker per model, runtime and precision (hollow FP32, filled INT8); the dashed staircase is the "
+     ("One marker per model, runtime and precision (hollow FP32, filled INT8); the dashed staircase is the "
      "Pareto frontier (nothing is both faster and more accurate). Left: top-1 of trained weights on the "
      "evaluation photos. Right: models with random weights, where only INT8's top-1 agreement with FP32 on the "
-     "same photos is meaningful; it is not an accuracy."),
+     "same photos is meaningful; it is not an accuracy.")),
     ("speedup", "INT8 speed-up by model",
-     "FP32 p50 / INT8 p50 on the same runtime, models grouped by family; above the line at 1x INT8 pays. "
+     ("FP32 p50 / INT8 p50 on the same runtime, models grouped by family; above the line at 1x INT8 pays. "
      "Error bars: the paired 95% confidence interval where the records carry one; bars without them are the "
-     "ratio of the two medians."),
+     "ratio of the two medians.")),
     ("op_classes", "Mobile designs against ViT/Swin: where the time goes",
-     "Share of the profiled time (run/sweep --profile, 10 runs outside the timed loop) by operator class, "
+     ("Share of the profiled time (run/sweep --profile, 10 runs outside the timed loop) by operator class, "
      "FP32 and INT8 side by side, per runtime. The profiler names of each runtime are mapped into the classes "
-     "by one table (edgebench/report/op_classes.py)."),
+     "by one table (edgebench/report/op_classes.py).")),
     ("attained", "Attained compute against this machine's peak",
-     "Model GMACs / p50 as a percentage of a large GEMM's GMAC/s measured through ONNX Runtime on the same CPU "
+     ("Model GMACs / p50 as a percentage of a large GEMM's GMAC/s measured through ONNX Runtime on the same CPU "
      "and thread count (FP32 MatMul for FP32, u8s8 MatMulInteger for INT8; `peak` records). Depthwise-, "
-     "memory- and attention-bound designs sit far below the dense CNNs."),
+     "memory- and attention-bound designs sit far below the dense CNNs.")),
     ("memory", "Memory", "Peak RSS of the measuring process and the engine's size on disk, by precision."),
     ("latency", "Latency distributions", "Per model, runtime and precision, batch 1."),
 )

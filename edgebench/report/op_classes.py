@@ -116,7 +116,7 @@ def _tensors(row: dict) -> list[list]:
 
 def classify(runtime: str, row: dict, scopes: set[str] = frozenset()) -> str:
     """The operator class of one profiled layer row (``{layer, op, kernel, ...}``) of ``runtime``."""
-    layer, op, kernel = row.get("layer", ""), row.get("op", ""), row.get("kernel", "")
+    layer, op = row.get("layer", ""), row.get("op", "")
     if runtime == "trt" or not op:
         return _classify_trt(layer, scopes)
     table = OP_CLASSES.get(runtime, OP_CLASSES["ort"])

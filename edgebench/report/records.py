@@ -6,12 +6,12 @@ and each problem is one warning line: the report is still written for the rest.
 
 Rows: the newest latency record per (model, runtime, precision, batch, threads) (the rule of
 ``bench.report``), with its INT8 accuracy, its confidence interval and its paired speed-up where
-the records carry them, plain medians where they don't. Field names read when present:
+the records carry them, plain medians where they don't. Field names read when present (the gate's):
 
-* ``latency_ms.ci95``: ``[lo, hi]``, 95% CI of the median (ms);
-* ``samples_ms`` (or ``latency_ms.samples``): the per-iteration times (ms);
-* ``speedup`` on an INT8 latency record, or a ``kind: "speedup"`` record with the same model,
-  runtime, batch and threads: ``{"ratio": x, "ci95": [lo, hi]}`` (paired FP32/INT8).
+* ``latency_ms.p50_ci95`` (or ``latency_ms.ci95``): ``[lo, hi]``, 95% CI of the median (ms);
+* ``samples_ms``: the per-iteration times (ms), ``{"encoding": "float32-le-base64", "data": ...}`` or a list;
+* a ``kind: "speedup"`` record (same model, runtime, batch, threads): ``speedup`` (FP32 p50 / INT8 p50 from
+  interleaved rounds) and ``ci95`` ``[lo, hi]``; or a ``speedup: {"ratio", "ci95"}`` on the INT8 latency record.
 """
 
 from __future__ import annotations
@@ -98,22 +98,34 @@ def load(paths: list[Path], extra: list[dict] | None = None) -> Loaded:
 # ---------------------------------------------------------------- fields read when present
 
 def p50_ci(record: dict) -> tuple[float, float] | None:
-    ci = (record.get("latency_ms") or {}).get("ci95")
-    return (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+    lat = record.get("latency_ms") or {}
+    ci = lat.get("p50_ci95") or lat.get("ci95")
+    ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)
+    return (float(ci[0]), float(ci[1])) if ok else None
+
+
+SAMPLES_ENCODING = "float32-le-base64"
 
 
 def samples(record: dict) -> list[float] | None:
+    """The stored per-iteration times (ms), decoded; None without them."""
     found = record.get("samples_ms") or (record.get("latency_ms") or {}).get("samples")
+    if isinstance(found, dict) and found.get("encoding") == SAMPLES_ENCODING and found.get("data"):
+        import base64
+
+        import numpy as np
+        return np.frombuffer(base64.b64decode(found["data"]), dtype="<f4").astype(float).tolist()
     return [float(x) for x in found] if isinstance(found, list) and found else None
 
 
-def _speedup_field(value: object) -> dict | None:
-    if isinstance(value, dict) and isinstance(value.get("ratio"), (int, float)):
-        ci = value.get("ci95")
-        return {"ratio": float(value["ratio"]),
-                "ci95": (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None,
-                "paired": True}
-    return None
+def _speedup_field(value: object, ci: object = None) -> dict | None:
+    """``{"ratio", "ci95", "paired"}`` from a ``speedup`` record (a number and ``ci95``) or a dict field."""
+    if isinstance(value, dict):
+        value, ci = value.get("ratio"), value.get("ci95")
+    if not isinstance(value, (int, float)):
+        return None
+    good = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)
+    return {"ratio": float(value), "ci95": (float(ci[0]), float(ci[1])) if good else None, "paired": True}
 
 
 def speedups(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
@@ -127,8 +139,8 @@ def speedups(records: list[dict], batch: int = 1, threads: int | None = None) ->
     for (model, runtime, precision), record in latest.items():
         if precision != "int8" or record["status"] != "ok":
             continue
-        given = _speedup_field(record.get("speedup")) or _speedup_field((paired.get((model, runtime)) or {})
-                                                                          .get("speedup"))
+        pair = paired.get((model, runtime)) or {}
+        given = _speedup_field(record.get("speedup")) or _speedup_field(pair.get("speedup"), pair.get("ci95"))
         fp32 = latest.get((model, runtime, "fp32"))
         if given:
             found[(model, runtime)] = given
