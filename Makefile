@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup test test-all export bench bench-fp32 bench-accuracy bench-zoo lint clean
+.PHONY: setup test test-all export bench bench-fp32 bench-accuracy bench-zoo bench-report lint clean
 
 setup: $(BIN)/edgebench
 
@@ -55,6 +55,17 @@ bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + laten
 			> /dev/null || exit 1; \
 	done; done
 	$(BIN)/python -m edgebench.bench.accuracy_report results/accuracy.jsonl
+
+REPORT_MODELS ?= mobilenet_v3_large,mobilenet_v2,efficientnet_b0,tf_efficientnet_lite0,shufflenet_v2_x1_0,squeezenet1_1,resnet50,deit_tiny,swin_t,conformer_ti
+REPORT_SECONDS ?= 3
+REPORT_IMAGES ?= 100
+REPORT_RESULTS ?= results/report.jsonl
+bench-report: setup  ## mobile CNNs vs ViT/Swin: FP32 + INT8 on ORT and OpenVINO with --profile and accuracy, then the HTML report
+	time $(BIN)/edgebench sweep --models $(REPORT_MODELS) --runtimes ort,openvino --precisions fp32,int8 --profile \
+		--threads $(THREADS) --min-seconds $(REPORT_SECONDS) --num $(ZOO_CALIBRATION) --accuracy-images $(REPORT_IMAGES) \
+		--data $(DATA) --results $(REPORT_RESULTS) > /dev/null
+	$(BIN)/edgebench report --results $(REPORT_RESULTS) --threads $(THREADS) --measure-peak \
+		--html results/report.html --plots results/plots
 
 lint: setup
 	$(BIN)/ruff check edgebench tests
