@@ -72,10 +72,10 @@ def pareto(rows: list[dict]) -> Figure | None:
         return None
     models = _ordered_models(trained + random_)
     colors = _model_colors(models)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0), layout="constrained")
     panels = ((axes[0], trained, "top1", "top-1 accuracy (%) on the evaluation photos", "trained weights: top-1"),
               (axes[1], random_, "agreement", "INT8 top-1 agreement with FP32 (not an accuracy)",
-               "random weights: INT8 agreement with FP32 (FP32 = 1 by definition)"))
+               "random weights: INT8 vs FP32 agreement"))
     for ax, data, key, ylabel, title in panels:
         ax.set_title(title)
         ax.set_xlabel("p50 latency (ms, log scale), batch 1")
@@ -97,7 +97,7 @@ def pareto(rows: list[dict]) -> Figure | None:
     handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="black", label="fp32 (hollow)"),
                 Line2D([], [], ls="", marker="o", mfc="black", mec="black", label="int8 (filled)"),
                 Line2D([], [], ls="--", color="black", label="Pareto frontier")]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
     return fig
 
 
@@ -190,8 +190,7 @@ def attained(rows: list[dict], peaks: dict[tuple, dict]) -> Figure | None:
     """GMACs / p50 as a fraction of the GEMM peak measured on the same CPU, threads and precision."""
     data = []
     for r in rows:
-        cpu = r["host"].split(": ", 1)[-1].rsplit(" x", 1)[0]
-        peak = peaks.get((cpu, r["threads"], r["precision"]))
+        peak = peaks.get((r.get("cpu"), r["threads"], r["precision"]))
         if r["status"] == "ok" and r["gmacs"] and r["p50_ms"] and peak and r["batch"] == 1:
             data.append({**r, "fraction": r["gmacs"] / (r["p50_ms"] / 1e3) / peak["gmacs_per_s"]})
     if not data:

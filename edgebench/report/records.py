@@ -203,6 +203,7 @@ def measurement_rows(records: list[dict]) -> list[dict]:
             "int8_speedup_ci95_hi": sp["ci95"][1] if sp and sp["ci95"] else None,
             "stability": (r.get("stability") or {}).get("verdict"), "error": r.get("error"),
             "host": f"{host.get('hostname', '?')}: {host.get('cpu', '?')} x{host.get('cpu_count', '?')}",
+            "cpu": host.get("cpu"),  # not a CSV column: what the peak records are matched on
             "timestamp": r["timestamp"], "record_id": r.get("id"),
         })
     from ..bench.report import FAMILY_ORDER, PRECISION_ORDER
