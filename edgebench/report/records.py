@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bench.record import SCHEMA
-from ..bench.report import _newest
+from ..bench.report import FAMILY_ORDER, PRECISION_ORDER, _newest, latest_latency
 
 REQUIRED = {"latency": ("model", "runtime", "precision", "batch", "status", "timestamp"),
             "accuracy": ("model", "runtime", "precision", "timestamp", "headline"),
@@ -131,7 +131,7 @@ def _speedup_field(value: object, ci: object = None) -> dict | None:
 def speedups(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
     """INT8 speed-up over FP32 per (model, runtime): the paired ratio and CI where recorded, else
     the ratio of the newest medians (``paired: False``, no CI)."""
-    latest = latest_rows_by_key(records, batch, threads)
+    latest = latest_latency(records, batch, threads)
     paired = _newest(records, lambda r: r.get("kind") == "speedup" and r.get("batch", batch) == batch
                      and (threads is None or r.get("threads") == threads),
                      lambda r: (r["model"]["name"], r["runtime"]["name"]))
@@ -148,12 +148,6 @@ def speedups(records: list[dict], batch: int = 1, threads: int | None = None) ->
             found[(model, runtime)] = {"ratio": fp32["latency_ms"]["p50"] / record["latency_ms"]["p50"],
                                        "ci95": None, "paired": False}
     return found
-
-
-def latest_rows_by_key(records: list[dict], batch: int = 1, threads: int | None = None) -> dict[tuple, dict]:
-    """Newest latency record per (model, runtime, precision) at ``batch`` (and ``threads``)."""
-    from ..bench.report import latest_latency
-    return latest_latency(records, batch, threads)
 
 
 # ---------------------------------------------------------------- one row per measurement
@@ -206,7 +200,6 @@ def measurement_rows(records: list[dict]) -> list[dict]:
             "cpu": host.get("cpu"),  # not a CSV column: what the peak records are matched on
             "timestamp": r["timestamp"], "record_id": r.get("id"),
         })
-    from ..bench.report import FAMILY_ORDER, PRECISION_ORDER
     return sorted(rows, key=lambda x: (FAMILY_ORDER.index(x["family"]) if x["family"] in FAMILY_ORDER else 99,
                                        x["gmacs"] or 0, x["model"], x["runtime"],
                                        PRECISION_ORDER.index(x["precision"]) if x["precision"] in PRECISION_ORDER
