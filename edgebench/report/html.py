@@ -19,7 +19,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1200px;
 padding:0 1.2em 3em;color:#1b1b1b;background:#fff}
 h1{font-size:1.6em;margin:.8em 0 .2em}h2{font-size:1.2em;margin:1.6em 0 .4em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3;cursor:pointer;position:sticky;top:0}td.l,th.l{text-align:left}
 tr.failed td{background:#fde8e8}tr.unstable td{background:#fff6dd}
 figure{margin:.6em 0}figure svg{max-width:100%;height:auto}figcaption{color:#444;font-size:13px;max-width:75em}
