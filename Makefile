@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate lint clean
+.PHONY: setup test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report lint clean
 
 setup: $(BIN)/edgebench
 
@@ -64,6 +64,17 @@ GATE_POWER ?= 10
 bench-gate: setup  ## gate evidence: A/A false alarms, power at +-10%, cost of one gate, in-loop detector (flock'ed)
 	AA=$(GATE_AA) POWER=$(GATE_POWER) OUT=results/bench-gate EDGEBENCH_DATA=$(abspath $(DATA)) \
 		$(BIN)/python tools/bench_gate.py
+
+REPORT_MODELS ?= mobilenet_v3_large,mobilenet_v2,efficientnet_b0,tf_efficientnet_lite0,shufflenet_v2_x1_0,squeezenet1_1,resnet50,deit_tiny,swin_t,conformer_ti
+REPORT_SECONDS ?= 3
+REPORT_IMAGES ?= 100
+REPORT_RESULTS ?= results/report.jsonl
+bench-report: setup  ## mobile CNNs vs ViT/Swin: FP32 + INT8 on ORT and OpenVINO with --profile and accuracy, then the HTML report
+	time $(BIN)/edgebench sweep --models $(REPORT_MODELS) --runtimes ort,openvino --precisions fp32,int8 --profile \
+		--threads $(THREADS) --min-seconds $(REPORT_SECONDS) --num $(ZOO_CALIBRATION) --accuracy-images $(REPORT_IMAGES) \
+		--data $(DATA) --results $(REPORT_RESULTS) > /dev/null
+	$(BIN)/edgebench report --results $(REPORT_RESULTS) --threads $(THREADS) --measure-peak \
+		--html results/report.html --plots results/plots
 
 lint: setup
 	$(BIN)/ruff check edgebench tests

@@ -41,13 +41,15 @@ from edgebench.workflow import BuildRequest, SweepRequest, sweep
 @click.option("--accuracy-images", type=click.IntRange(0), default=0, show_default=True, metavar="N",
               help="With int8 and --data: also compare INT8 with FP32 on the first N evaluation images "
                    "(agreement and cosine; top-1 drop where the weights are trained).")
+@click.option("--profile", is_flag=True, help="Per-layer times in each record, as `run --profile` (not for torch).")
 @int8_options
 @protocol_options
 @build_options
 @results_option
 def command(model_names: tuple[str, ...], family: str | None, runtime_names: tuple[str, ...],
             precisions: tuple[str, ...], batches: tuple[int, ...],
-            threads: int | None, skip_slow: bool, accuracy_images: int, int8: Int8Options, protocol: Protocol,
+            threads: int | None, skip_slow: bool, accuracy_images: int, profile: bool, int8: Int8Options,
+            protocol: Protocol,
             guard: Guard, weights: str, weights_dir: Path | None, out: Path, data: Path | None,
             results: Path) -> None:
     """Measure many models x runtimes x precisions; a model that cannot go through a runtime
@@ -69,7 +71,7 @@ def command(model_names: tuple[str, ...], family: str | None, runtime_names: tup
     threads = threads or os.cpu_count()
     start = len(read_records(results).records)
     request = SweepRequest(tuple(s.name for s in specs), runtimes, precisions, batches, threads, accuracy_images, weights,
-                           weights_dir, protocol, guard, BuildRequest(out, data, int8=int8), results)
+                           weights_dir, protocol, guard, BuildRequest(out, data, int8=int8), results, profile)
     with output.status("sweeping") as step:
         for model, runtime, precision, error in sweep(request, step):
             if error is not None:

@@ -15,14 +15,18 @@ from collections.abc import Iterable
 RUNS = 10
 
 
-def layer_table(samples: Iterable[tuple[str, str, str, float]], runs: int) -> list[dict]:
+def layer_table(samples: Iterable[tuple], runs: int) -> list[dict]:
     """Rows ``{layer, op, kernel, mean_ms, share}``, slowest first, from ``(layer, op, kernel, ms)``
-    samples summed over ``runs`` profiled runs."""
+    samples summed over ``runs`` profiled runs; an optional fifth item (a dict, e.g. ORT's input
+    ``shapes``) is added to the layer's row."""
     totals: dict[tuple[str, str, str], float] = defaultdict(float)
-    for layer, op, kernel, ms in samples:
+    extras: dict[tuple[str, str, str], dict] = {}
+    for layer, op, kernel, ms, *extra in samples:
         totals[(layer, op, kernel)] += ms
-    rows = [{"layer": layer, "op": op, "kernel": kernel, "mean_ms": ms / max(runs, 1)}
-            for (layer, op, kernel), ms in totals.items()]
+        if extra and extra[0]:
+            extras.setdefault((layer, op, kernel), extra[0])
+    rows = [{"layer": layer, "op": op, "kernel": kernel, "mean_ms": ms / max(runs, 1),
+             **extras.get((layer, op, kernel), {})} for (layer, op, kernel), ms in totals.items()]
     total = sum(r["mean_ms"] for r in rows) or 1.0
     for r in rows:
         r["share"] = round(r["mean_ms"] / total, 4)

@@ -281,3 +281,15 @@ def count(db: Path) -> int:
             return conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise _error(Path(db), exc) from None
+
+
+def read_records(db: Path) -> list[dict]:
+    """Every record the history holds (its full JSON), oldest first: ``report --db``'s input."""
+    if not Path(db).is_file():
+        raise UsageError(f"no history database at {db}")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+            rows = conn.execute("SELECT json FROM records ORDER BY timestamp").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"cannot read the history {db} ({exc}); `edgebench history rebuild` recreates it") from None
+    return [json.loads(row[0]) for row in rows]

@@ -156,8 +156,25 @@ class GateRecord(Record):
         return out
 
 
+@dataclass
+class PeakRecord(Record):
+    """This machine's measured GEMM peak (FP32 or INT8), the attained-compute figure's denominator."""
+
+    kind: ClassVar[str] = "peak"
+    runtime: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    batch: int = 1
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)  # gemm, gmacs_per_s, best_gmacs_per_s, latency_ms, stability
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.update(out.pop("extra"))
+        return out
+
+
 KINDS: dict[Any, type[Record]] = {k.kind: k for k in (LatencyRecord, AccuracyRecord, CrosscheckRecord, SpeedupRecord,
-                                                       GateRecord)}
+                                                       GateRecord, PeakRecord)}
 
 
 def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
@@ -199,6 +216,7 @@ def model_fields(manifest: dict) -> dict:
     return {"name": manifest["model"]["name"], "family": manifest["model"]["family"], **manifest.get("complexity", {})}
 
 
-__all__ = ["SCHEMA", "AccuracyRecord", "CrosscheckRecord", "GateRecord", "LatencyRecord", "Record", "SpeedupRecord",
+__all__ = ["SCHEMA", "AccuracyRecord", "CrosscheckRecord", "GateRecord", "LatencyRecord", "PeakRecord", "Record",
+           "SpeedupRecord",
            "device_of", "measurement_key",
            "model_fields", "newest"]

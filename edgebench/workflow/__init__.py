@@ -211,6 +211,7 @@ class SweepRequest:
     guard: Guard = Guard()
     build: BuildRequest = BuildRequest()
     results: Path = Path("results/results.jsonl")
+    profile: bool = False  # per-layer times in each record (not for torch)
 
 
 def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str, str, str, EdgebenchError | None]]:
@@ -238,6 +239,7 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                     artifacts = prepare(ModelSource(spec.name, None, request.weights, request.weights_dir),
                                         (runtime,), precision, build, status)
                     measure(artifacts, MeasureRequest(runtime, precision, request.batches, threads,
+                                                      profile=request.profile and runtime != "torch",
                                                       protocol=request.protocol, guard=request.guard,
                                                       results=request.results), status)
                     if precision == "int8" and request.accuracy_images and request.build.data is not None:

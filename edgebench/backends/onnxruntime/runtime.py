@@ -15,12 +15,20 @@ from edgebench.backends.onnxruntime import build
 from edgebench.portable.errors import RuntimeUnavailable
 from edgebench.portable.layer_profile import RUNS, layer_table
 from edgebench.portable.onnxruntime import session_options, session_settings
+from edgebench.backends.onnxruntime.graph import conv_groups, profile_key
 
 log = logging.getLogger(__name__)
 
 # Device name -> execution provider, best first for device "auto".
 PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
              "cpu": "CPUExecutionProvider"}
+
+
+def _layer_facts(name: str, args: dict, groups: dict[str, dict]) -> dict:
+    """A profiled node's input ``shapes`` (from the event's ``input_type_shape``: a squeeze-excitation Mul
+    has an ``[N, C, 1, 1]`` input) and, for a conv, its ``conv_group`` (depthwise or dense)."""
+    shapes = [next(iter(t.values()), []) for t in args.get("input_type_shape") or [] if isinstance(t, dict)]
+    return {**({"shapes": shapes} if shapes else {}), **groups.get(profile_key(name), {})}
 
 
 class OnnxRuntime(Runtime):
@@ -98,8 +106,10 @@ class OnnxRuntime(Runtime):
             events = json.loads(Path(session.end_profiling()).read_text())
         nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
         first_run = len(nodes) // (RUNS + 1)  # the warm-up run's nodes come first
+        groups = conv_groups(self.engine)
         return layer_table(((e["name"].removesuffix("_kernel_time"), e["args"].get("op_name", ""),
-                             e["args"].get("provider", ""), e["dur"] / 1e3) for e in nodes[first_run:]), RUNS)
+                             e["args"].get("provider", ""), e["dur"] / 1e3,
+                             _layer_facts(e["name"], e["args"], groups)) for e in nodes[first_run:]), RUNS)
 
     def settings(self) -> dict:
         return session_settings(self.session, self._session_options, self.device)

@@ -1,0 +1,55 @@
+"""Text formats of a report: Markdown (the terminal table's rows, for a PR comment or a README),
+CSV (one row per measurement, timm results-CSV style) and JSON (the table's rows, as ``report --json``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from edgebench.results.report import _cell, _quality
+from .records import COLUMNS
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
+    """The rows of ``zoo_rows`` as a Markdown table, the terminal table's columns: p50 ms / peak RSS MB per
+    runtime, device, precision and threads; a failed cell says ``failed: reason``, an unstable one ``unstable``."""
+    runtimes = sorted({c[0] for c in columns})
+    speedups = [name for rt, device, precision, thr, name in columns if precision == "int8"
+                and any(c[:4] == (rt, device, "fp32", thr) for c in columns)]
+    quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]
+    head = ["model", "family", "params M", "GMACs", "ONNX MB",
+            *(f"{name.replace('/', ' ')} p50 ms / peak RSS MB" for *_key, name in columns),
+            *(f"{name.replace('/int8', '').replace('/', ' ')} int8 speed-up" for name in speedups),
+            *(f"{rt} int8: agreement / drop pt / calibration" for rt in quality)]
+    lines = [f"### {_md(title)}", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
+    for row in rows:
+        cells = [row["model"], row["family"], f"{row['params'] / 1e6:.2f}" if row.get("params") else "-",
+                 f"{row['gmacs']:.3f}" if row.get("gmacs") is not None else "-",
+                 f"{row['onnx_mb']:.1f}" if row.get("onnx_mb") else "-"]
+        cells += [_cell(row.get(name)) for *_key, name in columns]
+        for name in speedups:
+            speed = row.get(f"{name.replace('/int8', '')}/int8_speedup")
+            cells.append(f"{speed:.2f}x" if speed else "-")
+        cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[dict]) -> str:
+    """One line per measurement with :data:`records.COLUMNS`; empty where a record has no such figure."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+    return out.getvalue()
+
+
+def to_json(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2, default=str)
