@@ -38,8 +38,8 @@ def sweep(tmp_path_factory, weights_dir, data_dir) -> Path:
                      "--data", str(data_dir), "--out", str(work / "artifacts"), "--results", str(results),
                      cwd=work, env={"EDGEBENCH_WEIGHTS": str(weights_dir)}, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from edgebench.results.store import append_records
     from edgebench.bench.peak import measure_peak
+    from edgebench.results.store import append_records
     append_records([measure_peak(2, "fp32", size=512, min_seconds=0.3),
                     measure_peak(2, "int8", size=512, min_seconds=0.3)], results)
     return results
@@ -175,7 +175,19 @@ def test_op_classes_on_real_openvino_profiles(sweep):
 def test_op_classes_tensorrt_layer_names():
     """TensorRT: no GPU here, so not a real profile: layer names in TensorRT's own conventions (fused
     ``A + B`` layers, reformatting copies, Myelin foreign nodes, Q/DQ layers)."""
-    from edgebench.results.reports.op_classes import ACT, ATTN, DENSE, DW, LINEAR, MOVE, QDQ, SE, SOFTMAX, classify, se_scopes
+    from edgebench.results.reports.op_classes import (
+        ACT,
+        ATTN,
+        DENSE,
+        DW,
+        LINEAR,
+        MOVE,
+        QDQ,
+        SE,
+        SOFTMAX,
+        classify,
+        se_scopes,
+    )
     names = {
         "/features/features.0/features.0.0/Conv + /features/features.0/features.0.2/HardSigmoid": DENSE,
         "/blocks/blocks.1/blocks.1.0/conv_dw/Conv + /blocks/blocks.1/blocks.1.0/bn1/act/Relu": DW,

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from edgebench.results.records import PeakRecord, newest
 from edgebench.bench.noise import probe
+from edgebench.results.records import PeakRecord, newest
 
 SIZE = 1024  # 1.07 GMAC per product: ~10-40 ms on 2 cores, well past the caches
 

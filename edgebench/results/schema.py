@@ -23,7 +23,8 @@ NUMBER = (Real, type(None))
 NESTED: dict[str, dict[str, tuple[type, ...]]] = {
     "model": {"name": (str,), "family": (str, type(None)), "params": NUMBER, "gmacs": NUMBER},
     "runtime": {"name": (str,), "device": (str, type(None)), "version": (str, type(None))},
-    "latency_ms": {"p50": (Real,), "*": NUMBER},  # a non-finite figure is written as null (strict_json)
+    # a non-finite figure is written as null (strict_json); the CI is [lo, hi] with the method that made it
+    "latency_ms": {"p50": (Real,), "p50_ci95": (list, type(None)), "ci_method": (str, type(None)), "*": NUMBER},
     "memory_mb": {"*": NUMBER},
     "headline": {"*": NUMBER},
     "stability": {"verdict": (str,)},

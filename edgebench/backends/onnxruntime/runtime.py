@@ -12,10 +12,10 @@ import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, Runtime
 from edgebench.backends.onnxruntime import build
+from edgebench.backends.onnxruntime.graph import conv_groups, profile_key
 from edgebench.portable.errors import RuntimeUnavailable
 from edgebench.portable.layer_profile import RUNS, layer_table
 from edgebench.portable.onnxruntime import session_options, session_settings
-from edgebench.backends.onnxruntime.graph import conv_groups, profile_key
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,9 @@ def _write(text: str, out: Path | None) -> None:
 
 def _figures(loaded, rows: list[dict], batch: int) -> tuple[dict, dict]:
     """Every figure that has data: {id: Figure}, and a note per figure (why one is missing)."""
-    from . import figures
     from edgebench.bench.peak import latest_peaks
+
+    from . import figures
     at_batch = [r for r in rows if r["batch"] == batch]
     built = {"pareto": figures.pareto(at_batch), "speedup": figures.speedup(at_batch),
              "op_classes": figures.op_classes(loaded.records),
@@ -69,8 +70,9 @@ def make_report(results: list[Path], *, batch: int = 1, threads: int | None = No
                 out: Path | None = None, plots: Path | None = None, db: Path | None = None,
                 measure_peak: bool = False, console=None) -> None:
     """Read ``results`` (and ``db``), then write the report in ``fmt`` to ``out`` (stdout without it)."""
-    from edgebench.results.store import append_records
     from edgebench.results.report import zoo_rows, zoo_table
+    from edgebench.results.store import append_records
+
     from . import formats
     from .records import load, measurement_rows
 

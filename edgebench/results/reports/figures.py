@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from edgebench.results.report import FAMILY_ORDER
+
 from .op_classes import CLASSES, class_shares
 from .records import samples
 

@@ -8,6 +8,7 @@ import io
 import json
 
 from edgebench.results.report import _cell, _quality
+
 from .records import COLUMNS
 
 

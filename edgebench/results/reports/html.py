@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 from edgebench.portable import host as provenance
+
 from .op_classes import DENSE, DW, MOVE, QDQ, SE, class_shares
 from .records import COLUMNS, Loaded
 

@@ -16,15 +16,14 @@ the records carry them, plain medians where they don't. Field names read when pr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgebench.portable.errors import UsageError
 from edgebench.portable.record import SCHEMA
 from edgebench.results.records import newest
-from edgebench.results.store import read_records
 from edgebench.results.report import FAMILY_ORDER, PRECISION_ORDER, latest_latency
+from edgebench.results.store import read_records
 
 REQUIRED = {"latency": ("model", "runtime", "precision", "batch", "status", "timestamp"),
             "accuracy": ("model", "runtime", "precision", "timestamp", "headline"),
