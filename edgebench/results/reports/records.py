@@ -129,12 +129,12 @@ def speedups(records: list[dict], batch: int = 1, threads: int | None = None) ->
                     lambda r: r.get("kind") == "speedup" and r.get("batch", batch) == batch
                     and (threads is None or r.get("threads") == threads))
     found = {}
-    for (model, runtime, precision), record in latest.items():
+    for (model, runtime, device, precision, thr), record in latest.items():
         if precision != "int8" or record["status"] != "ok":
             continue
         pair = paired.get((model, runtime)) or {}
         given = _speedup_field(record.get("speedup")) or _speedup_field(pair.get("speedup"), pair.get("ci95"))
-        fp32 = latest.get((model, runtime, "fp32"))
+        fp32 = latest.get((model, runtime, device, "fp32", thr))
         if given:
             found[(model, runtime)] = given
         elif fp32 and fp32["status"] == "ok":
