@@ -292,7 +292,7 @@ def test_bad_input_is_one_line_each_and_the_report_is_still_written(sweep, tmp_p
     assert "Traceback" not in proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     for needle in ("missing.jsonl: no such results file", "empty.jsonl: empty results file",
-                   "damaged.jsonl: 2 damaged line(s) skipped", "older.jsonl: 1 record(s) of an older",
+                   "damaged.jsonl that are not readable records", "older.jsonl: 1 record(s) of an older",
                    "--plots"):
         assert sum(needle in w for w in warnings) == 1, (needle, warnings)
     page = out.read_text()

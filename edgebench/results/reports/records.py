@@ -78,7 +78,7 @@ def load(paths: list[Path], extra: list[dict] | None = None) -> Loaded:
                 kept += 1
         if damaged:
             found.damaged[str(path)] = damaged
-            found.warnings.append(f"{path}: {damaged} damaged line(s) skipped")
+            found.warnings.append(read.warning(path))
         if older:
             found.older[str(path)] = older
             found.warnings.append(f"{path}: {older} record(s) of an older or unknown schema (not {SCHEMA}) skipped")
