@@ -14,13 +14,11 @@ The job (JSON on stdin): ``engines`` (two of {runtime, engine, options, input_sh
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass
 
-from edgebench.bench.worker import RESULT_PREFIX
+from edgebench.bench.worker import serve
 
 ORDER = (0, 1, 1, 0)  # A B B A
 
@@ -95,21 +93,8 @@ def measure(job: dict) -> dict:
             r.deactivate()
 
 
-def main() -> int:
-    job = json.loads(sys.stdin.read())
-    try:
-        result = measure(job)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        message = (str(exc).strip().splitlines() or [""])[0]
-        result = {"status": "failed", "error": f"{type(exc).__name__}: {message}"[:500],
-                  "traceback": traceback.format_exc(limit=5)}
-    sys.stdout.write(RESULT_PREFIX + json.dumps(result, default=str) + "\n")
-    sys.stdout.flush()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve(measure))
 
 
 # ---------------------------------------------------------------- the parent side

@@ -63,12 +63,14 @@ def measure(job: dict) -> dict:
         runtime.deactivate()
 
 
-def main() -> int:
+def serve(measure_job) -> int:
+    """A measurement process's main: a job (JSON) on stdin, ``measure_job(job)``, one result line on stdout;
+    any failure becomes a failed result, reported to the parent as one line."""
     job = json.loads(sys.stdin.read())
     try:
-        result = measure(job)
+        result = measure_job(job)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = (str(exc).strip().splitlines() or [""])[0]
         result = {"status": "failed", "error": f"{type(exc).__name__}: {message}"[:500],
                   "traceback": traceback.format_exc(limit=5)}
     sys.stdout.write(RESULT_PREFIX + json.dumps(result, default=str) + "\n")
@@ -77,4 +79,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve(measure))

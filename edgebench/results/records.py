@@ -31,7 +31,9 @@ class Record:
             self.envelope = envelope(self.kind)
 
     def to_dict(self) -> dict:
+        """The JSON-lines form: the envelope, the fields, and a subclass's ``extra`` keys at the top level."""
         body = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "envelope"}
+        body.update(body.pop("extra", None) or {})
         return {**self.envelope, **body}
 
     @classmethod
@@ -73,10 +75,6 @@ class LatencyRecord(Record):
     rounds: list[dict] | None = None  # with --rounds K: each round's summary
     extra: dict = field(default_factory=dict)  # e.g. ``deploy`` from a device run
 
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out.update(out.pop("extra"))
-        return out
 
     @classmethod
     def failed(cls, error: str, *, model: dict, runtime: dict, precision: str, batch: int,
@@ -101,10 +99,6 @@ class AccuracyRecord(Record):
     int8_recipe: dict | None = None  # the INT8 model's recipe and why (edgebench.quantize.recipes)
     extra: dict = field(default_factory=dict)  # run --accuracy: batches, latency, speed-up, INT8 build, fallback
 
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out.update(out.pop("extra"))
-        return out
 
 
 @dataclass
@@ -133,10 +127,6 @@ class SpeedupRecord(Record):
     threads: int | None = None
     extra: dict = field(default_factory=dict)  # speedup, ci95, rounds, ... (edgebench.bench.paired.speedup)
 
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out.update(out.pop("extra"))
-        return out
 
 
 @dataclass
@@ -150,10 +140,6 @@ class GateRecord(Record):
     threads: int | None = None
     extra: dict = field(default_factory=dict)  # mode, sources, metrics, verdict, rounds, noise, fingerprint, ...
 
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out.update(out.pop("extra"))
-        return out
 
 
 @dataclass
@@ -167,10 +153,6 @@ class PeakRecord(Record):
     threads: int | None = None
     extra: dict = field(default_factory=dict)  # gemm, gmacs_per_s, best_gmacs_per_s, latency_ms, stability
 
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out.update(out.pop("extra"))
-        return out
 
 
 KINDS: dict[Any, type[Record]] = {k.kind: k for k in (LatencyRecord, AccuracyRecord, CrosscheckRecord, SpeedupRecord,
