@@ -73,12 +73,13 @@ def rebuild(files: tuple[Path, ...], db: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def show(model: str, runtime_name: str, precision: str | None, batch: int | None, threads: int | None, last: int,
          db: Path | None, as_json: bool) -> None:
-    """A trend table of latency records: date, commit, p50 with its CI, stability, host."""
+    """A trend table of latency records: date, commit, device, p50 with its CI, stability, host."""
     from rich.table import Table
 
     from edgebench.backends import canonical
     from edgebench.cli.output import stdout
     from edgebench.results.history import fingerprint, fingerprint_key, host_summary, query
+    from edgebench.results.records import device_of
     path = _db(db)
     if not path.is_file():
         raise UsageError(f"no history database at {path} (run a measurement, or `edgebench history import FILE`)")
@@ -100,16 +101,18 @@ def show(model: str, runtime_name: str, precision: str | None, batch: int | None
                      "precision": r.get("precision"), "batch": r.get("batch"), "threads": r.get("threads"),
                      "status": r.get("status"), "p50": lat.get("p50"), "p50_ci95": lat.get("p50_ci95"),
                      "rounds": len(r.get("rounds") or []) or 1, "stability": (r.get("stability") or {}).get("verdict"),
-                     "host": host_summary(fp), "fingerprint": fingerprint_key(fp)})
+                     "device": device_of(r), "host": host_summary(fp), "fingerprint": fingerprint_key(fp)})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{model} on {runtime}: {len(rows)} record(s) from {path}")
-    for col in ("date", "commit", "prec", "b", "thr", "p50 ms", "95% CI", "rounds", "stability", "host"):
+    rows.sort(key=lambda row: (row["device"], row["timestamp"]))  # one trend per device (a fleet's places apart)
+    for col in ("date", "commit", "device", "prec", "b", "thr", "p50 ms", "95% CI", "rounds", "stability", "host"):
         table.add_column(col, justify="right" if col in ("b", "thr", "p50 ms", "rounds") else "left")
     for row in rows:
         ci = row["p50_ci95"]
-        table.add_row(row["timestamp"].replace("T", " ")[:16], row["commit"] or "-", row["precision"] or "-",
+        table.add_row(row["timestamp"].replace("T", " ")[:16], row["commit"] or "-", row["device"],
+                      row["precision"] or "-",
                       str(row["batch"]), str(row["threads"]),
                       f"{row['p50']:.3f}" if row["p50"] is not None else "failed",
                       f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-", str(row["rounds"]), row["stability"] or "-",

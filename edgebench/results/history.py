@@ -80,7 +80,8 @@ def db_path(results: Path | None = None, db: Path | str | None = None) -> Path |
 
 def fingerprint(record: dict) -> dict:
     """What must match for two latencies to be comparable: CPU model, the ISA flags that matter,
-    core count, OS/kernel, runtime and version, GPU name and driver, Jetson power mode.
+    core count, OS/kernel, runtime and version, GPU name and driver, Jetson power mode, and a fleet device's
+    fingerprint (board, L4T/JetPack, TensorRT, clocks).
     The hostname is left out: CI runners of one kind get a new name every job."""
     host = record.get("host") or {}
     runtime = record.get("runtime") or {}
@@ -90,6 +91,9 @@ def fingerprint(record: dict) -> dict:
     for optional in ("gpu", "gpu_driver", "nvpmodel"):
         if host.get(optional):
             found[optional] = host[optional]
+    device = record.get("device")
+    if isinstance(device, dict) and device.get("fingerprint"):  # a fleet place's board: never mixed with another
+        found["device"] = device["fingerprint"]
     return found
 
 

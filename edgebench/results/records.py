@@ -173,8 +173,11 @@ def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
 
 
 def device_of(record: dict) -> str:
-    """The device a record was (or was to be) measured on, lower-case; one that names none ran on its
-    runtime's default device."""
+    """The device a record was (or was to be) measured on, lower-case: a fleet place's device fingerprint
+    (``place@fingerprint``), else the runtime's device; one that names none ran on its runtime's default device."""
+    fleet = record.get("device")
+    if isinstance(fleet, dict) and fleet.get("fingerprint"):
+        return f"{record.get('place') or 'device'}@{fleet['fingerprint']}".lower()
     runtime = record.get("runtime") or {}
     device = runtime.get("device") or (runtime.get("settings") or {}).get("device")
     if not device:
