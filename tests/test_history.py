@@ -44,8 +44,8 @@ import sys
 from edgebench.results.records import LatencyRecord
 from edgebench.results.store import append_record
 for i in range(int(sys.argv[2])):
-    append_record(LatencyRecord(model={"name": "tiny"}, runtime={"name": "ort"}, latency_ms={"p50": 1.0},
-                                extra={"i": i}), sys.argv[1])
+    append_record(LatencyRecord(model={"name": "tiny"}, runtime={"name": "ort"},
+                                latency_ms={"p50": 1.0, "p90": 1.0, "p99": 1.0}, extra={"i": i}), sys.argv[1])
 """
 
 
@@ -82,7 +82,9 @@ def test_corrupt_database_keeps_jsonl_and_rebuild_fixes_it(tmp_path):
     db.write_bytes(b"this is not a database" * 100)
     proc = subprocess.run([sys.executable, "-c", "from edgebench.results.records import LatencyRecord\n"
                            "from edgebench.results.store import append_record\n"
-                           f"append_record(LatencyRecord(model={{'name': 'tiny'}}), {str(results)!r})"],
+                           "lat = {'p50': 1.0, 'p90': 1.0, 'p99': 1.0}\n"
+                           f"append_record(LatencyRecord(model={{'name': 'other'}}, runtime={{'name': 'ort'}}, "
+                           f"latency_ms=lat), {str(results)!r})"],
                           capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env})
     assert proc.returncode == 0 and "history rebuild" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert len(read_records(results).records) == 4  # the JSONL got the record anyway
