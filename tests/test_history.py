@@ -140,3 +140,15 @@ def test_db_off(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args", [["import", "missing.jsonl"], ["show", "--model", "tiny", "--runtime", "ort"]])
 def test_history_usage_errors(tmp_path, args):
     assert_one_line_error(edgebench("history", *args, "--db", str(tmp_path / "none.db"), cwd=tmp_path))
+
+
+def test_fleet_devices_are_never_mixed():
+    """Two places of a fleet: their records group apart (report columns, history show) and their history
+    fingerprints differ, so the gate's history mode never compares one board with another."""
+    from edgebench.results.records import device_of
+    a, b = (_latency(1.0, place=p, device={"fingerprint": f}) for p, f in (("orin-1", "aa11"), ("orin-2", "bb22")))
+    assert device_of(a) == "orin-1@aa11" and device_of(b) == "orin-2@bb22"
+    assert device_of(_latency(1.0)) == "cpu"  # a local ORT record: its runtime's default device
+    fa, fb = history.fingerprint(a), history.fingerprint(b)
+    assert fa["device"] == "aa11" and history.fingerprint_key(fa) != history.fingerprint_key(fb)
+    assert "device: 'aa11' vs 'bb22'" in history.differences(fa, fb)
