@@ -100,6 +100,7 @@ def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, 
           runner_extra: tuple[str, ...], job_timeout: float, retries: int, power_cycle: bool, resume: bool,
           results: Path, as_json: bool) -> None:
     """Bundle each model x precision once, then run every (bundle, batch) job on the matching places."""
+    from edgebench.cli.options import open_results
     from edgebench.cli.output import console
     from edgebench.deploy import fleet
     from edgebench.portable.errors import UsageError
@@ -114,6 +115,7 @@ def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, 
         raise UsageError("nothing to sweep: give --models, --onnx or --bundle")
     if key is not None and not key.is_file():
         raise UsageError(f"SSH key {key} does not exist")
+    open_results(results)  # a results file that cannot be appended to stops the sweep before any bundle or place
     bundles = [fleet.read_bundle(b) for b in bundle_files]
     if sources:
         with console.status("building bundles") as spinner:
