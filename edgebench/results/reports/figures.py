@@ -187,6 +187,22 @@ def op_classes(records: list[dict]) -> Figure | None:
     return fig
 
 
+def _runtime_bars(ax, data: list[dict], models: list[str], value) -> None:
+    """One bar per (runtime, precision) beside each other at every model; ``value(row)`` (None: no bar)."""
+    series = sorted({(r["runtime"], r["precision"]) for r in data})
+    width = 0.8 / len(series)
+    for j, (rt, p) in enumerate(series):
+        xs, ys = [], []
+        for i, m in enumerate(models):
+            r = next((x for x in data if x["model"] == m and x["runtime"] == rt and x["precision"] == p), None)
+            y = value(r) if r else None
+            if y is not None:
+                xs.append(i + (j - (len(series) - 1) / 2) * width)
+                ys.append(y)
+        ax.bar(xs, ys, width, color=RUNTIME_COLORS.get(rt), alpha=PRECISION_SHADE.get(p, 1.0),
+               hatch="//" if p == "int8" else None, edgecolor="white", label=f"{rt} {p}")
+
+
 def attained(rows: list[dict], peaks: dict[tuple, dict]) -> Figure | None:
     """GMACs / p50 as a fraction of the GEMM peak measured on the same CPU, threads and precision."""
     data = []
@@ -198,18 +214,8 @@ def attained(rows: list[dict], peaks: dict[tuple, dict]) -> Figure | None:
         return None
     models = _ordered_models(data)
     family_of = {r["model"]: r["family"] for r in data}
-    series = sorted({(r["runtime"], r["precision"]) for r in data})
-    width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(models) + 2.5), 4.2), layout="constrained")
-    for j, (rt, p) in enumerate(series):
-        xs, ys = [], []
-        for i, m in enumerate(models):
-            r = next((x for x in data if x["model"] == m and x["runtime"] == rt and x["precision"] == p), None)
-            if r:
-                xs.append(i + (j - (len(series) - 1) / 2) * width)
-                ys.append(r["fraction"] * 100)
-        ax.bar(xs, ys, width, color=RUNTIME_COLORS.get(rt), alpha=PRECISION_SHADE.get(p, 1.0),
-               hatch="//" if p == "int8" else None, edgecolor="white", label=f"{rt} {p}")
+    _runtime_bars(ax, data, models, lambda r: r["fraction"] * 100)
     ax.set_ylabel("attained GMAC/s as % of this CPU's GEMM peak\n(FP32 vs the FP32 peak, INT8 vs the INT8 peak)")
     _grouped_axis(ax, models, family_of)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
@@ -223,20 +229,10 @@ def memory(rows: list[dict]) -> Figure | None:
         return None
     models = _ordered_models(data)
     family_of = {r["model"]: r["family"] for r in data}
-    series = sorted({(r["runtime"], r["precision"]) for r in data})
-    width = 0.8 / len(series)
     fig, axes = plt.subplots(1, 2, figsize=(max(10.0, 1.1 * len(models) + 3), 4.2), layout="constrained")
     for ax, key, label in ((axes[0], "peak_rss_mb", "peak RSS of the measuring process (MB)"),
                            (axes[1], "engine_mb", "engine files on disk (MB)")):
-        for j, (rt, p) in enumerate(series):
-            xs, ys = [], []
-            for i, m in enumerate(models):
-                r = next((x for x in data if x["model"] == m and x["runtime"] == rt and x["precision"] == p), None)
-                if r and r[key]:
-                    xs.append(i + (j - (len(series) - 1) / 2) * width)
-                    ys.append(r[key])
-            ax.bar(xs, ys, width, color=RUNTIME_COLORS.get(rt), alpha=PRECISION_SHADE.get(p, 1.0),
-                   hatch="//" if p == "int8" else None, edgecolor="white", label=f"{rt} {p}")
+        _runtime_bars(ax, data, models, lambda r, key=key: r[key] or None)
         ax.set_ylabel(label)
         _grouped_axis(ax, models, family_of)
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
