@@ -100,7 +100,6 @@ class AccuracyRecord(Record):
     extra: dict = field(default_factory=dict)  # run --accuracy: batches, latency, speed-up, INT8 build, fallback
 
 
-
 @dataclass
 class CrosscheckRecord(Record):
     """edgebench's OpenVINO median against ``benchmark_app`` on the same IR, alternating rounds."""
@@ -117,42 +116,39 @@ class CrosscheckRecord(Record):
 
 
 @dataclass
-class SpeedupRecord(Record):
-    """The INT8/FP32 speed-up from FP32 and INT8 rounds interleaved (ABBA) in one job, with its CI."""
+class RunRecord(Record):
+    """A record about one runtime at one precision, batch and thread count, whose figures are its ``extra``."""
+
+    runtime: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    batch: int = 1
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class SpeedupRecord(RunRecord):
+    """The INT8/FP32 speed-up from FP32 and INT8 rounds interleaved (ABBA) in one job, with its CI
+    (``extra``: speedup, ci95, rounds, ... from edgebench.bench.paired.speedup)."""
 
     kind: ClassVar[str] = "speedup"
-    runtime: dict = field(default_factory=dict)
     precision: str = "int8"
-    batch: int = 1
-    threads: int | None = None
-    extra: dict = field(default_factory=dict)  # speedup, ci95, rounds, ... (edgebench.bench.paired.speedup)
-
 
 
 @dataclass
-class GateRecord(Record):
-    """One ``edgebench gate`` decision: what was compared, every metric with its ratio, CI and verdict."""
+class GateRecord(RunRecord):
+    """One ``edgebench gate`` decision: what was compared, every metric with its ratio, CI and verdict
+    (``extra``: mode, sources, metrics, verdict, rounds, noise, ...)."""
 
     kind: ClassVar[str] = "gate"
-    runtime: dict = field(default_factory=dict)
-    precision: str = "fp32"
-    batch: int = 1
-    threads: int | None = None
-    extra: dict = field(default_factory=dict)  # mode, sources, metrics, verdict, rounds, noise, fingerprint, ...
-
 
 
 @dataclass
-class PeakRecord(Record):
-    """This machine's measured GEMM peak (FP32 or INT8), the attained-compute figure's denominator."""
+class PeakRecord(RunRecord):
+    """This machine's measured GEMM peak (FP32 or INT8), the attained-compute figure's denominator
+    (``extra``: gemm, gmacs_per_s, best_gmacs_per_s, latency_ms, stability)."""
 
     kind: ClassVar[str] = "peak"
-    runtime: dict = field(default_factory=dict)
-    precision: str = "fp32"
-    batch: int = 1
-    threads: int | None = None
-    extra: dict = field(default_factory=dict)  # gemm, gmacs_per_s, best_gmacs_per_s, latency_ms, stability
-
 
 
 KINDS: dict[Any, type[Record]] = {k.kind: k for k in (LatencyRecord, AccuracyRecord, CrosscheckRecord, SpeedupRecord,
