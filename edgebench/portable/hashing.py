@@ -23,11 +23,6 @@ def sha256_json(obj: object) -> str:
 CHECKSUMS = "SHA256SUMS"
 
 
-def checksum_lines(files: dict[str, Path]) -> str:
-    """``sha256sum`` format over ``files`` (archive name -> path), sorted by name."""
-    return "".join(f"{sha256_file(path)}  {name}\n" for name, path in sorted(files.items()))
-
-
 def verify_checksums(root: Path, listing: str = CHECKSUMS) -> dict:
     """Check every file listed in ``root/listing`` (sha256sum format); list problems, never raise."""
     root = Path(root)
