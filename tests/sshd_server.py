@@ -86,7 +86,11 @@ def start_sshd(d: Path, client_pub: Path) -> Sshd:
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {d / 'sshd.pid'}",
         f"AuthorizedKeysFile {d / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
         "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
-        "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxStartups 50", ""]))
+        "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxStartups 50",
+        # A device's login shell, not this host's: bash sources ~/.bashrc for sshd sessions only at SHLVL 0.
+        # Root's .bashrc here runs `pyenv rehash`, whose lock a killed session leaves behind; every later
+        # command then waits 60 s for it (what timed out CI's fleet tests).
+        "SetEnv SHLVL=1", ""]))
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
     with (d / "sshd.log").open("wb") as log:
         proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=log)
