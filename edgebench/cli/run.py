@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from edgebench.backends import RUNTIMES
 from edgebench.bench.runner import Guard
 from edgebench.build.artifacts import ensure_writable
 from edgebench.cli import output
@@ -37,7 +38,7 @@ from edgebench.workflow import (
 
 
 @click.command("run")
-@click.option("--runtime", "runtime_name", required=True, help="ort | openvino | torch | trt.")
+@click.option("--runtime", "runtime_name", required=True, help=" | ".join(RUNTIMES) + ".")
 @click.option("--model", help="Registry model name or alias (see `edgebench models`).")
 @click.option("--onnx", "onnx_file", type=click.Path(path_type=Path), help="Benchmark this ONNX file instead.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
