@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, edgebench
 
 if sys.version_info >= (3, 11):
