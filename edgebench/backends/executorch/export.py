@@ -197,6 +197,7 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
     out = folder / "int8" / "executorch" / PTE_FILE
     built = lower(exported, name, out, status)
     return {"tool": "torchao PT2E (prepare_pt2e/convert_pt2e) + XNNPACK lowering", "torch": torch.__version__,
-            **recipe, "method": options.get("method", "minmax"), "calibration_images": len(images),
-            "quantize_seconds": calibrate_seconds, "quantized_ops": dict(sorted(quantized.items())),
+            **recipe, "recipe": f"PT2E S8 per-channel weights / S8 activations ({recipe['activations']})",
+            "method": options.get("method", "minmax"), "calibration_images": len(images),
+            "quantize_seconds": calibrate_seconds, "seconds": round(calibrate_seconds + built["lower_seconds"], 2), "quantized_ops": dict(sorted(quantized.items())),
             "left_in_float": left_in_float, **built, "files": [out]}
