@@ -58,7 +58,10 @@ def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
     assert entry["files"] == ["fp32/executorch/model.pte"] and entry["runtime_version"]
     build = entry["build"]
     assert build["batch_capacity"] >= 8  # verification runs batches of 8 and 1: the batch is dynamic
-    assert build["delegation"]["delegated_nodes"] > 10 * build["delegation"]["non_delegated_nodes"]
+    # every compute op runs in XNNPACK; what stays outside is layout copies and the classifier's flatten
+    assert build["delegation"]["delegated_nodes"] > 100
+    assert set(build["delegation"]["not_delegated_ops"]) <= {"dim_order_ops__to_dim_order_copy_default",
+                                                           "aten_view_copy_default"}, build["delegation"]
     figures = manifest["verification"]["executorch/fp32"]
     assert figures["max_rel_error"] < 1e-3 and figures["batch1"]["max_rel_error"] < 1e-3, figures
 
