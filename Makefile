@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report lint clean
+.PHONY: setup setup-executorch test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report lint clean
 
 setup: $(BIN)/edgebench
 
@@ -19,6 +19,11 @@ $(BIN)/edgebench: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[cpu,dev]'
 	@touch $@
+
+# ExecuTorch is not in `make setup`: it adds ~40 s of install and minutes of XNNPACK lowering to `make test`
+# (tests/test_executorch.py, skipped with the reason without it). Its wheel is built against one torch.
+setup-executorch: setup  ## ExecuTorch (XNNPACK) and torchao for `--runtime executorch`
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[cpu,dev,executorch]'
 
 test: setup lint-imports
 	$(BIN)/python -m pytest -q

@@ -20,6 +20,7 @@ RUNTIMES: dict[str, str] = {
     "ort": "edgebench.backends.onnxruntime.runtime:OnnxRuntime",
     "openvino": "edgebench.backends.openvino.runtime:OpenVinoRuntime",
     "trt": "edgebench.backends.tensorrt.runtime:TensorRTRuntime",
+    "executorch": "edgebench.backends.executorch.runtime:ExecuTorchRuntime",
 }
 ALIASES = {"onnxruntime": "ort", "ov": "openvino", "tensorrt": "trt", "pytorch": "torch"}
 

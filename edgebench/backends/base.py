@@ -70,7 +70,9 @@ class Availability:
 class EngineRequest:
     """What an engine build gets: the FP32 ONNX, the folder to write into, the precision,
     the backend's build options, the verification inputs, and other models already made
-    (``sources``: e.g. ``{"qdq": Path}`` for a TensorRT INT8 plan, ``{"fp16": Path}``)."""
+    (``sources``: e.g. ``{"qdq": Path}`` for a TensorRT INT8 plan, ``{"fp16": Path}``), the artifact's manifest
+    (``manifest``: model, weights, preprocessing; what a backend that exports from the PyTorch model rebuilds
+    it from) and, for :meth:`Runtime.quantize_int8`, the preprocessed calibration images."""
 
     onnx: Path
     folder: Path
@@ -80,6 +82,8 @@ class EngineRequest:
     inputs: np.ndarray | None = None
     sources: dict[str, Path] = field(default_factory=dict)
     status: Status = field(default=lambda _msg: None)
+    manifest: dict = field(default_factory=dict)
+    calibration: np.ndarray | None = None
 
 
 class Runtime(ABC):
@@ -123,6 +127,13 @@ class Runtime(ABC):
         """The models besides the FP32 ONNX an engine of ``precision`` is built from (``"fp16"``, ``"qdq"``),
         made by the build layer before :meth:`build_engine` and handed over in ``EngineRequest.sources``."""
         return ()
+
+    @classmethod
+    def quantize_int8(cls, request: EngineRequest) -> dict:
+        """Quantize this backend's own INT8 model (an ``int8_model`` that is none of the shared ``ort``, ``qdq``,
+        ``openvino``) from ``request.calibration``, the shared seeded split; ``request.options``: the calibration
+        options (method, seed, num, max_drop). Returns ``{"files": [model first, ...], ...build facts}``."""
+        raise NotImplementedError(f"{cls.name} quantizes no INT8 model of its own")
 
     def __init__(self, engine: Path, options: RuntimeOptions) -> None:
         self.engine = Path(engine)

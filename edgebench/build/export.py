@@ -199,7 +199,8 @@ def build_engines(artifacts: Artifacts, runtimes: tuple[str, ...], precision: st
         name = f"{manifest['model']['name']} {rt} {precision} engine"
         request = EngineRequest(artifacts.path(ONNX_FILE), artifacts.root, precision,
                                 tuple(manifest["input"]["shape"][1:]), options,
-                                sources={k: path for k, (path, _key) in sources.items()}, status=status)
+                                sources={k: path for k, (path, _key) in sources.items()}, status=status,
+                                manifest=manifest)
 
         def build(cls=cls, request=request) -> dict:
             request.inputs = prepared_job().inputs

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from edgebench.backends import int8_runtimes
+from edgebench.backends import int8_runtimes, runtime_class
 from edgebench.cli import output
 from edgebench.cli.options import (
     build_options,
@@ -41,7 +41,8 @@ def command(model: str, runtime: str, int8: Int8Options, weights: str, weights_d
     the other images are kept for `edgebench eval`)."""
     from edgebench.quantize.int8 import calibrate
     data = need_data(data, "calibration")
-    runtimes = tuple(CPU_INT8_RUNTIMES) if runtime == "all" else (runtime,)
+    runtimes = tuple(r for r in CPU_INT8_RUNTIMES if runtime_class(r).availability().usable) \
+        if runtime == "all" else (runtime,)
     with output.status("calibrating") as step:
         artifacts = prepare(ModelSource(model, None, weights, weights_dir), runtimes, "fp32", BuildRequest(out, data),
                             step)
@@ -58,12 +59,15 @@ def command(model: str, runtime: str, int8: Int8Options, weights: str, weights_d
         table.add_column(col, overflow="fold")
     for key, entry in sorted(engines.items()):
         build = entry["build"]
-        recipe = (f"{build.get('activation_type')}/{build.get('weight_type')}"
-                  f"{' 7-bit weights' if build.get('reduce_range') else ''} per-channel QDQ"
-                  if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}, "
-                                                     f"overflow fix {build.get('overflow_fix', 'first-layer')}")
-        if build.get("recipe"):
-            recipe += f" ({build['recipe']['name']}, {build['recipe']['chosen_by']}: {build['recipe']['reason']})"
+        if isinstance(build.get("recipe"), str):  # a backend's own INT8 model names its recipe (ExecuTorch's PT2E)
+            recipe = build["recipe"]
+        else:
+            recipe = (f"{build.get('activation_type')}/{build.get('weight_type')}"
+                      f"{' 7-bit weights' if build.get('reduce_range') else ''} per-channel QDQ"
+                      if "activation_type" in build else f"NNCF {build.get('preset', 'accuracy control')}, "
+                                                         f"overflow fix {build.get('overflow_fix', 'first-layer')}")
+            if build.get("recipe"):
+                recipe += f" ({build['recipe']['name']}, {build['recipe']['chosen_by']}: {build['recipe']['reason']})"
         floats = layers_in_float(build)
         table.add_row(key, entry["files"][0], recipe, str(build.get("seconds")),
                       f"{len(floats)}: {', '.join(floats[:4])}{' ...' if len(floats) > 4 else ''}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edgebench.backends import RUNTIMES
 from edgebench.bench.runner import Guard
 from edgebench.cli import output
 from edgebench.cli.options import (
@@ -38,7 +39,7 @@ from edgebench.workflow import (
 
 
 @click.command("run")
-@click.option("--runtime", "runtime_name", required=True, help="ort | openvino | torch | trt.")
+@click.option("--runtime", "runtime_name", required=True, help=" | ".join(RUNTIMES) + ".")
 @click.option("--model", help="Registry model name or alias (see `edgebench models`).")
 @click.option("--onnx", "onnx_file", type=NonEmptyPath(path_type=Path), help="Benchmark this ONNX file instead.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,

@@ -8,7 +8,9 @@ images), preprocesses the calibration images once, and builds:
 * ``engines["qdq/int8"]``: Q/DQ ONNX with symmetric S8 activations and weights,
   the input for TensorRT's INT8 (explicit quantization) build;
 * ``engines["openvino/int8"]``: the FP32 IR quantized by NNCF (``overflow_fix`` from the recipe; from ``engines["openvino/fp32-source"]``
-  when the export built no OpenVINO FP32 engine).
+  when the export built no OpenVINO FP32 engine);
+* ``engines["<runtime>/int8"]``: a backend's own INT8 model (``Runtime.quantize_int8``: ExecuTorch's PT2E
+  ``.pte``), from the same calibration images.
 
 Each is a build step (:class:`~edgebench.build.artifacts.Step`) made through
 ``Artifacts.ensure``; the calibration images are decoded once, and only when a step is stale.
@@ -43,6 +45,7 @@ from edgebench.quantize import ort_quant, recipes
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "fp32/model.onnx"
+SHARED_INT8 = ("ort", "qdq", "openvino")  # the INT8 models built here; any other int8_model is the backend's own
 Status = Callable[[str], None]
 
 
@@ -142,6 +145,9 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
                              "excluded": "fragile_nodes"}, "qdq", ort_versions),
             "openvino": int8_key({**base, "recipe": chosen["openvino"].key()}, "openvino",
                                  {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
+    own = {cls.int8_model: cls for r in runtimes if (cls := runtime_class(r)).int8_model not in (None, *SHARED_INT8)}
+    own_versions = {m: cls.availability().version for m, cls in own.items()}
+    keys.update({m: int8_key(base, m, {m: version}) for m, version in own_versions.items()})
     section = manifest.setdefault("int8", {})
     timings = section.setdefault("seconds", {})
     start = time.perf_counter()
@@ -234,10 +240,21 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
             artifacts.record_file(full[1])
         return build
 
+    def build_own(cls) -> Callable[[], dict]:
+        def build() -> dict:
+            options = {"method": method, "seed": seed, "num": num, "max_drop": max_drop}
+            request = EngineRequest(artifacts.path(ONNX_FILE), artifacts.root, "int8",
+                                    tuple(manifest["input"]["shape"][1:]), options, status=status,
+                                    manifest=manifest, calibration=calibration()[0])
+            return cls.quantize_int8(request)
+        return build
+
     builders = {"ort": build_ort, "qdq": build_qdq, "openvino": build_openvino}
     steps = [Step(f"{m}/int8", keys[m], timed(m, builders[m]), precision="int8",
                   runtime_version=versions.get("openvino" if m == "openvino" else "onnxruntime"))
-             for m in ("ort", "qdq", "openvino") if m in models or (m == "qdq" and "ort" in models)]
+             for m in SHARED_INT8 if m in models or (m == "qdq" and "ort" in models)]
+    steps += [Step(f"{m}/int8", keys[m], timed(m, build_own(cls)), precision="int8", runtime_version=own_versions[m])
+              for m, cls in own.items()]
     for runtime in (m for m in ("ort", "openvino") if m in models):
         if chosen[runtime].warning:
             log.warning(chosen[runtime].warning)

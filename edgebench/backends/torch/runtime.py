@@ -30,18 +30,14 @@ class TorchRuntime(Runtime):
     def activate_impl(self) -> None:
         import torch
 
-        from edgebench.models import get_spec, load_model
+        from edgebench.models.rebuild import model_from_manifest
         options = self.options
         if options.threads:
             torch.set_num_threads(options.threads)
         self.device = options.device or "cpu"
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeUnavailable("torch device cuda requested but no CUDA GPU is visible")
-        manifest = json.loads(Path(self.engine).read_text())
-        weights = manifest["weights"]
-        ref = weights["ref"] if weights["source"] in ("local", "file") else (
-            "random" if weights["source"] == "random" else "pretrained")
-        model, _ = load_model(get_spec(manifest["model"]["name"]), ref)
+        model = model_from_manifest(json.loads(Path(self.engine).read_text()))
         self.dtype = torch.float16 if options.precision == "fp16" and self.device != "cpu" else torch.float32
         self.model = model.to(self.device, self.dtype).eval()
         self._torch = torch

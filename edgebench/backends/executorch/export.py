@@ -1,0 +1,203 @@
+"""ExecuTorch programs: the PyTorch model -> ``torch.export`` -> XNNPACK lowering -> ``.pte``.
+
+ExecuTorch starts from the PyTorch model, not the ONNX: the model is rebuilt from the artifact
+manifest (the weights the ONNX was exported from). The batch is dynamic, bounded by ``MAX_BATCH``:
+ExecuTorch plans memory for an upper bound, and the lowering may narrow it (mobilenet_v3 asks
+for 32 and gets 15), so the bound the program really has is read back and recorded.
+
+INT8 is PT2E (``prepare_pt2e`` / ``convert_pt2e`` with ``XNNPACKQuantizer``: symmetric per-channel
+weights, per-tensor activations), calibrated on the shared seeded calibration images, with the
+same layers left in float as the ONNX recipes (squeeze-and-excitation blocks, a fully connected
+classifier). The quantized graph is lowered to XNNPACK's QS8 kernels like the FP32 one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.portable.errors import ExportError, UsageError
+
+MAX_BATCH = 32
+PTE_FILE = "model.pte"
+CALIBRATION_BATCH = 16
+#: Modules left in float, by class name: their gate scales whole feature maps (as quantize.ort_quant).
+SQUEEZE_EXCITATION = re.compile(r"SqueezeExcit|SEModule|SELayer|EffectiveSE")
+#: Where a failure is located in the model's own code rather than in torch or executorch.
+MODEL_CODE = re.compile(r"/(torchvision/models|timm/(models|layers)|edgebench/models)/")
+
+
+def _torch_model(request_manifest: dict):
+    from edgebench.models.rebuild import model_from_manifest
+    return model_from_manifest(request_manifest)
+
+
+def _example(input_shape: tuple[int, ...]):
+    import torch
+    return torch.randn(2, *input_shape)  # a batch of 2: a batch-1 example would specialise the batch to 1
+
+
+def _dynamic_batch():
+    import torch
+    return ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
+
+
+def failure(stage: str, model: str, exc: BaseException) -> ExportError:
+    """One line: the stage (torch.export, XNNPACK lowering, ...), the first line of the error, and where in
+    the model's own code it was raised (the innermost frame in torchvision/timm/edgebench models)."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    message = lines[0][:240] if lines else type(exc).__name__
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if MODEL_CODE.search(f.filename)]
+    found = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', str(exc))
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" (at {MODEL_CODE.split(f.filename)[-1]}:{f.lineno} in {f.name})"
+    elif any(MODEL_CODE.search(path) for path, _line, _fn in found):
+        path, line, fn = [x for x in found if MODEL_CODE.search(x[0])][-1]
+        where = f" (at {MODEL_CODE.split(path)[-1]}:{line} in {fn})"
+    return ExportError(f"{model}: {stage} failed: {type(exc).__name__}: {message}{where}")
+
+
+def delegation(program) -> dict:
+    """What XNNPACK took: delegated subgraphs and nodes, and the ops left to ExecuTorch's portable kernels."""
+    from executorch.devtools.backend_debug import get_delegation_info
+    info = get_delegation_info(program.exported_program().graph_module)
+    frame = info.get_operator_delegation_dataframe()
+    left = {row.op_type: int(row.occurrences_in_non_delegated_graphs) for row in frame.itertuples()
+            if row.op_type not in ("Total", "getitem", "sym_size") and row.occurrences_in_non_delegated_graphs}
+    return {"subgraphs": info.num_delegated_subgraphs, "delegated_nodes": info.num_delegated_nodes,
+            "non_delegated_nodes": info.num_non_delegated_nodes, "not_delegated_ops": left}
+
+
+def lower(exported, model: str, out: Path, status) -> dict:
+    """XNNPACK lowering of an exported program, written to ``out``; the build facts."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+    status("ExecuTorch: lowering to XNNPACK")
+    t0 = time.perf_counter()
+    try:
+        edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+        delegated = delegation(edge)
+        program = edge.to_executorch()
+    except Exception as exc:  # noqa: BLE001 - one line per model in a sweep, never a traceback
+        raise failure("XNNPACK lowering", model, exc) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(program.buffer)
+    meta = Runtime.get().load_program(out).metadata("forward").input_tensor_meta(0)
+    return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
+            "batch_capacity": meta.sizes()[0],
+            "dynamic_batch": {"asked": [1, MAX_BATCH]}}
+
+
+def export_program(model, input_shape: tuple[int, ...], name: str, status):
+    """``torch.export`` with a dynamic batch; a model it cannot trace is one ExportError line."""
+    import torch
+    status("ExecuTorch: torch.export")
+    try:
+        with torch.no_grad():
+            return torch.export.export(model, (_example(input_shape),), dynamic_shapes=_dynamic_batch())
+    except Exception as exc:  # noqa: BLE001 - one line per model in a sweep, never a traceback
+        raise failure("torch.export", name, exc) from None
+
+
+def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], status) -> dict:
+    """The FP32 ``.pte`` of the manifest's model, fully XNNPACK-lowered where XNNPACK takes the ops."""
+    import torch
+    name = manifest["model"]["name"]
+    t0 = time.perf_counter()
+    exported = export_program(_torch_model(manifest), input_shape, name, status)
+    export_seconds = round(time.perf_counter() - t0, 2)
+    out = folder / "fp32" / "executorch" / PTE_FILE
+    built = lower(exported, name, out, status)
+    return {"tool": "torch.export + executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner)",
+            "torch": torch.__version__, "export_seconds": export_seconds, **built, "files": [out]}
+
+
+def fragile_modules(model) -> dict[str, str]:
+    """Modules left in float, as the ONNX recipes leave their nodes: squeeze-and-excitation blocks and a fully
+    connected classifier (the last ``nn.Linear`` giving the logits; a conv classifier stays quantized)."""
+    from torch import nn
+    found = {name: "squeeze-excitation block" for name, m in model.named_modules()
+             if name and SQUEEZE_EXCITATION.search(type(m).__name__)}
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if linears:
+        name, last = linears[-1]
+        if last.out_features == getattr(model, "num_classes", 1000):
+            found[name] = "fully connected classifier"
+    return {k: v for k, v in found.items() if not any(k.startswith(o + ".") for o in found if o != k)}
+
+
+def _module_paths(node) -> list[str]:
+    return [re.sub(r"^L\['self'\]\.?", "", path) for path, _type in node.meta.get("nn_module_stack", {}).values()]
+
+
+def quantizer_for(method: str, left_in_float: dict[str, str]):
+    """``XNNPACKQuantizer``: symmetric, per-channel weights; activations observed with MinMax (``--method
+    minmax``, as the ONNX recipes) or XNNPACK's default HistogramObserver (``percentile``/``entropy``: an
+    L2-optimal range search, the nearest PT2E has to clipping the range); ``left_in_float`` filtered out."""
+    import dataclasses
+
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e import MinMaxObserver
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    observer = "HistogramObserver"
+    if method == "minmax":
+        act = dataclasses.replace(config.input_activation,
+                                  observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
+        config = dataclasses.replace(config, input_activation=act, output_activation=act)
+        observer = "MinMaxObserver"
+    quantizer = XNNPACKQuantizer().set_global(config)
+    names = tuple(left_in_float)
+    quantizer.set_filter_function(
+        lambda node: not any(p == n or p.startswith(n + ".") for p in _module_paths(node) for n in names))
+    return quantizer, {"quantizer": "XNNPACKQuantizer", "weights": "int8 symmetric per-channel",
+                       "activations": f"int8 per-tensor affine, {observer}"}
+
+
+def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], images: np.ndarray,
+                 options: dict, status) -> dict:
+    """PT2E INT8 ``.pte``: prepare, calibrate on ``images`` (the shared calibration split), convert, re-export,
+    lower to XNNPACK. Records what was quantized and what was left in float."""
+    import collections
+
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    if options.get("max_drop") is not None:
+        raise UsageError("--max-drop is not available for executorch: PT2E has no accuracy-aware fallback here; "
+                         "calibrate without it")
+    name = manifest["model"]["name"]
+    model = _torch_model(manifest)
+    left_in_float = fragile_modules(model)
+    quantizer, recipe = quantizer_for(options.get("method", "minmax"), left_in_float)
+    t0 = time.perf_counter()
+    graph = export_program(model, input_shape, name, status).module()
+    try:
+        prepared = prepare_pt2e(graph, quantizer)
+    except Exception as exc:  # noqa: BLE001
+        raise failure("PT2E prepare", name, exc) from None
+    quantized = collections.Counter(str(n.target).split(".")[-2] if str(n.target).count(".") >= 2 else str(n.target)
+                                    for n in prepared.graph.nodes if "quantization_annotation" in n.meta
+                                    and n.op == "call_function")
+    status(f"ExecuTorch: calibrating on {len(images)} images (PT2E)")
+    with torch.no_grad():
+        for i in range(0, len(images), CALIBRATION_BATCH):
+            prepared(torch.from_numpy(np.ascontiguousarray(images[i:i + CALIBRATION_BATCH])))
+    converted = convert_pt2e(prepared)
+    calibrate_seconds = round(time.perf_counter() - t0, 2)
+    exported = export_program(converted, input_shape, name, status)
+    out = folder / "int8" / "executorch" / PTE_FILE
+    built = lower(exported, name, out, status)
+    return {"tool": "torchao PT2E (prepare_pt2e/convert_pt2e) + XNNPACK lowering", "torch": torch.__version__,
+            **recipe, "recipe": f"PT2E S8 per-channel weights / S8 activations ({recipe['activations']})",
+            "method": options.get("method", "minmax"), "calibration_images": len(images),
+            "quantize_seconds": calibrate_seconds, "seconds": round(calibrate_seconds + built["lower_seconds"], 2), "quantized_ops": dict(sorted(quantized.items())),
+            "left_in_float": left_in_float, **built, "files": [out]}

@@ -1,0 +1,139 @@
+"""ExecuTorch (XNNPACK delegate) on the CPU, through ``executorch.runtime.Runtime``.
+
+XNNPACK runs the kernels it runs on phones (x86-64 builds up to AVX-512, ARM64 NEON/dotprod),
+so this is the measurable stand-in for "mobile". The Python runtime takes torch tensors: a
+process measuring it holds torch as well (its ``after_import`` memory says so), which the C++
+``executor_runner`` on a device does not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.portable.errors import UsageError
+from edgebench.portable.layer_profile import RUNS, layer_table
+
+BACKEND = "XnnpackBackend"
+#: ETDump events that wrap or sum others (the per-op events are kept).
+_WRAPPERS = {"OPERATOR_CALL", "DELEGATE_CALL", "Method::execute", "Method::init", "Program::load_method"}
+_XNN_EVENT = re.compile(r"^(?P<op>.*?) \((?P<layout>[^)]*)\)\s*(?P<impl>.*?)\s*#\d+$")
+
+
+class ExecuTorchRuntime(Runtime):
+    name = "executorch"
+    engine_kind = "executorch"
+    int8_model = "executorch"  # its own PT2E .pte (quantize_int8), from the shared calibration split
+
+    @classmethod
+    def availability_impl(cls) -> Availability:
+        try:
+            from executorch.version import __version__
+        except ImportError as exc:
+            return Availability(cls.name, False, None,
+                                f"executorch is not installed ({exc}); pip install 'edgebench[executorch]' "
+                                "(make setup-executorch)")
+        import torch
+        version = __version__.split("+")[0]
+        try:  # the prebuilt extension is linked against one torch: a wrong pairing fails here
+            from executorch.runtime import Runtime as EtRuntime
+            backends = EtRuntime.get().backend_registry.registered_backend_names
+        except (ImportError, OSError, RuntimeError) as exc:
+            return Availability(cls.name, False, version,
+                                f"executorch {version} does not load with torch {torch.__version__} "
+                                f"({str(exc).splitlines()[0][:200]}); install the torch it was built for "
+                                "(constraints.txt pins the pair)")
+        if BACKEND not in backends:
+            return Availability(cls.name, False, version, f"this executorch build has no {BACKEND}")
+        return Availability(cls.name, True, version, "", ["cpu"])
+
+    @classmethod
+    def build_engine(cls, request: EngineRequest) -> dict:
+        from edgebench.backends.executorch import export
+        if request.precision != "fp32":
+            raise UsageError(f"executorch builds FP32 programs here (INT8 through calibration); not "
+                             f"{request.precision}")
+        return export.fp32_program(request.manifest, request.folder, request.input_shape, request.status)
+
+    @classmethod
+    def quantize_int8(cls, request: EngineRequest) -> dict:
+        from edgebench.backends.executorch import export
+        return export.int8_program(request.manifest, request.folder, request.input_shape, request.calibration,
+                                   request.options or {}, request.status)
+
+    def activate_impl(self) -> None:
+        import torch
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime as EtRuntime
+        threads = self.options.threads or os.cpu_count() or 1
+        portable_lib._unsafe_reset_threadpool(threads)  # XNNPACK's pthreadpool; the default is every core
+        self._torch, self._lib = torch, portable_lib
+        self.program = EtRuntime.get().load_program(Path(self.engine))
+        self.method = self.program.load_method("forward")
+        self.capacity = self.method.metadata.input_tensor_meta(0).sizes()[0]
+        if max(self.options.batches) > self.capacity:
+            raise UsageError(f"{self.engine} takes batches up to {self.capacity} (ExecuTorch plans memory for a "
+                             f"bounded batch), not {max(self.options.batches)}")
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        """Batches above the program's bound run in chunks (evaluation); the timed loop never needs that."""
+        x = self._torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        outs = [self.method.execute([x[i:i + self.capacity]])[0] for i in range(0, len(x), self.capacity)]
+        return self._torch.cat(outs).numpy()
+
+    def bind_impl(self, batch: np.ndarray) -> Callable[[], None]:
+        self._bound = [self._torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
+        method, inputs = self.method, self._bound
+        return lambda: method.execute(inputs)
+
+    def layer_profile_impl(self, batch: np.ndarray) -> list[dict]:
+        """ETDump of a second load with profiling on, read by the devtools Inspector: XNNPACK's per-operator
+        events (``op`` the XNNPACK operator, ``kernel`` its layout, type and implementation: ``NHWC, QS8 IGEMM``
+        is INT8, ``NHWC, F32 ...`` float) and ExecuTorch's portable kernels for what was not delegated, over
+        ``RUNS`` runs after one warm-up."""
+        from executorch.devtools import Inspector
+        from executorch.runtime import Runtime as EtRuntime
+        program = EtRuntime.get().load_program(Path(self.engine), enable_etdump=True)
+        method = program.load_method("forward")
+        x = [self._torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))]
+        for _ in range(RUNS + 1):
+            method.execute(x)
+        with tempfile.TemporaryDirectory(prefix="edgebench-etdump.") as scratch:
+            etdump = str(Path(scratch) / "profile.etdp")
+            program.write_etdump_result_to_file(etdump, str(Path(scratch) / "debug.bin"))
+            inspector = Inspector(etdump_path=etdump)
+        samples, seen = [], set()
+        for block in inspector.event_blocks:
+            if block.name != "Execute":
+                continue
+            for i, event in enumerate(block.events):
+                if event.name in _WRAPPERS or not event.perf_data or len(event.perf_data.raw) <= 1:
+                    continue
+                name = event.name if event.name not in seen else f"{event.name} [{i}]"
+                seen.add(name)
+                samples.append((name, *_op_kernel(event.name, event.is_delegated_op),
+                                float(sum(event.perf_data.raw[1:]))))
+        return layer_table(samples, RUNS)
+
+    def settings(self) -> dict:
+        return {"device": "cpu", "delegate": BACKEND, "threads": self._lib._threadpool_get_thread_count(),
+                "batch_capacity": self.capacity}
+
+    def deactivate_impl(self) -> None:
+        self.method = None  # type: ignore[assignment]
+        self.program = None  # type: ignore[assignment]
+
+
+def _op_kernel(event: str, delegated: bool) -> tuple[str, str]:
+    """(op, kernel) of an ETDump event: ``Convolution (NHWC, QS8) IGEMM #3`` -> (Convolution, NHWC, QS8 IGEMM);
+    ``native_call_add.out`` -> (add.out, portable)."""
+    found = _XNN_EVENT.match(event) if delegated else None
+    if found:
+        return found["op"], f"{found['layout']} {found['impl']}".strip()
+    return event.removeprefix("native_call_"), "portable"

@@ -1,0 +1,138 @@
+"""The ExecuTorch (XNNPACK) backend: a real .pte from torch.export, run by executorch.runtime, its PT2E INT8 from
+the shared calibration split, ETDump per-layer times, and export failures as one line.
+
+Skipped, saying why, where the ``[executorch]`` extra is absent (``make setup-executorch``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, edgebench
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "mobilenet_v3_small"  # squeeze-excitation blocks and a Linear classifier: both left in float
+
+
+def test_every_registered_backend_is_independent_of_the_others():
+    """A new backend joins the import-linter independence contract (checked by test_architecture)."""
+    from edgebench.backends import RUNTIMES
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    independent = next(c for c in contracts if c["type"] == "independence")["modules"]
+    packages = {target.partition(":")[0].rpartition(".")[0] for target in RUNTIMES.values()}
+    assert packages == set(independent)
+
+
+def _usable() -> None:
+    from edgebench.backends import runtime_class
+    found = runtime_class("executorch").availability()
+    if not found.usable:
+        pytest.skip(f"executorch is not usable here ({found.reason}); `make setup-executorch` installs it")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    _usable()
+    return tmp_path_factory.mktemp("executorch")
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
+    proc = edgebench("run", "--runtime", "executorch", "--model", MODEL, "--weights", "random", "--threads", "1",
+                     "--profile", "--iterations", "20", "--min-seconds", "0", "--warmup", "2", "--retries", "0",
+                     "--results", "r.jsonl", cwd=workdir, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((workdir / "artifacts" / MODEL / "manifest.json").read_text())
+    entry = manifest["engines"]["executorch/fp32"]
+    assert entry["files"] == ["fp32/executorch/model.pte"] and entry["runtime_version"]
+    build = entry["build"]
+    assert build["batch_capacity"] >= 8  # verification runs batches of 8 and 1: the batch is dynamic
+    # every compute op runs in XNNPACK; what stays outside is layout copies and the classifier's flatten
+    assert build["delegation"]["delegated_nodes"] > 100
+    assert set(build["delegation"]["not_delegated_ops"]) <= {"dim_order_ops__to_dim_order_copy_default",
+                                                           "aten_view_copy_default"}, build["delegation"]
+    figures = manifest["verification"]["executorch/fp32"]
+    assert figures["passed"] and figures["rel_err"] < 1e-4 and figures["batch1"]["rel_err"] < 1e-4, figures
+
+    record = _records(workdir / "r.jsonl")[-1]
+    assert record["status"] == "ok" and record["runtime"]["name"] == "executorch"
+    settings = record["runtime"]["settings"]
+    assert settings["threads"] == 1 and settings["delegate"] == "XnnpackBackend"
+    rows = settings["layer_profile"]
+    kernels = {r["kernel"] for r in rows}
+    assert any("F32" in k for k in kernels) and not any("QS8" in k for k in kernels), kernels
+    assert {"Convolution", "Fully Connected"} <= {r["op"] for r in rows}
+
+
+def test_int8_program_from_the_calibration_split_measured_on_the_pte(workdir, data_dir):
+    """PT2E on 16 real calibration photos; accuracy comes from running the INT8 .pte (QS8 kernels)."""
+    photos = workdir / "photos"
+    photos.mkdir(exist_ok=True)
+    names = sorted(p.name for p in data_dir.glob("*.jpg"))[:40]
+    for name in names:
+        shutil.copy(data_dir / name, photos / name)
+    rows = [line for line in (data_dir / "labels.csv").read_text().splitlines()[1:] if line.split(",")[0] in names]
+    (photos / "labels.csv").write_text("file,class_index,wnid,name\n" + "\n".join(rows) + "\n")
+
+    proc = edgebench("run", "--runtime", "executorch", "--model", MODEL, "--weights", "random", "--precision",
+                     "int8", "--data", str(photos), "--num", "16", "--accuracy", "--profile", "--iterations", "10",
+                     "--min-seconds", "0", "--warmup", "1", "--retries", "0", "--results", "int8.jsonl",
+                     cwd=workdir, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((workdir / "artifacts" / MODEL / "manifest.json").read_text())
+    build = manifest["engines"]["executorch/int8"]["build"]
+    assert build["calibration_images"] == 16 == manifest["int8"]["calibration"]["used"]
+    assert build["quantized_ops"].get("conv2d", 0) > 20, build["quantized_ops"]
+    assert set(build["left_in_float"].values()) == {"squeeze-excitation block", "fully connected classifier"}
+    assert "classifier.3" in build["left_in_float"]
+
+    records = _records(workdir / "int8.jsonl")
+    accuracy = next(r for r in records if r.get("kind") == "accuracy")
+    assert accuracy["status"] == "ok" and accuracy["accuracy"]["images"] == 24, accuracy["accuracy"]
+    assert accuracy["int8"]["calibration_hash"] == manifest["int8"]["calibration"]["calibration_hash"]
+    int8_latency = accuracy["latency"]["int8/b1"]
+    assert int8_latency["status"] == "ok" and int8_latency["engine"]["path"].endswith("int8/executorch/model.pte")
+    kernels = {r["kernel"] for r in int8_latency["runtime"]["settings"]["layer_profile"]}
+    assert any("QS8" in k for k in kernels), kernels
+
+
+def test_max_drop_is_one_line_error(workdir, data_dir):
+    proc = edgebench("run", "--runtime", "executorch", "--model", MODEL, "--weights", "random", "--precision",
+                     "int8", "--data", str(workdir / "photos"), "--num", "16", "--max-drop", "1", "--retries", "0",
+                     cwd=workdir, timeout=900)
+    assert_one_line_error(proc, "--max-drop is not available for executorch")
+
+
+def test_an_untraceable_model_is_one_line_naming_where():
+    """A real torch.export failure (data-dependent control flow) becomes one line with the model's own frame."""
+    _usable()
+    import torch
+
+    from edgebench.backends.executorch.export import failure
+
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:  # data-dependent: torch.export cannot trace it
+                return x * 2
+            return x
+
+    try:
+        torch.export.export(Branchy(), (torch.randn(2, 3),))
+    except Exception as exc:  # noqa: BLE001
+        error = failure("torch.export", "branchy", exc)
+    else:
+        pytest.fail("torch.export traced data-dependent control flow")
+    line = str(error)
+    assert "\n" not in line and line.startswith("branchy: torch.export failed: ")
+    assert "data-dependent" in line.lower() or "guard" in line.lower(), line
