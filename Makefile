@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup setup-executorch test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report lint clean
+.PHONY: setup setup-executorch test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report bench-int8-recipes lint clean
 
 setup: $(BIN)/edgebench
 
@@ -56,6 +56,9 @@ bench-zoo: setup  ## every registry model, FP32 and INT8 on ORT and OpenVINO, on
 
 ACCURACY_MODELS ?= tf_efficientnet_lite0 tf_efficientnet_lite1 tf_efficientnet_lite2 squeezenet1_1 mobilenet_v2
 MAX_DROP ?=
+bench-int8-recipes: setup  ## every ORT recipe and NNCF overflow_fix on the five real-weight models: drop, agreement, paired speed-up
+	EDGEBENCH_DATA=$(abspath $(DATA)) $(BIN)/python tools/bench_int8_recipes.py $(ACCURACY_MODELS)
+
 bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + latency, ORT and OpenVINO, one table (MAX_DROP=0.5: accuracy-aware)
 	@for m in $(ACCURACY_MODELS); do for rt in ort openvino; do \
 		$(BIN)/edgebench run --runtime $$rt --model $$m --precision int8 --accuracy --threads $(THREADS) --batch 1 \
