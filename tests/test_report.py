@@ -109,13 +109,30 @@ def test_table_is_todays_table(sweep):
     """`report` without --format prints exactly what bench.report's zoo table prints."""
     from rich.console import Console
 
-    from edgebench.results.report import zoo_rows, zoo_table
+    from edgebench.results.report import slower_int8, zoo_rows, zoo_table
     proc = edgebench("report", "--results", str(sweep), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     console = Console(width=200, file=io.StringIO())
     rows, columns = zoo_rows(_records(sweep), 1, None)
     console.print(zoo_table(rows, columns, f"{sweep} (batch 1)"))
+    for sentence in slower_int8(rows, columns):
+        console.print(sentence, style="bold", markup=False)
     assert proc.stdout == console.file.getvalue()
+
+
+def test_an_int8_engine_slower_than_fp32_is_said_plainly():
+    """Issue 12: where the accurate recipe is slower than FP32, the report says so (a CI that reaches 1: not)."""
+    from edgebench.results.report import slower_int8
+    from edgebench.results.reports.formats import markdown
+    columns = [(rt, "cpu", p, 2, f"{rt}/{p}") for rt in ("ort", "openvino") for p in ("fp32", "int8")]
+    rows = [{"model": "tf_efficientnet_lite0", "family": "mobile-cnn", "ort/int8_speedup": 0.18,
+             "ort/int8_speedup_ci95": [0.15, 0.20], "openvino/int8_speedup": 1.51},
+            {"model": "mobilenet_v2", "family": "mobile-cnn", "ort/int8_speedup": 0.97,
+             "ort/int8_speedup_ci95": [0.90, 1.05], "openvino/int8_speedup": 0.9}]
+    said = slower_int8(rows, columns)
+    assert said == ["INT8 is slower than FP32 here: tf_efficientnet_lite0 on ort, 0.18x [0.15, 0.20] of FP32's speed",
+                    "INT8 is slower than FP32 here: mobilenet_v2 on openvino, 0.90x of FP32's speed"]
+    assert all(f"- **{s}**" in markdown(rows, columns, "t") for s in said)
 
 
 # ---------------------------------------------------------------- op classes on real profiles

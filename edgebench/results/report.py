@@ -128,6 +128,20 @@ def _quality(q: dict | None) -> str:
     return " / ".join(parts)
 
 
+def slower_int8(rows: list[dict], columns: list[tuple]) -> list[str]:
+    """One plain sentence per INT8 engine measured slower than FP32 (upper CI bound below 1 where paired):
+    on x86 without VNNI, ORT's accurate U8U8 recipe runs depthwise models at ~0.2x (README, INT8 recipes)."""
+    out = []
+    for row in rows:
+        for rt, device, precision, thr, name in columns:
+            base = name.replace("/int8", "")
+            speed, ci = row.get(f"{base}/int8_speedup"), row.get(f"{base}/int8_speedup_ci95")
+            if precision == "int8" and speed and (ci[1] < 1 if ci else speed < 1):
+                out.append(f"INT8 is slower than FP32 here: {row['model']} on {base.replace('/', ' ')}, "
+                           f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + " of FP32's speed")
+    return out
+
+
 def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
     table = Table(title=title)
     for col in ("model", "family", "params M", "GMACs", "ONNX MB"):

@@ -70,7 +70,7 @@ def make_report(results: list[Path], *, batch: int = 1, threads: int | None = No
                 out: Path | None = None, plots: Path | None = None, db: Path | None = None,
                 measure_peak: bool = False, console=None) -> None:
     """Read ``results`` (and ``db``), then write the report in ``fmt`` to ``out`` (stdout without it)."""
-    from edgebench.results.report import zoo_rows, zoo_table
+    from edgebench.results.report import slower_int8, zoo_rows, zoo_table
     from edgebench.results.store import append_records
 
     from . import formats
@@ -92,6 +92,8 @@ def make_report(results: list[Path], *, batch: int = 1, threads: int | None = No
     rows, columns = zoo_rows(loaded.records, batch, threads)
     if fmt == "table":
         console.print(zoo_table(rows, columns, title))
+        for sentence in slower_int8(rows, columns):
+            console.print(sentence, style="bold", markup=False)
     elif fmt == "json":
         _write(formats.to_json(rows), out)
     elif fmt == "markdown":

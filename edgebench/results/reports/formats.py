@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from edgebench.results.report import _cell, _quality
+from edgebench.results.report import _cell, _quality, slower_int8
 
 from .records import COLUMNS
 
@@ -39,6 +39,8 @@ def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
             cells.append(f"{speed:.2f}x" if speed else "-")
         cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    slower = slower_int8(rows, columns)
+    lines += ["", *(f"- **{_md(sentence)}**" for sentence in slower)] if slower else []
     return "\n".join(lines) + "\n"
 
 
