@@ -35,7 +35,7 @@ MODELS = ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lit
 DATA = Path(os.environ.get("EDGEBENCH_DATA", "../shared/data/imagenet-sample"))
 OUT = Path(os.environ.get("OUT", "results/bench-int8-recipes")).resolve()
 LOCK = os.environ.get("LOCK", "/tmp/edgebench-bench.lock")
-NUM, SEED, THREADS, ROUNDS = 300, 0, 2, int(os.environ.get("ROUNDS", 3))
+NUM, SEED, THREADS, ROUNDS = 300, 0, 2, int(os.environ.get("ROUNDS", "3"))
 
 
 def int8_models(artifacts, cal: np.ndarray, work: Path) -> dict[str, tuple[str, Path]]:
@@ -101,7 +101,7 @@ def bench(model: str) -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
+    cpu = Path("/proc/cpuinfo").read_text().split("model name")[1].split("\n")[0].strip(": \t")
     print(f"cpu: {cpu}, INT8 class {detect().name}; {NUM} calibration photos, the rest evaluate; * = auto",
           flush=True)
     with open(LOCK, "w") as lock:
