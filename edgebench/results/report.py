@@ -128,16 +128,28 @@ def _quality(q: dict | None) -> str:
     return " / ".join(parts)
 
 
+def speedup_columns(columns: list[tuple]) -> list[str]:
+    """The INT8 columns that have an FP32 column of the same runtime, device and threads to be compared with."""
+    return [name for rt, device, precision, thr, name in columns if precision == "int8"
+            and any(c[:4] == (rt, device, "fp32", thr) for c in columns)]
+
+
+def int8_speedup(row: dict, name: str) -> tuple[float | None, list[float] | None]:
+    """The INT8 speed-up of column ``name`` in ``row`` and its 95% CI (paired rounds only; else None)."""
+    base = name.replace("/int8", "")
+    return row.get(f"{base}/int8_speedup"), row.get(f"{base}/int8_speedup_ci95")
+
+
 def slower_int8(rows: list[dict], columns: list[tuple]) -> list[str]:
     """One plain sentence per INT8 engine measured slower than FP32 (upper CI bound below 1 where paired):
     on x86 without VNNI, ORT's accurate U8U8 recipe runs depthwise models at ~0.2x (README, INT8 recipes)."""
     out = []
     for row in rows:
-        for rt, device, precision, thr, name in columns:
-            base = name.replace("/int8", "")
-            speed, ci = row.get(f"{base}/int8_speedup"), row.get(f"{base}/int8_speedup_ci95")
-            if precision == "int8" and speed and (ci[1] < 1 if ci else speed < 1):
-                out.append(f"INT8 is slower than FP32 here: {row['model']} on {base.replace('/', ' ')}, "
+        for name in speedup_columns(columns):
+            speed, ci = int8_speedup(row, name)
+            if speed and (ci[1] < 1 if ci else speed < 1):
+                where = name.replace("/int8", "").replace("/", " ")
+                out.append(f"INT8 is slower than FP32 here: {row['model']} on {where}, "
                            f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + " of FP32's speed")
     return out
 
@@ -147,8 +159,7 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
     for col in ("model", "family", "params M", "GMACs", "ONNX MB"):
         table.add_column(col, justify="left" if col in ("model", "family") else "right")
     runtimes = sorted({c[0] for c in columns})
-    speedups = [name for rt, device, precision, thr, name in columns if precision == "int8"
-                and any(c[:4] == (rt, device, "fp32", thr) for c in columns)]
+    speedups = speedup_columns(columns)
     for *_key, name in columns:
         table.add_column(f"{name.replace('/', ' ')}\np50 ms / peak RSS MB", justify="right")
     for name in speedups:
@@ -166,8 +177,7 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
                  f"{row['onnx_mb']:.1f}" if row.get("onnx_mb") else "-"]
         cells += [_cell(row.get(name)) for *_key, name in columns]
         for name in speedups:
-            base = name.replace("/int8", "")
-            speed, ci = row.get(f"{base}/int8_speedup"), row.get(f"{base}/int8_speedup_ci95")
+            speed, ci = int8_speedup(row, name)
             cells.append((f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")) if speed else "-")
         cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
         table.add_row(*cells)

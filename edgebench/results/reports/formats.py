@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from edgebench.results.report import _cell, _quality, slower_int8
+from edgebench.results.report import _cell, _quality, int8_speedup, slower_int8, speedup_columns
 
 from .records import COLUMNS
 
@@ -20,8 +20,7 @@ def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
     """The rows of ``zoo_rows`` as a Markdown table, the terminal table's columns: p50 ms / peak RSS MB per
     runtime, device, precision and threads; a failed cell says ``failed: reason``, an unstable one ``unstable``."""
     runtimes = sorted({c[0] for c in columns})
-    speedups = [name for rt, device, precision, thr, name in columns if precision == "int8"
-                and any(c[:4] == (rt, device, "fp32", thr) for c in columns)]
+    speedups = speedup_columns(columns)
     quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]
     head = ["model", "family", "params M", "GMACs", "ONNX MB",
             *(f"{name.replace('/', ' ')} p50 ms / peak RSS MB" for *_key, name in columns),
@@ -35,7 +34,7 @@ def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
                  f"{row['onnx_mb']:.1f}" if row.get("onnx_mb") else "-"]
         cells += [_cell(row.get(name)) for *_key, name in columns]
         for name in speedups:
-            speed = row.get(f"{name.replace('/int8', '')}/int8_speedup")
+            speed, _ci = int8_speedup(row, name)
             cells.append(f"{speed:.2f}x" if speed else "-")
         cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
