@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.models.rebuild import model_from_manifest
 from edgebench.portable.errors import ExportError, UsageError
 
 MAX_BATCH = 32
@@ -29,11 +30,6 @@ CALIBRATION_BATCH = 16
 SQUEEZE_EXCITATION = re.compile(r"SqueezeExcit|SEModule|SELayer|EffectiveSE")
 #: Where a failure is located in the model's own code rather than in torch or executorch.
 MODEL_CODE = re.compile(r"/(torchvision/models|timm/(models|layers)|edgebench/models)/")
-
-
-def _torch_model(request_manifest: dict):
-    from edgebench.models.rebuild import model_from_manifest
-    return model_from_manifest(request_manifest)
 
 
 def _example(input_shape: tuple[int, ...]):
@@ -111,7 +107,7 @@ def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], sta
     import torch
     name = manifest["model"]["name"]
     t0 = time.perf_counter()
-    exported = export_program(_torch_model(manifest), input_shape, name, status)
+    exported = export_program(model_from_manifest(manifest), input_shape, name, status)
     export_seconds = round(time.perf_counter() - t0, 2)
     out = folder / "fp32" / "executorch" / PTE_FILE
     built = lower(exported, name, out, status)
@@ -175,7 +171,7 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
         raise UsageError("--max-drop is not available for executorch: PT2E has no accuracy-aware fallback here; "
                          "calibrate without it")
     name = manifest["model"]["name"]
-    model = _torch_model(manifest)
+    model = model_from_manifest(manifest)
     left_in_float = fragile_modules(model)
     quantizer, recipe = quantizer_for(options.get("method", "minmax"), left_in_float)
     t0 = time.perf_counter()
