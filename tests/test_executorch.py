@@ -96,6 +96,7 @@ def test_int8_program_from_the_calibration_split_measured_on_the_pte(workdir, da
     assert build["quantized_ops"].get("conv2d", 0) > 20, build["quantized_ops"]
     assert set(build["left_in_float"].values()) == {"squeeze-excitation block", "fully connected classifier"}
     assert "classifier.3" in build["left_in_float"]
+    assert build["method"] == "auto" and "HistogramObserver" in build["activations"], build  # the measured default
 
     records = _records(workdir / "int8.jsonl")
     accuracy = next(r for r in records if r.get("kind") == "accuracy")

@@ -54,7 +54,7 @@ class Int8Options:
     """How the INT8 engines are calibrated: one choice for every runtime."""
 
     num: int = DEFAULT_NUM
-    method: str = "minmax"
+    method: str = "auto"  # ORT: minmax; a backend's own INT8 model (ExecuTorch): its own default
     seed: int = DEFAULT_SEED
     max_drop: float | None = None
     int8_recipe: str = "auto"  # ORT: auto | u8s8 | u8s8-7bit | u8u8 | s8s8
@@ -110,10 +110,11 @@ def ensure_int8(artifacts, runtimes: tuple[str, ...], data: Path | None, options
 
 
 def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: int = DEFAULT_NUM,
-              method: str = "minmax", seed: int = DEFAULT_SEED, max_drop: float | None = None,
+              method: str = "auto", seed: int = DEFAULT_SEED, max_drop: float | None = None,
               int8_recipe: str = "auto", overflow_fix: str = "auto", status: Status = lambda _m: None) -> dict:
     """Calibrate on ``data`` and build the INT8 models ``runtimes`` load; return the manifest's int8 section.
-    ``int8_recipe`` (ORT) and ``overflow_fix`` (NNCF): "auto" picks them from this CPU's INT8 class."""
+    ``int8_recipe`` (ORT) and ``overflow_fix`` (NNCF): "auto" picks them from this CPU's INT8 class;
+    ``method`` "auto" is minmax for ORT and the backend's own choice for its own INT8 model (ExecuTorch)."""
     import functools
 
     from edgebench.data import open_dataset
@@ -122,8 +123,9 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
     from edgebench.portable import host as provenance
     from edgebench.portable.cpu_int8 import detect
 
-    if method not in ort_quant.METHODS:
-        raise UsageError(f"--method must be one of {', '.join(ort_quant.METHODS)}, not {method!r}")
+    if method not in ("auto", *ort_quant.METHODS):
+        raise UsageError(f"--method must be one of auto, {', '.join(ort_quant.METHODS)}, not {method!r}")
+    own_method, method = method, ort_quant.DEFAULT_METHOD if method == "auto" else method
     if num < 1:
         raise UsageError("--num must be at least 1")
     models = int8_models(runtimes)
@@ -147,7 +149,7 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
                                  {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
     own = {cls.int8_model: cls for r in runtimes if (cls := runtime_class(r)).int8_model not in (None, *SHARED_INT8)}
     own_versions = {m: cls.availability().version for m, cls in own.items()}
-    keys.update({m: int8_key(base, m, {m: version}) for m, version in own_versions.items()})
+    keys.update({m: int8_key({**base, "method": own_method}, m, {m: version}) for m, version in own_versions.items()})
     section = manifest.setdefault("int8", {})
     timings = section.setdefault("seconds", {})
     start = time.perf_counter()
@@ -164,7 +166,7 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
             log.warning("%d of %d calibration images unreadable, skipped, e.g. %s", len(loaded.skipped),
                         len(split.calibration), loaded.skipped[0])
         section["calibration"] = {
-            **split.info, "method": method, "used": len(loaded.inputs), "skipped": len(loaded.skipped),
+            **split.info, "method": own_method, "used": len(loaded.inputs), "skipped": len(loaded.skipped),
             "skipped_examples": loaded.skipped[:5], "warnings": dataset.warnings + split.warnings,
             "files": [str(s.path.relative_to(dataset.root)) for s in loaded.samples],
             "decode_seconds": round(time.perf_counter() - t0, 2),
@@ -242,7 +244,7 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
 
     def build_own(cls) -> Callable[[], dict]:
         def build() -> dict:
-            options = {"method": method, "seed": seed, "num": num, "max_drop": max_drop}
+            options = {"method": own_method, "seed": seed, "num": num, "max_drop": max_drop}
             request = EngineRequest(artifacts.path(ONNX_FILE), artifacts.root, "int8",
                                     tuple(manifest["input"]["shape"][1:]), options, status=status,
                                     manifest=manifest, calibration=calibration()[0])

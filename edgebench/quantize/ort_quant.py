@@ -34,6 +34,8 @@ from edgebench.quantize.recipes import U8S8, OrtRecipe
 log = logging.getLogger(__name__)
 
 METHODS = ("minmax", "entropy", "percentile")
+#: What ``--method auto`` is for ORT: min/max, the method the CPU-class recipe table was measured with.
+DEFAULT_METHOD = "minmax"
 QUANTIZABLE = ("Conv", "MatMul", "Gemm", "ConvTranspose")
 TARGETS = ("cpu", "trt")
 # The Q/DQ layout TensorRT's ONNX parser takes: biases stay float (its DequantizeLinear has no INT32
