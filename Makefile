@@ -77,8 +77,10 @@ REPORT_MODELS ?= mobilenet_v3_large,mobilenet_v2,efficientnet_b0,tf_efficientnet
 REPORT_SECONDS ?= 3
 REPORT_IMAGES ?= 100
 REPORT_RESULTS ?= results/report.jsonl
-bench-report: setup  ## mobile CNNs vs ViT/Swin: FP32 + INT8 on ORT and OpenVINO with --profile and accuracy, then the HTML report
-	time $(BIN)/edgebench sweep --models $(REPORT_MODELS) --runtimes ort,openvino --precisions fp32,int8 --profile \
+# ort,openvino,executorch after `make setup-executorch`
+REPORT_RUNTIMES ?= ort,openvino
+bench-report: setup  ## mobile CNNs vs ViT/Swin: FP32 + INT8 on ORT and OpenVINO (REPORT_RUNTIMES) with --profile and accuracy, then the HTML report
+	time $(BIN)/edgebench sweep --models $(REPORT_MODELS) --runtimes $(REPORT_RUNTIMES) --precisions fp32,int8 --profile \
 		--threads $(THREADS) --min-seconds $(REPORT_SECONDS) --num $(ZOO_CALIBRATION) --accuracy-images $(REPORT_IMAGES) \
 		--data $(DATA) --results $(REPORT_RESULTS) > /dev/null
 	$(BIN)/edgebench report --results $(REPORT_RESULTS) --threads $(THREADS) --measure-peak \
