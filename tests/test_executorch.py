@@ -75,6 +75,18 @@ def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
     assert {"Convolution", "Fully Connected"} <= {r["op"] for r in rows}
 
 
+def test_a_timed_batch_above_the_programs_bound_is_one_line(workdir):
+    """Verification and evaluation run above the bound in chunks; a timed batch never does (one execute each)."""
+    capacity = json.loads((workdir / "artifacts" / MODEL / "manifest.json").read_text()
+                          )["engines"]["executorch/fp32"]["build"]["batch_capacity"]
+    proc = edgebench("run", "--runtime", "executorch", "--model", MODEL, "--weights", "random", "--batch",
+                     str(capacity + 1), "--iterations", "2", "--min-seconds", "0", "--warmup", "0", "--retries", "0",
+                     "--results", "r.jsonl", cwd=workdir, timeout=600)
+    assert proc.returncode != 0
+    record = _records(workdir / "r.jsonl")[-1]
+    assert record["status"] == "failed" and f"takes batches up to {capacity}" in record["error"], record
+
+
 def test_int8_program_from_the_calibration_split_measured_on_the_pte(workdir, data_dir):
     """PT2E on 16 real calibration photos; accuracy comes from running the INT8 .pte (QS8 kernels)."""
     photos = workdir / "photos"

@@ -3,7 +3,10 @@
 ExecuTorch starts from the PyTorch model, not the ONNX: the model is rebuilt from the artifact
 manifest (the weights the ONNX was exported from). The batch is dynamic, bounded by ``MAX_BATCH``:
 ExecuTorch plans memory for an upper bound, and the lowering may narrow it (mobilenet_v3 asks
-for 32 and gets 15), so the bound the program really has is read back and recorded.
+for 32 and gets 15), so the bound the program really has is read back and recorded. Where the
+dynamic program leaves compute to ExecuTorch's portable kernels (XNNPACK takes no ceil-mode max-pool
+with a dynamic shape: squeezenet1_1's three pools), a static batch-1 program is lowered as well and
+kept if XNNPACK takes more of it; the build records which (``batch``).
 
 INT8 is PT2E (``prepare_pt2e`` / ``convert_pt2e`` with ``XNNPACKQuantizer``: symmetric per-channel
 weights, per-tensor activations), calibrated on the shared seeded calibration images, with the
@@ -28,6 +31,8 @@ PTE_FILE = "model.pte"
 CALIBRATION_BATCH = 16
 #: Modules left in float, by class name: their gate scales whole feature maps (as quantize.ort_quant).
 SQUEEZE_EXCITATION = re.compile(r"SqueezeExcit|SEModule|SELayer|EffectiveSE")
+#: Ops left outside XNNPACK that only move or relabel memory (the dim-order copies, the classifier's flatten).
+LAYOUT_OPS = frozenset({"dim_order_ops__to_dim_order_copy_default", "aten_view_copy_default"})
 #: Where a failure is located in the model's own code rather than in torch or executorch.
 MODEL_CODE = re.compile(r"/(torchvision/models|timm/(models|layers)|edgebench/models)/")
 
@@ -70,6 +75,11 @@ def delegation(program) -> dict:
             "non_delegated_nodes": info.num_non_delegated_nodes, "not_delegated_ops": left}
 
 
+def portable_compute(delegated: dict) -> int:
+    """Nodes left to ExecuTorch's portable kernels that compute (not the layout copies and views)."""
+    return sum(n for op, n in delegated["not_delegated_ops"].items() if op not in LAYOUT_OPS)
+
+
 def lower(exported, model: str, out: Path, status) -> dict:
     """XNNPACK lowering of an exported program, written to ``out``; the build facts."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -87,19 +97,47 @@ def lower(exported, model: str, out: Path, status) -> dict:
     out.write_bytes(program.buffer)
     meta = Runtime.get().load_program(out).metadata("forward").input_tensor_meta(0)
     return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
-            "batch_capacity": meta.sizes()[0],
-            "dynamic_batch": {"asked": [1, MAX_BATCH]}}
+            "batch_capacity": meta.sizes()[0]}
 
 
-def export_program(model, input_shape: tuple[int, ...], name: str, status):
-    """``torch.export`` with a dynamic batch; a model it cannot trace is one ExportError line."""
+def export_program(model, input_shape: tuple[int, ...], name: str, status, dynamic: bool = True):
+    """``torch.export`` with a dynamic batch (or a static batch of 1); a model it cannot trace is one
+    ExportError line."""
     import torch
-    status("ExecuTorch: torch.export")
+    status(f"ExecuTorch: torch.export ({'dynamic batch' if dynamic else 'static batch 1'})")
     try:
         with torch.no_grad():
-            return torch.export.export(model, (_example(input_shape),), dynamic_shapes=_dynamic_batch())
+            if dynamic:
+                return torch.export.export(model, (_example(input_shape),), dynamic_shapes=_dynamic_batch())
+            return torch.export.export(model, (_example(input_shape)[:1],))
     except Exception as exc:  # noqa: BLE001 - one line per model in a sweep, never a traceback
         raise failure("torch.export", name, exc) from None
+
+
+def lowered_program(model, input_shape: tuple[int, ...], name: str, out: Path, status) -> dict:
+    """The dynamic-batch program, or the static batch-1 one where XNNPACK takes more compute of it."""
+    dynamic = lower(export_program(model, input_shape, name, status), name, out, status)
+    batch = {"dynamic": True, "asked": [1, MAX_BATCH],
+             "portable_compute_nodes": portable_compute(dynamic["delegation"])}
+    if not batch["portable_compute_nodes"]:
+        return {**dynamic, "batch": batch}
+    staged = out.with_name("static-" + out.name)
+    try:
+        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, staged, status)
+    except ExportError as exc:
+        return {**dynamic, "batch": {**batch, "static_tried": {"error": str(exc)}}}
+    tried = {"portable_compute_nodes": portable_compute(static["delegation"]),
+             "delegated_nodes": static["delegation"]["delegated_nodes"]}
+    if tried["portable_compute_nodes"] < batch["portable_compute_nodes"]:
+        staged.replace(out)
+        return {**static, "lower_seconds": round(dynamic["lower_seconds"] + static["lower_seconds"], 2),
+                "batch": {"dynamic": False, "static": 1, "asked": [1, MAX_BATCH],
+                          "why": f"the dynamic-batch program left {batch['portable_compute_nodes']} compute nodes "
+                                 f"to portable kernels, the static one {tried['portable_compute_nodes']}",
+                          "dynamic_delegation": dynamic["delegation"]}}
+    staged.unlink()
+    return {**dynamic, "lower_seconds": round(dynamic["lower_seconds"] + static["lower_seconds"], 2),
+            "batch": {**batch, "static_tried": tried}}
 
 
 def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], status) -> dict:
@@ -107,12 +145,11 @@ def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], sta
     import torch
     name = manifest["model"]["name"]
     t0 = time.perf_counter()
-    exported = export_program(model_from_manifest(manifest), input_shape, name, status)
-    export_seconds = round(time.perf_counter() - t0, 2)
-    out = folder / "fp32" / "executorch" / PTE_FILE
-    built = lower(exported, name, out, status)
+    built = lowered_program(model_from_manifest(manifest), input_shape, name,
+                            folder / "fp32" / "executorch" / PTE_FILE, status)
     return {"tool": "torch.export + executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner)",
-            "torch": torch.__version__, "export_seconds": export_seconds, **built, "files": [out]}
+            "torch": torch.__version__, "seconds": round(time.perf_counter() - t0, 2), **built,
+            "files": [folder / "fp32" / "executorch" / PTE_FILE]}
 
 
 def fragile_modules(model) -> dict[str, str]:
@@ -193,9 +230,8 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
             prepared(torch.from_numpy(np.ascontiguousarray(images[i:i + CALIBRATION_BATCH])))
     converted = convert_pt2e(prepared)
     calibrate_seconds = round(time.perf_counter() - t0, 2)
-    exported = export_program(converted, input_shape, name, status)
     out = folder / "int8" / "executorch" / PTE_FILE
-    built = lower(exported, name, out, status)
+    built = lowered_program(converted, input_shape, name, out, status)
     return {"tool": "torchao PT2E (prepare_pt2e/convert_pt2e) + XNNPACK lowering", "torch": torch.__version__,
             **recipe, "recipe": f"PT2E S8 per-channel weights / S8 activations ({recipe['activations']})",
             "method": method, "calibration_images": len(images),
