@@ -80,6 +80,32 @@ def portable_compute(delegated: dict) -> int:
     return sum(n for op, n in delegated["not_delegated_ops"].items() if op not in LAYOUT_OPS)
 
 
+def init_check(pte: Path, model: str) -> None:
+    """Load the method once. XNNPACK compiles its subgraphs at init, so a node the partitioner took but
+    XNNPACK rejects fails only here (quantized swin_t: "Failed to create StaticConstantPad node 179 with code:
+    xnn_status_invalid_parameter"); the reason is only in the C++ log on stderr, so that is read back."""
+    import os
+    import tempfile
+
+    from executorch.runtime import Runtime
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            Runtime.get().load_program(pte).load_method("forward")
+            return
+        except RuntimeError as exc:
+            error = str(exc).strip()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        lines = [ln.split("] ", 1)[-1] for ln in log.read().decode(errors="replace").splitlines()]
+    pte.unlink()
+    reason = next((ln for ln in lines if "Failed to create" in ln), next((ln for ln in lines if "failed" in ln), error))
+    raise ExportError(f"{model}: XNNPACK init failed: {reason[:240]}")
+
+
 def lower(exported, model: str, out: Path, status) -> dict:
     """XNNPACK lowering of an exported program, written to ``out``; the build facts."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -95,6 +121,7 @@ def lower(exported, model: str, out: Path, status) -> dict:
         raise failure("XNNPACK lowering", model, exc) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(program.buffer)
+    init_check(out, model)
     meta = Runtime.get().load_program(out).metadata("forward").input_tensor_meta(0)
     return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
             "batch_capacity": meta.sizes()[0]}
@@ -116,7 +143,13 @@ def export_program(model, input_shape: tuple[int, ...], name: str, status, dynam
 
 def lowered_program(model, input_shape: tuple[int, ...], name: str, out: Path, status) -> dict:
     """The dynamic-batch program, or the static batch-1 one where XNNPACK takes more compute of it."""
-    dynamic = lower(export_program(model, input_shape, name, status), name, out, status)
+    exported = export_program(model, input_shape, name, status)
+    try:
+        dynamic = lower(exported, name, out, status)
+    except ExportError as exc:  # the static program may still load (and is the only one then)
+        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, out, status)
+        return {**static, "batch": {"dynamic": False, "static": 1, "asked": [1, MAX_BATCH],
+                                    "why": f"the dynamic-batch program failed: {exc}"}}
     batch = {"dynamic": True, "asked": [1, MAX_BATCH],
              "portable_compute_nodes": portable_compute(dynamic["delegation"])}
     if not batch["portable_compute_nodes"]:
