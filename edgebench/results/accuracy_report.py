@@ -23,9 +23,15 @@ COLUMNS = ("model", "runtime", "recipe", "eval imgs", "torch fp32", "fp32 top-1"
            "fallback cost")
 
 
+def _recipe(r: dict) -> dict:
+    """The ORT/NNCF recipe record, or a backend's own one-line recipe as its name."""
+    recipe = r.get("int8_recipe") or {}
+    return {"name": recipe} if isinstance(recipe, str) else recipe
+
+
 def rows(records: list[dict]) -> list[dict]:
     found = newest(records, lambda r: (r["model"]["name"], r["runtime"]["name"],
-                                       (r.get("int8_recipe") or {}).get("name") or "", _budget(r)),
+                                       _recipe(r).get("name") or "", _budget(r)),
                    lambda r: r.get("kind") == "accuracy" and r.get("precision") == "int8" and bool(r.get("headline"))
                    and bool(r.get("latency")))
     out = []
@@ -35,7 +41,7 @@ def rows(records: list[dict]) -> list[dict]:
         p50 = {p: ((lat.get(f"{p}/b{b}") or {}).get("latency_ms") or {}).get("p50") for p in ("fp32", "int8")}
         build = r.get("int8_engine") or {}
         out.append({"model": model, "runtime": runtime, "recipe": recipe or None,
-                    "cpu_int8": (r.get("int8_recipe") or {}).get("cpu_int8"), "eval_images": r["accuracy"]["images"],
+                    "cpu_int8": _recipe(r).get("cpu_int8"), "eval_images": r["accuracy"]["images"],
                     "skipped": r["accuracy"]["skipped"], **h, "fp32_p50_ms": p50["fp32"], "int8_p50_ms": p50["int8"],
                     "speedup": (r.get("speedup_vs_fp32_p50") or {}).get(f"b{b}"),
                     "calibration_seconds": build.get("seconds"), "layers_in_float": len(layers_in_float(build)),

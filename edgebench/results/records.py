@@ -60,7 +60,8 @@ class LatencyRecord(Record):
     batch: int = 1
     threads: int | None = None
     effective_precision: str | None = None
-    int8_recipe: dict | None = None  # the INT8 model's recipe and why (edgebench.quantize.recipes)
+    #: the INT8 model's recipe and why (edgebench.quantize.recipes); a backend's own recipe is one line (ExecuTorch)
+    int8_recipe: dict | str | None = None
     latency_ms: dict | None = None
     loop: dict | None = None
     first_inference_ms: float | None = None
@@ -96,7 +97,8 @@ class AccuracyRecord(Record):
     headline: dict = field(default_factory=dict)
     int8: dict | None = None
     calibration_seconds: float | None = None
-    int8_recipe: dict | None = None  # the INT8 model's recipe and why (edgebench.quantize.recipes)
+    #: the INT8 model's recipe and why (edgebench.quantize.recipes); a backend's own recipe is one line (ExecuTorch)
+    int8_recipe: dict | str | None = None
     extra: dict = field(default_factory=dict)  # run --accuracy: batches, latency, speed-up, INT8 build, fallback
 
 
