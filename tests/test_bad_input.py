@@ -402,3 +402,11 @@ def test_bad_input(e, name, monkeypatch):
 
 def test_every_defect_has_a_case():
     assert {c.defect for c in CASES.values()} == {str(n) for n in range(1, 14)}
+
+
+def test_a_backends_own_int8_recipe_line_is_a_readable_record(e):
+    """ExecuTorch records its PT2E recipe as one line; the report once skipped all such records."""
+    record = {**records_of(e.seed)[0], "precision": "int8",
+              "int8_recipe": "PT2E S8 per-channel weights / S8 activations (int8 per-tensor affine, HistogramObserver)"}
+    assert problem(record) is None
+    assert problem({**record, "int8_recipe": 3}) is not None
