@@ -80,10 +80,11 @@ def portable_compute(delegated: dict) -> int:
     return sum(n for op, n in delegated["not_delegated_ops"].items() if op not in LAYOUT_OPS)
 
 
-def init_check(pte: Path, model: str) -> None:
-    """Load the method once. XNNPACK compiles its subgraphs at init, so a node the partitioner took but
-    XNNPACK rejects fails only here (quantized swin_t: "Failed to create StaticConstantPad node 179 with code:
-    xnn_status_invalid_parameter"); the reason is only in the C++ log on stderr, so that is read back."""
+def batch_bound(pte: Path, model: str) -> int:
+    """Load the method once and return the batch bound its memory was planned for. XNNPACK compiles its
+    subgraphs at init, so a node the partitioner took but XNNPACK rejects fails only here (quantized swin_t:
+    "Failed to create StaticConstantPad node 179 with code: xnn_status_invalid_parameter"); the reason is only
+    in the C++ log on stderr, so that is read back."""
     import os
     import tempfile
 
@@ -92,8 +93,8 @@ def init_check(pte: Path, model: str) -> None:
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)
         try:
-            Runtime.get().load_program(pte).load_method("forward")
-            return
+            method = Runtime.get().load_program(pte).load_method("forward")
+            return method.metadata.input_tensor_meta(0).sizes()[0]
         except RuntimeError as exc:
             error = str(exc).strip()
         finally:
@@ -110,7 +111,6 @@ def lower(exported, model: str, out: Path, status) -> dict:
     """XNNPACK lowering of an exported program, written to ``out``; the build facts."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    from executorch.runtime import Runtime
     status("ExecuTorch: lowering to XNNPACK")
     t0 = time.perf_counter()
     try:
@@ -121,10 +121,8 @@ def lower(exported, model: str, out: Path, status) -> dict:
         raise failure("XNNPACK lowering", model, exc) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(program.buffer)
-    init_check(out, model)
-    meta = Runtime.get().load_program(out).metadata("forward").input_tensor_meta(0)
     return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
-            "batch_capacity": meta.sizes()[0]}
+            "batch_capacity": batch_bound(out, model)}
 
 
 def export_program(model, input_shape: tuple[int, ...], name: str, status, dynamic: bool = True):
@@ -178,11 +176,10 @@ def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], sta
     import torch
     name = manifest["model"]["name"]
     t0 = time.perf_counter()
-    built = lowered_program(model_from_manifest(manifest), input_shape, name,
-                            folder / "fp32" / "executorch" / PTE_FILE, status)
+    out = folder / "fp32" / "executorch" / PTE_FILE
+    built = lowered_program(model_from_manifest(manifest), input_shape, name, out, status)
     return {"tool": "torch.export + executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner)",
-            "torch": torch.__version__, "seconds": round(time.perf_counter() - t0, 2), **built,
-            "files": [folder / "fp32" / "executorch" / PTE_FILE]}
+            "torch": torch.__version__, "seconds": round(time.perf_counter() - t0, 2), **built, "files": [out]}
 
 
 def fragile_modules(model) -> dict[str, str]:
