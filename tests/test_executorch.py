@@ -149,3 +149,35 @@ def test_an_untraceable_model_is_one_line_naming_where():
     line = str(error)
     assert "\n" not in line and line.startswith("branchy: torch.export failed: ")
     assert "data-dependent" in line.lower() or "guard" in line.lower(), line
+
+
+def test_a_dynamic_program_that_fails_at_batch_1_gives_way_to_the_static_one(tmp_path):
+    """shufflenet_v2's pattern in small: a channel split, a concat and a shuffle leave a delegate output static at
+    the export example's batch of 2, so the dynamic program fails at batch 1 (found by the bench-report sweep)."""
+    _usable()
+    import torch
+    from executorch.runtime import Runtime
+
+    from edgebench.backends.executorch.export import lowered_program
+
+    class SplitShuffle(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.branch, self.head = (torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(4, 4, 1),
+                                                 torch.nn.Conv2d(8, 8, 1))
+
+        def forward(self, x):
+            left, right = self.stem(x).chunk(2, dim=1)
+            x = torch.cat((left, self.branch(right)), dim=1)
+            b, c, h, w = x.size()
+            x = x.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, -1, h, w)
+            return self.head(x).mean((2, 3))
+
+    model, pte = SplitShuffle().eval(), tmp_path / "model.pte"
+    built = lowered_program(model, (3, 16, 16), "split_shuffle", pte, lambda _msg: None)
+    assert built["batch"]["dynamic"] is False and built["batch_capacity"] == 1, built["batch"]
+    why = built["batch"]["why"]
+    assert "execute at batch 1" in why and "Attempted to resize a static tensor" in why and "\n" not in why, why
+    x = torch.randn(1, 3, 16, 16)
+    out = Runtime.get().load_program(pte).load_method("forward").execute([x])[0]
+    assert torch.allclose(out, model(x), atol=1e-5)

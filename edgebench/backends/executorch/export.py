@@ -6,7 +6,9 @@ ExecuTorch plans memory for an upper bound, and the lowering may narrow it (mobi
 for 32 and gets 15), so the bound the program really has is read back and recorded. Where the
 dynamic program leaves compute to ExecuTorch's portable kernels (XNNPACK takes no ceil-mode max-pool
 with a dynamic shape: squeezenet1_1's three pools), a static batch-1 program is lowered as well and
-kept if XNNPACK takes more of it; the build records which (``batch``).
+kept if XNNPACK takes more of it; the build records which (``batch``). Every program is run once at
+batch 1 and at its bound before it is kept: a dynamic one that fails there (shufflenet_v2 keeps a
+delegate output static at the example's batch of 2) gives way to the static batch-1 program.
 
 INT8 is PT2E (``prepare_pt2e`` / ``convert_pt2e`` with ``XNNPACKQuantizer``: symmetric per-channel
 weights, per-tensor activations), calibrated on the shared seeded calibration images, with the
@@ -80,34 +82,46 @@ def portable_compute(delegated: dict) -> int:
     return sum(n for op, n in delegated["not_delegated_ops"].items() if op not in LAYOUT_OPS)
 
 
-def batch_bound(pte: Path, model: str) -> int:
-    """Load the method once and return the batch bound its memory was planned for. XNNPACK compiles its
-    subgraphs at init, so a node the partitioner took but XNNPACK rejects fails only here (quantized swin_t:
-    "Failed to create StaticConstantPad node 179 with code: xnn_status_invalid_parameter"); the reason is only
-    in the C++ log on stderr, so that is read back."""
+def checked_bound(pte: Path, model: str, input_shape: tuple[int, ...]) -> int:
+    """Load the method once, run it at batch 1 and at the batch bound its memory was planned for, and return the
+    bound. XNNPACK compiles its subgraphs at init, so a node the partitioner took but XNNPACK rejects fails only
+    here (quantized swin_t: "Failed to create StaticConstantPad node 179 with code: xnn_status_invalid_parameter");
+    and a dynamic program can keep a delegate output static at the export example's batch (shufflenet_v2's
+    channel split and concat: "Attempted to resize a static tensor. Expected shape (2, 116, 28, 28), but received
+    (1, ...)"), which fails only at execute. The reason is only in the C++ log on stderr, so that is read back."""
+    import contextlib
     import os
     import tempfile
 
+    import torch
     from executorch.runtime import Runtime
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile("w+", errors="replace") as log, contextlib.redirect_stderr(log):
+        # the C++ log goes to fd 2, or through Python's sys.stderr where a host (pytest) replaced it: catch both
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)
+        stage = "XNNPACK init"
         try:
             method = Runtime.get().load_program(pte).load_method("forward")
-            return method.metadata.input_tensor_meta(0).sizes()[0]
+            bound = method.metadata.input_tensor_meta(0).sizes()[0]
+            for batch in sorted({1, bound}):
+                stage = f"execute at batch {batch} (the program's bound is {bound})"
+                method.execute([torch.zeros(batch, *input_shape)])
+            return bound
         except RuntimeError as exc:
             error = str(exc).strip()
         finally:
+            log.flush()
             os.dup2(saved, 2)
             os.close(saved)
         log.seek(0)
-        lines = [ln.split("] ", 1)[-1] for ln in log.read().decode(errors="replace").splitlines()]
+        lines = [ln.split("] ", 1)[-1] for ln in log.read().splitlines()]
     pte.unlink()
-    reason = next((ln for ln in lines if "Failed to create" in ln), next((ln for ln in lines if "failed" in ln), error))
-    raise ExportError(f"{model}: XNNPACK init failed: {reason[:240]}")
+    reason = next((ln for ln in lines if "Failed to create" in ln or "Attempted to" in ln),
+                  next((ln for ln in lines if "failed" in ln), error))
+    raise ExportError(f"{model}: {stage} failed: {reason[:240]}")
 
 
-def lower(exported, model: str, out: Path, status) -> dict:
+def lower(exported, model: str, out: Path, input_shape: tuple[int, ...], status) -> dict:
     """XNNPACK lowering of an exported program, written to ``out``; the build facts."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -122,7 +136,7 @@ def lower(exported, model: str, out: Path, status) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(program.buffer)
     return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
-            "batch_capacity": batch_bound(out, model)}
+            "batch_capacity": checked_bound(out, model, input_shape)}
 
 
 def export_program(model, input_shape: tuple[int, ...], name: str, status, dynamic: bool = True):
@@ -143,9 +157,10 @@ def lowered_program(model, input_shape: tuple[int, ...], name: str, out: Path, s
     """The dynamic-batch program, or the static batch-1 one where XNNPACK takes more compute of it."""
     exported = export_program(model, input_shape, name, status)
     try:
-        dynamic = lower(exported, name, out, status)
+        dynamic = lower(exported, name, out, input_shape, status)
     except ExportError as exc:  # the static program may still load (and is the only one then)
-        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, out, status)
+        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, out, input_shape,
+                       status)
         return {**static, "batch": {"dynamic": False, "static": 1, "asked": [1, MAX_BATCH],
                                     "why": f"the dynamic-batch program failed: {exc}"}}
     batch = {"dynamic": True, "asked": [1, MAX_BATCH],
@@ -154,7 +169,8 @@ def lowered_program(model, input_shape: tuple[int, ...], name: str, out: Path, s
         return {**dynamic, "batch": batch}
     staged = out.with_name("static-" + out.name)
     try:
-        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, staged, status)
+        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, staged, input_shape,
+                       status)
     except ExportError as exc:
         return {**dynamic, "batch": {**batch, "static_tried": {"error": str(exc)}}}
     tried = {"portable_compute_nodes": portable_compute(static["delegation"]),
