@@ -181,3 +181,30 @@ def test_a_dynamic_program_that_fails_at_batch_1_gives_way_to_the_static_one(tmp
     x = torch.randn(1, 3, 16, 16)
     out = Runtime.get().load_program(pte).load_method("forward").execute([x])[0]
     assert torch.allclose(out, model(x), atol=1e-5)
+
+
+def test_quantized_zero_width_pads_are_dropped_so_xnnpack_loads_the_program(tmp_path):
+    """swin_t's window padding in small: a zero-width pad after a quantized residual add. Kept, XNNPACK refuses the
+    quantized program at init (StaticConstantPad, xnn_status_invalid_parameter); dropped, it loads and runs."""
+    _usable()
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from edgebench.backends.executorch.export import export_program, lowered_program, quantizer_for
+
+    class PadMerge(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.mlp, self.merge = torch.nn.LayerNorm(16), torch.nn.Linear(16, 16), torch.nn.Linear(64, 8)
+
+        def forward(self, x):
+            x = x.permute(0, 2, 3, 1)
+            x = torch.nn.functional.pad(x + self.mlp(self.norm(x)), (0, 0, 0, 0, 0, 0))
+            return self.merge(torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1))
+
+    exported, pads = export_program(PadMerge().eval(), (16, 8, 8), "pad_merge", lambda _msg: None)
+    assert pads == 1 and not any("pad" in str(n.target) for n in exported.graph.nodes)
+    prepared = prepare_pt2e(exported.module(), quantizer_for("auto", {})[0])
+    prepared(torch.randn(4, 16, 8, 8))
+    built = lowered_program(convert_pt2e(prepared), (16, 8, 8), "pad_merge", tmp_path / "model.pte", lambda _msg: None)
+    assert built["batch_capacity"] >= 1 and (tmp_path / "model.pte").exists(), built

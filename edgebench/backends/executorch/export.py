@@ -140,26 +140,50 @@ def lower(exported, model: str, out: Path, input_shape: tuple[int, ...], status)
 
 
 def export_program(model, input_shape: tuple[int, ...], name: str, status, dynamic: bool = True):
-    """``torch.export`` with a dynamic batch (or a static batch of 1); a model it cannot trace is one
-    ExportError line."""
+    """``torch.export`` with a dynamic batch (or a static batch of 1), without its no-op pads; a model it cannot
+    trace is one ExportError line. Returns the program and how many pads were dropped."""
     import torch
     status(f"ExecuTorch: torch.export ({'dynamic batch' if dynamic else 'static batch 1'})")
     try:
         with torch.no_grad():
             if dynamic:
-                return torch.export.export(model, (_example(input_shape),), dynamic_shapes=_dynamic_batch())
-            return torch.export.export(model, (_example(input_shape)[:1],))
+                exported = torch.export.export(model, (_example(input_shape),), dynamic_shapes=_dynamic_batch())
+            else:
+                exported = torch.export.export(model, (_example(input_shape)[:1],))
     except Exception as exc:  # noqa: BLE001 - one line per model in a sweep, never a traceback
         raise failure("torch.export", name, exc) from None
+    return exported, drop_noop_pads(exported)
+
+
+def drop_noop_pads(exported) -> int:
+    """Remove pads of zero width (swin_t pads every window partition and patch merging to a multiple that a
+    224 input already is). They are copies in FP32; in a PT2E graph the partitioner hands XNNPACK a pad with a
+    quantized input and a float output, which XNNPACK refuses at init ("Failed to create StaticConstantPad node
+    ... xnn_status_invalid_parameter"), so quantized swin_t did not load."""
+    import torch
+    pads = {torch.ops.aten.pad.default, torch.ops.aten.constant_pad_nd.default}
+    graph = exported.graph_module.graph
+    noop = [n for n in graph.nodes if n.op == "call_function" and n.target in pads
+            and all(isinstance(w, int) and w == 0 for w in n.args[1])]
+    for node in noop:
+        node.replace_all_uses_with(node.args[0])
+        graph.erase_node(node)
+    if noop:
+        exported.graph_module.recompile()
+    return len(noop)
 
 
 def lowered_program(model, input_shape: tuple[int, ...], name: str, out: Path, status) -> dict:
     """The dynamic-batch program, or the static batch-1 one where XNNPACK takes more compute of it."""
-    exported = export_program(model, input_shape, name, status)
+    exported, pads = export_program(model, input_shape, name, status)
+    return {**_dynamic_or_static(model, exported, input_shape, name, out, status), "noop_pads_dropped": pads}
+
+
+def _dynamic_or_static(model, exported, input_shape: tuple[int, ...], name: str, out: Path, status) -> dict:
     try:
         dynamic = lower(exported, name, out, input_shape, status)
     except ExportError as exc:  # the static program may still load (and is the only one then)
-        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, out, input_shape,
+        static = lower(export_program(model, input_shape, name, status, dynamic=False)[0], name, out, input_shape,
                        status)
         return {**static, "batch": {"dynamic": False, "static": 1, "asked": [1, MAX_BATCH],
                                     "why": f"the dynamic-batch program failed: {exc}"}}
@@ -169,7 +193,7 @@ def lowered_program(model, input_shape: tuple[int, ...], name: str, out: Path, s
         return {**dynamic, "batch": batch}
     staged = out.with_name("static-" + out.name)
     try:
-        static = lower(export_program(model, input_shape, name, status, dynamic=False), name, staged, input_shape,
+        static = lower(export_program(model, input_shape, name, status, dynamic=False)[0], name, staged, input_shape,
                        status)
     except ExportError as exc:
         return {**dynamic, "batch": {**batch, "static_tried": {"error": str(exc)}}}
@@ -262,7 +286,8 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
     method = options.get("method", "auto")
     quantizer, recipe = quantizer_for(method, left_in_float)
     t0 = time.perf_counter()
-    graph = export_program(model, input_shape, name, status).module()
+    exported, pads = export_program(model, input_shape, name, status)
+    graph = exported.module()
     try:
         prepared = prepare_pt2e(graph, quantizer)
     except Exception as exc:  # noqa: BLE001
@@ -282,4 +307,4 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
             **recipe, "recipe": f"PT2E S8 per-channel weights / S8 activations ({recipe['activations']})",
             "method": method, "calibration_images": len(images),
             "quantize_seconds": calibrate_seconds, "seconds": round(calibrate_seconds + built["lower_seconds"], 2), "quantized_ops": dict(sorted(quantized.items())),
-            "left_in_float": left_in_float, **built, "files": [out]}
+            "left_in_float": left_in_float, **built, "noop_pads_dropped": pads, "files": [out]}  # dropped before PT2E
