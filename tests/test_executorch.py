@@ -55,7 +55,7 @@ def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((workdir / "artifacts" / MODEL / "manifest.json").read_text())
     entry = manifest["engines"]["executorch/fp32"]
-    assert entry["files"] == ["fp32/executorch/model.pte"] and entry["runtime_version"]
+    assert entry["files"] == ["fp32/executorch/model.pte", "fp32/executorch/operators.json"] and entry["runtime_version"]
     build = entry["build"]
     assert build["batch_capacity"] >= 8  # verification runs batches of 8 and 1: the batch is dynamic
     # every compute op runs in XNNPACK; what stays outside is layout copies and the classifier's flatten
@@ -73,6 +73,19 @@ def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
     kernels = {r["kernel"] for r in rows}
     assert any("F32" in k for k in kernels) and not any("QS8" in k for k in kernels), kernels
     assert {"Convolution", "Fully Connected"} <= {r["op"] for r in rows}
+    _assert_fully_connected_rows_name_their_nodes(rows)
+
+
+def _assert_fully_connected_rows_name_their_nodes(rows: list[dict]) -> None:
+    """XNNPACK runs the 1x1 convs as "Fully Connected": the build's map tells them from the classifier's two Linear
+    layers, so the op classes are dense/depthwise conv, squeeze-excitation and linear, as on ORT."""
+    from edgebench.results.reports.op_classes import DENSE, DW, LINEAR, SE, class_shares
+    fc = [r for r in rows if r["op"] == "Fully Connected"]
+    assert fc and all("source" in r and r["node"] for r in fc), fc[:3]
+    assert sum(r["source"] == "linear" for r in fc) == 2 and {r["node"] for r in fc if r["source"] == "linear"} == {
+        "classifier.0", "classifier.3"}
+    assert sum(r["source"] == "conv 1x1 on a 1x1 map" for r in fc) == 2 * 9  # fc1 and fc2 of 9 SE blocks
+    assert {DENSE, DW, LINEAR, SE} <= set(class_shares("executorch", rows))
 
 
 def test_a_timed_batch_above_the_programs_bound_is_one_line(workdir):
@@ -116,8 +129,9 @@ def test_int8_program_from_the_calibration_split_measured_on_the_pte(workdir, da
     assert accuracy["int8"]["calibration_hash"] == manifest["int8"]["calibration"]["calibration_hash"]
     int8_latency = accuracy["latency"]["int8/b1"]
     assert int8_latency["status"] == "ok" and int8_latency["engine"]["path"].endswith("int8/executorch/model.pte")
-    kernels = {r["kernel"] for r in int8_latency["runtime"]["settings"]["layer_profile"]}
-    assert any("QS8" in k for k in kernels), kernels
+    rows = int8_latency["runtime"]["settings"]["layer_profile"]
+    assert any("QS8" in r["kernel"] for r in rows), rows
+    _assert_fully_connected_rows_name_their_nodes(rows)  # float SE blocks and classifier, quantized 1x1 convs
 
 
 def test_max_drop_is_one_line_error(workdir, data_dir):

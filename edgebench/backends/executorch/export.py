@@ -18,6 +18,7 @@ classifier). The quantized graph is lowered to XNNPACK's QS8 kernels like the FP
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import traceback
@@ -25,11 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.backends.executorch.native_log import native_log, reason
 from edgebench.models.rebuild import model_from_manifest
 from edgebench.portable.errors import ExportError, UsageError
 
 MAX_BATCH = 32
 PTE_FILE = "model.pte"
+#: Beside the ``.pte``: the graph nodes behind XNNPACK's "Fully Connected" operators, for the per-layer profile.
+OPERATORS_FILE = "operators.json"
 CALIBRATION_BATCH = 16
 #: Modules left in float, by class name: their gate scales whole feature maps (as quantize.ort_quant).
 SQUEEZE_EXCITATION = re.compile(r"SqueezeExcit|SEModule|SELayer|EffectiveSE")
@@ -82,43 +86,73 @@ def portable_compute(delegated: dict) -> int:
     return sum(n for op, n in delegated["not_delegated_ops"].items() if op not in LAYOUT_OPS)
 
 
+def fully_connected_origins(edge) -> list[dict]:
+    """The nodes XNNPACK runs as its "Fully Connected" operator, in execution order (delegates in call order,
+    nodes in each delegate's order): linear layers and the 1x1 convolutions XNNPACK rewrites to a GEMM. Its
+    profiler names only the operator ("Fully Connected (NC, F32) GEMM #3"), so without this map mobilenet_v2's
+    pointwise convolutions (74 % of its FP32 time) read as linear layers. Each entry: the node, its source
+    (``linear``, ``conv 1x1``, or ``conv 1x1 on a 1x1 map``: squeeze-excitation), whether it is quantized."""
+    graph = edge.exported_program().graph_module
+    origins = []
+    for node in graph.graph.nodes:
+        if node.op != "call_function" or "executorch_call_delegate" not in str(node.target):
+            continue
+        for inner in getattr(graph, node.args[0].target).original_module.graph.nodes:
+            source = _fully_connected_source(inner)
+            if source:
+                weight = inner.args[1]
+                origins.append({"node": _module_path(inner) or inner.name, "source": source,
+                                "quantized": "dequantize" in str(getattr(weight, "target", ""))})
+    return origins
+
+
+def _fully_connected_source(node) -> str | None:
+    target = str(node.target)
+    if node.op != "call_function":
+        return None
+    if "aten.linear" in target:
+        return "linear"
+    if "aten.convolution" not in target:
+        return None
+    x, weight = (a.meta.get("val") for a in node.args[:2])
+    if weight is None or tuple(weight.shape[2:]) != (1, 1) or node.args[8] != 1:
+        return None
+    return "conv 1x1 on a 1x1 map" if x is not None and tuple(x.shape[2:]) == (1, 1) else "conv 1x1"
+
+
+def _module_path(node) -> str:
+    paths = _module_paths(node)
+    return paths[-1] if paths else ""
+
+
+def operator_map(pte: Path, origins: list[dict]) -> Path:
+    """Write the "Fully Connected" origins beside ``pte``; the runtime's profile reads them back."""
+    path = pte.with_name(OPERATORS_FILE)
+    path.write_text(json.dumps({"fully_connected": origins}, indent=1))
+    return path
+
+
 def checked_bound(pte: Path, model: str, input_shape: tuple[int, ...]) -> int:
     """Load the method once, run it at batch 1 and at the batch bound its memory was planned for, and return the
     bound. XNNPACK compiles its subgraphs at init, so a node the partitioner took but XNNPACK rejects fails only
     here (quantized swin_t: "Failed to create StaticConstantPad node 179 with code: xnn_status_invalid_parameter");
     and a dynamic program can keep a delegate output static at the export example's batch (shufflenet_v2's
     channel split and concat: "Attempted to resize a static tensor. Expected shape (2, 116, 28, 28), but received
-    (1, ...)"), which fails only at execute. The reason is only in the C++ log on stderr, so that is read back."""
-    import contextlib
-    import os
-    import tempfile
-
+    (1, ...)"), which fails only at execute. The reason is only in the C++ log, so that is read back."""
     import torch
     from executorch.runtime import Runtime
-    with tempfile.TemporaryFile("w+", errors="replace") as log, contextlib.redirect_stderr(log):
-        # the C++ log goes to fd 2, or through Python's sys.stderr where a host (pytest) replaced it: catch both
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
-        stage = "XNNPACK init"
-        try:
+    stage = "XNNPACK init"
+    try:
+        with native_log() as lines:
             method = Runtime.get().load_program(pte).load_method("forward")
             bound = method.metadata.input_tensor_meta(0).sizes()[0]
             for batch in sorted({1, bound}):
                 stage = f"execute at batch {batch} (the program's bound is {bound})"
                 method.execute([torch.zeros(batch, *input_shape)])
-            return bound
-        except RuntimeError as exc:
-            error = str(exc).strip()
-        finally:
-            log.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-        log.seek(0)
-        lines = [ln.split("] ", 1)[-1] for ln in log.read().splitlines()]
-    pte.unlink()
-    reason = next((ln for ln in lines if "Failed to create" in ln or "Attempted to" in ln),
-                  next((ln for ln in lines if "failed" in ln), error))
-    raise ExportError(f"{model}: {stage} failed: {reason[:240]}")
+        return bound
+    except RuntimeError as exc:
+        pte.unlink()
+        raise ExportError(f"{model}: {stage} failed: {reason(lines, exc)}") from None
 
 
 def lower(exported, model: str, out: Path, input_shape: tuple[int, ...], status) -> dict:
@@ -130,12 +164,13 @@ def lower(exported, model: str, out: Path, input_shape: tuple[int, ...], status)
     try:
         edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
         delegated = delegation(edge)
+        origins = fully_connected_origins(edge)
         program = edge.to_executorch()
     except Exception as exc:  # noqa: BLE001 - one line per model in a sweep, never a traceback
         raise failure("XNNPACK lowering", model, exc) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(program.buffer)
-    return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
+    return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated, "fully_connected": origins,
             "batch_capacity": checked_bound(out, model, input_shape)}
 
 
@@ -218,8 +253,9 @@ def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], sta
     t0 = time.perf_counter()
     out = folder / "fp32" / "executorch" / PTE_FILE
     built = lowered_program(model_from_manifest(manifest), input_shape, name, out, status)
+    files = [out, operator_map(out, built.pop("fully_connected"))]
     return {"tool": "torch.export + executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner)",
-            "torch": torch.__version__, "seconds": round(time.perf_counter() - t0, 2), **built, "files": [out]}
+            "torch": torch.__version__, "seconds": round(time.perf_counter() - t0, 2), **built, "files": files}
 
 
 def fragile_modules(model) -> dict[str, str]:
@@ -303,8 +339,9 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
     calibrate_seconds = round(time.perf_counter() - t0, 2)
     out = folder / "int8" / "executorch" / PTE_FILE
     built = lowered_program(converted, input_shape, name, out, status)
+    files = [out, operator_map(out, built.pop("fully_connected"))]
     return {"tool": "torchao PT2E (prepare_pt2e/convert_pt2e) + XNNPACK lowering", "torch": torch.__version__,
             **recipe, "recipe": f"PT2E S8 per-channel weights / S8 activations ({recipe['activations']})",
             "method": method, "calibration_images": len(images),
             "quantize_seconds": calibrate_seconds, "seconds": round(calibrate_seconds + built["lower_seconds"], 2), "quantized_ops": dict(sorted(quantized.items())),
-            "left_in_float": left_in_float, **built, "noop_pads_dropped": pads, "files": [out]}  # dropped before PT2E
+            "left_in_float": left_in_float, **built, "noop_pads_dropped": pads, "files": files}  # pads: dropped before PT2E

@@ -8,6 +8,7 @@ process measuring it holds torch as well (its ``after_import`` memory says so), 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.executorch.export import OPERATORS_FILE
+from edgebench.backends.executorch.native_log import native_log, reason
 from edgebench.portable.errors import UsageError
 from edgebench.portable.layer_profile import RUNS, layer_table
 
@@ -74,8 +77,12 @@ class ExecuTorchRuntime(Runtime):
         threads = self.options.threads or os.cpu_count() or 1
         portable_lib._unsafe_reset_threadpool(threads)  # XNNPACK's pthreadpool; the default is every core
         self._torch, self._lib = torch, portable_lib
-        self.program = EtRuntime.get().load_program(Path(self.engine))
-        self.method = self.program.load_method("forward")
+        try:
+            with native_log() as lines:
+                self.program = EtRuntime.get().load_program(Path(self.engine))
+                self.method = self.program.load_method("forward")
+        except RuntimeError as exc:  # the reason is only in the C++ log (an XNNPACK node it cannot create)
+            raise RuntimeError(f"{Path(self.engine).name}: {reason(lines, exc)}") from None
         self.capacity = self.method.metadata.input_tensor_meta(0).sizes()[0]
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
@@ -98,7 +105,8 @@ class ExecuTorchRuntime(Runtime):
         """ETDump of a second load with profiling on, read by the devtools Inspector: XNNPACK's per-operator
         events (``op`` the XNNPACK operator, ``kernel`` its layout, type and implementation: ``NHWC, QS8 IGEMM``
         is INT8, ``NHWC, F32 ...`` float) and ExecuTorch's portable kernels for what was not delegated, over
-        ``RUNS`` runs after one warm-up."""
+        ``RUNS`` runs after one warm-up. "Fully Connected" rows say which graph node they ran (``node``,
+        ``source``: a linear layer or a 1x1 convolution), from the map the build wrote beside the ``.pte``."""
         from executorch.devtools import Inspector
         from executorch.runtime import Runtime as EtRuntime
         program = EtRuntime.get().load_program(Path(self.engine), enable_etdump=True)
@@ -110,17 +118,15 @@ class ExecuTorchRuntime(Runtime):
             etdump = str(Path(scratch) / "profile.etdp")
             program.write_etdump_result_to_file(etdump, str(Path(scratch) / "debug.bin"))
             inspector = Inspector(etdump_path=etdump)
+        events = [event for block in inspector.event_blocks if block.name == "Execute" for event in block.events
+                  if event.name not in _WRAPPERS and event.perf_data and len(event.perf_data.raw) > 1]
+        origins = fully_connected_origins(Path(self.engine), events)
         samples, seen = [], set()
-        for block in inspector.event_blocks:
-            if block.name != "Execute":
-                continue
-            for i, event in enumerate(block.events):
-                if event.name in _WRAPPERS or not event.perf_data or len(event.perf_data.raw) <= 1:
-                    continue
-                name = event.name if event.name not in seen else f"{event.name} [{i}]"
-                seen.add(name)
-                samples.append((name, *_op_kernel(event.name, event.is_delegated_op),
-                                float(sum(event.perf_data.raw[1:]))))
+        for i, event in enumerate(events):
+            name = event.name if event.name not in seen else f"{event.name} [{i}]"
+            seen.add(name)
+            samples.append((name, *_op_kernel(event.name, event.is_delegated_op),
+                            float(sum(event.perf_data.raw[1:])), origins.get(i)))
         return layer_table(samples, RUNS)
 
     def settings(self) -> dict:
@@ -130,6 +136,21 @@ class ExecuTorchRuntime(Runtime):
     def deactivate_impl(self) -> None:
         self.method = None  # type: ignore[assignment]
         self.program = None  # type: ignore[assignment]
+
+
+def fully_connected_origins(pte: Path, events: list) -> dict[int, dict]:
+    """Event index -> ``{node, source}`` for the "Fully Connected" events, paired in order with the build's map
+    (XNNPACK's profiler gives no debug handle: delegate_debug_id is -1). Paired only where the counts agree and
+    every pair agrees on float vs quantized kernels; otherwise nothing is attributed."""
+    path = pte.with_name(OPERATORS_FILE)
+    if not path.is_file():
+        return {}
+    built = json.loads(path.read_text())["fully_connected"]
+    found = [(i, e.name) for i, e in enumerate(events) if e.is_delegated_op and e.name.startswith("Fully Connected")]
+    if len(found) != len(built) or any((" F32)" in name or " F32 " in name) == o["quantized"]
+                                       for (_i, name), o in zip(found, built)):
+        return {}
+    return {i: {"node": o["node"], "source": o["source"]} for (i, _name), o in zip(found, built)}
 
 
 def _op_kernel(event: str, delegated: bool) -> tuple[str, str]:

@@ -24,7 +24,8 @@ from .records import samples
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgebench", "font.size": 9, "axes.titlesize": 10,
                      "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})
 RUNTIME_MARKERS = {"ort": "o", "openvino": "s", "trt": "^", "torch": "D"}
-RUNTIME_COLORS = {"ort": "#1f77b4", "openvino": "#ff7f0e", "trt": "#2ca02c", "torch": "#7f7f7f"}
+RUNTIME_COLORS = {"ort": "#1f77b4", "openvino": "#ff7f0e", "trt": "#2ca02c", "executorch": "#9467bd",
+                  "torch": "#7f7f7f"}
 PRECISION_SHADE = {"fp32": 1.0, "fp16": 0.75, "int8": 0.55}
 
 
@@ -133,12 +134,12 @@ def speedup(rows: list[dict]) -> Figure | None:
             err = None
             if r["int8_speedup_ci95_lo"] is not None:
                 err = [[r["int8_speedup"] - r["int8_speedup_ci95_lo"]], [r["int8_speedup_ci95_hi"] - r["int8_speedup"]]]
-            ax.bar(x, r["int8_speedup"], width, color=RUNTIME_COLORS.get(rt), yerr=err, capsize=3,
+            ax.bar(x, r["int8_speedup"], width, color=RUNTIME_COLORS.get(rt, "grey"), yerr=err, capsize=3,
                    label=rt if i == 0 or not ax.get_legend_handles_labels()[1].count(rt) else None)
     ax.axhline(1.0, color="black", lw=1)
     ax.set_ylabel("INT8 speed-up over FP32 (p50 ratio, x)")
     _grouped_axis(ax, models, family_of)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=RUNTIME_COLORS.get(rt)) for rt in runtimes]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=RUNTIME_COLORS.get(rt, "grey")) for rt in runtimes]
     ax.legend(handles, runtimes, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
@@ -199,7 +200,7 @@ def _runtime_bars(ax, data: list[dict], models: list[str], value) -> None:
             if y is not None:
                 xs.append(i + (j - (len(series) - 1) / 2) * width)
                 ys.append(y)
-        ax.bar(xs, ys, width, color=RUNTIME_COLORS.get(rt), alpha=PRECISION_SHADE.get(p, 1.0),
+        ax.bar(xs, ys, width, color=RUNTIME_COLORS.get(rt, "grey"), alpha=PRECISION_SHADE.get(p, 1.0),
                hatch="//" if p == "int8" else None, edgecolor="white", label=f"{rt} {p}")
 
 

@@ -14,6 +14,11 @@ node op types (``QLinearConv``, ``QuickGelu``), OpenVINO's executed layer types 
   more; OpenVINO: a ``MatMul`` left after weights made the rest ``FullyConnected``; its MHA
   ``Subgraph`` in an ``/attn/`` scope) vs a matmul with a weight (``FullyConnected``, ``Gemm``, qkv/proj/mlp).
   Linear layers are their own class: in the transformers they are most of the time.
+* ExecuTorch: XNNPACK names its depthwise kernels ``DWConv``, and runs the 1x1 convolutions as its
+  "Fully Connected" operator; those rows carry the graph node's ``source`` (the build's operator map),
+  so a pointwise conv is a dense conv and one on a 1x1 map is squeeze-excitation. Without the map they
+  read as linear layers. XNNPACK's element-wise ``Multiply``/``Sigmoid`` have no scope: an SE gate's
+  multiply is an activation here.
 """
 
 from __future__ import annotations
@@ -58,6 +63,21 @@ OP_CLASSES: dict[str, dict[str, str]] = {
         **dict.fromkeys(("FakeQuantize", "Convert"), QDQ),
         **dict.fromkeys(("ShuffleChannels", "Concat", "Split", "VariadicSplit", "Transpose", "Reshape", "Reorder",
                          "StridedSlice", "Gather", "Broadcast", "DepthToSpace", "SpaceToDepth"), MOVE),
+    },
+    # ExecuTorch: XNNPACK's operator names (its profiler has no debug handles) and the portable kernels' names.
+    "executorch": {
+        "Convolution": DENSE,  # DWConv kernels: depthwise, below
+        "Fully Connected": LINEAR,  # or a 1x1 conv: the build's map says which (``source``), below
+        "Batch Matrix Multiply": ATTN,
+        "Softmax": SOFTMAX,
+        **dict.fromkeys(("native_layer_norm.out", "native_group_norm.out"), NORM),
+        **dict.fromkeys(("HardSwish", "GELU", "Sigmoid", "Clamp", "Tanh", "SiLU", "ELU", "Leaky ReLU", "Multiply",
+                         "gelu.out", "hardswish.out", "sigmoid.out"), ACT),
+        "Convert": QDQ,
+        **dict.fromkeys(("Transpose", "Copy", "Constant Pad", "Concatenate", "Even Split", "Slice", "Static Reshape",
+                         "_to_dim_order_copy.out", "view_copy.out", "expand_copy.out", "select_copy.int_out",
+                         "slice_copy.Tensor_out", "cat.out", "permute_copy.out", "clone.out", "split_copy.Tensor_out",
+                         "split_with_sizes_copy.out", "unsqueeze_copy.out", "squeeze_copy.dims_out"), MOVE),
     },
     # TensorRT reports layer names only: the op is the last part of the first fused layer's name.
     "trt": {
@@ -142,6 +162,11 @@ def classify(runtime: str, row: dict, scopes: set[str] = frozenset()) -> str:
                 return OTHER  # a scale by a constant, not an activation
         if op in ("ReduceMean", "GlobalAveragePool", "QLinearGlobalAveragePool"):
             return OTHER
+    if runtime == "executorch":
+        if op == "Convolution" and "DWConv" in row.get("kernel", ""):
+            return DW
+        if op == "Fully Connected" and row.get("source", "").startswith("conv 1x1"):
+            return SE if row["source"].endswith("on a 1x1 map") else DENSE
     if runtime == "openvino":
         if op == "Subgraph":
             if _ATTN_SCOPE.search(layer) and "fq_output" not in layer:
