@@ -31,6 +31,17 @@ def test_every_registered_backend_is_independent_of_the_others():
     assert packages == set(independent)
 
 
+def test_the_build_format_joins_only_executorchs_engine_keys():
+    """ExecuTorch's lowering recipe changed (build_format 2): its programs are rebuilt, no other runtime's are."""
+    from edgebench.backends import runtime_class
+    from edgebench.build.keys import engine_key
+    assert runtime_class("executorch").build_format == 2
+    assert all(runtime_class(name).build_format == 0 for name in ("ort", "openvino", "trt"))
+    assert engine_key("ab" * 32, "ort", "1.31.1", "fp32") == engine_key("ab" * 32, "ort", "1.31.1", "fp32", build_format=0)
+    assert engine_key("ab" * 32, "executorch", "1.5.1", "fp32", build_format=2) != engine_key(
+        "ab" * 32, "executorch", "1.5.1", "fp32")
+
+
 def _usable() -> None:
     from edgebench.backends import runtime_class
     found = runtime_class("executorch").availability()
@@ -98,6 +109,19 @@ def test_a_timed_batch_above_the_programs_bound_is_one_line(workdir):
     assert proc.returncode != 0
     record = _records(workdir / "r.jsonl")[-1]
     assert record["status"] == "failed" and f"takes batches up to {capacity}" in record["error"], record
+
+
+def test_ab_gate_on_executorch(workdir):
+    """The latency gate on ExecuTorch programs: the FP32 program against a byte-identical copy of its artifacts."""
+    copy = workdir / "copy"
+    shutil.copytree(workdir / "artifacts" / MODEL, copy, dirs_exist_ok=True)
+    proc = edgebench("gate", "--baseline", MODEL, "--weights", "random", "--candidate", str(copy), "--runtime",
+                     "executorch", "--threads", "1", "--rounds", "2", "--max-rounds", "2", "--round-seconds", "0.5",
+                     "--json", "--results", "gate.jsonl", cwd=workdir, timeout=900)
+    assert proc.returncode in (0, 3), proc.stderr[-2000:]  # A/A: never a regression of the byte-identical copy
+    record = json.loads(proc.stdout)
+    p50 = record["metrics"][0]
+    assert p50["ci"][0] <= p50["ratio"] <= p50["ci"][1] and record["rounds_used"] == 2, record
 
 
 def test_int8_program_from_the_calibration_split_measured_on_the_pte(workdir, data_dir):

@@ -89,7 +89,7 @@ class EngineRequest:
 class Runtime(ABC):
     """Load an engine, run numpy batches, report settings and memory, release."""
 
-    name: ClassVar[str]  # CLI name: torch | ort | openvino | trt
+    name: ClassVar[str]  # CLI name: torch | ort | openvino | trt | executorch
     engine_kind: ClassVar[str]  # which build artifact the runtime loads
     #: Whether the engine is a build product that must match the runtime version / device
     #: it was built with (TensorRT plans); CPU runtimes load portable files.
@@ -103,6 +103,9 @@ class Runtime(ABC):
     #: The device an engine runs on when none is asked for (``RuntimeOptions.device`` None).
     default_device: ClassVar[str] = "cpu"
     build_options_class: ClassVar[type | None] = None
+    #: Bumped when a backend that builds its own engines changes how (it joins the engine's content key where
+    #: non-zero, so programs of an older recipe are rebuilt; the other runtimes' keys are unchanged).
+    build_format: ClassVar[int] = 0
 
     @classmethod
     def availability(cls) -> Availability:

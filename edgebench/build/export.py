@@ -214,7 +214,7 @@ def build_engines(artifacts: Artifacts, runtimes: tuple[str, ...], precision: st
 
         key = engine_key(manifest["files"][ONNX_FILE]["sha256"], rt, available.version, precision,
                          options if cls.build_options_class else None, available.devices,
-                         {k: key for k, (_path, key) in sources.items()})
+                         {k: key for k, (_path, key) in sources.items()}, cls.build_format)
         artifacts.ensure(Step(f"{rt}/{precision}", key, build, verify, precision, available.version), status)
 
 

@@ -15,16 +15,18 @@ def onnx_key(spec: dict, weights: str | None, preprocess: dict, opset: int, torc
 
 
 def engine_key(onnx_sha256: str, runtime: str, version: str | None, precision: str, options: object = None,
-               devices: list[str] | None = None, sources: dict[str, str] | None = None) -> str:
+               devices: list[str] | None = None, sources: dict[str, str] | None = None, build_format: int = 0) -> str:
     """One engine: the ONNX, runtime and version, precision; for a backend with build options (a TensorRT
     plan), also those options (``options.key(precision)``), its devices and the models it is built from
-    (``sources``: their content keys, e.g. the Q/DQ ONNX of an INT8 plan)."""
+    (``sources``: their content keys, e.g. the Q/DQ ONNX of an INT8 plan), and the backend's ``build_format``."""
     fields: dict = {"onnx": onnx_sha256, "runtime": runtime, "version": version, "precision": precision,
                     "format": EXPORT_FORMAT}
     if options is not None:
         fields["build"] = {**options.key(precision), "devices": devices or []}
     if sources:
         fields["sources"] = sources
+    if build_format:
+        fields["backend_format"] = build_format
     return sha256_json(fields)
 
 

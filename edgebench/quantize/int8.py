@@ -149,7 +149,8 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
                                  {"openvino": versions.get("openvino"), "nncf": versions.get("nncf")})}
     own = {cls.int8_model: cls for r in runtimes if (cls := runtime_class(r)).int8_model not in (None, *SHARED_INT8)}
     own_versions = {m: cls.availability().version for m, cls in own.items()}
-    keys.update({m: int8_key({**base, "method": own_method}, m, {m: version}) for m, version in own_versions.items()})
+    keys.update({m: int8_key({**base, "method": own_method, "backend_format": own[m].build_format}, m, {m: version})
+                 for m, version in own_versions.items()})
     section = manifest.setdefault("int8", {})
     timings = section.setdefault("seconds", {})
     start = time.perf_counter()

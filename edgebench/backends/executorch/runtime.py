@@ -33,6 +33,7 @@ class ExecuTorchRuntime(Runtime):
     name = "executorch"
     engine_kind = "executorch"
     int8_model = "executorch"  # its own PT2E .pte (quantize_int8), from the shared calibration split
+    build_format = 2  # 2: zero-width pads dropped, run at batch 1 and its bound, operators.json beside the .pte
 
     @classmethod
     def availability_impl(cls) -> Availability:
