@@ -246,3 +246,41 @@ def test_quantized_zero_width_pads_are_dropped_so_xnnpack_loads_the_program(tmp_
     prepared(torch.randn(4, 16, 8, 8))
     built = lowered_program(convert_pt2e(prepared), (16, 8, 8), "pad_merge", tmp_path / "model.pte", lambda _msg: None)
     assert built["batch_capacity"] >= 1 and (tmp_path / "model.pte").exists(), built
+
+
+def test_the_operator_map_pairs_only_the_1x1_convs_xnnpack_runs_as_fully_connected(tmp_path):
+    """Measured: XNNPACK runs an unstrided, unpadded 1x1 conv as "Fully Connected", a strided or padded one as a
+    Convolution (IGEMM); the map the build writes pairs one to one with the real ETDump events."""
+    _usable()
+    import torch
+    from executorch.devtools import Inspector
+    from executorch.runtime import Runtime
+
+    from edgebench.backends.executorch.export import lowered_program, operator_map
+    from edgebench.backends.executorch.runtime import fully_connected_origins
+
+    class OneByOnes(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.pw = torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.Conv2d(16, 32, 1)
+            self.down, self.padded = torch.nn.Conv2d(32, 64, 1, stride=2), torch.nn.Conv2d(64, 64, 1, padding=1)
+            self.fc = torch.nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc(self.padded(self.down(self.pw(self.stem(x)).relu())).mean((2, 3)))
+
+    pte = tmp_path / "model.pte"
+    built = lowered_program(OneByOnes().eval(), (3, 32, 32), "one_by_ones", pte, lambda _msg: None)
+    assert [(o["node"], o["source"]) for o in built["fully_connected"]] == [("pw", "conv 1x1"), ("fc", "linear")]
+    operator_map(pte, built["fully_connected"])
+    program = Runtime.get().load_program(pte, enable_etdump=True)
+    method = program.load_method("forward")
+    for _ in range(3):
+        method.execute([torch.randn(1, 3, 32, 32)])
+    program.write_etdump_result_to_file(str(tmp_path / "run.etdp"), str(tmp_path / "debug.bin"))
+    events = [e for block in Inspector(etdump_path=str(tmp_path / "run.etdp")).event_blocks if block.name == "Execute"
+              for e in block.events if e.is_delegated_op]
+    assert sum(e.name.startswith("Convolution") for e in events) == 3  # the 3x3 stem, the strided and padded 1x1s
+    paired = fully_connected_origins(pte, events)
+    assert [(events[i].name.split(" (")[0], o["node"]) for i, o in sorted(paired.items())] == [
+        ("Fully Connected", "pw"), ("Fully Connected", "fc")]

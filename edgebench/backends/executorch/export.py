@@ -88,16 +88,19 @@ def portable_compute(delegated: dict) -> int:
 
 def fully_connected_origins(edge) -> list[dict]:
     """The nodes XNNPACK runs as its "Fully Connected" operator, in execution order (delegates in call order,
-    nodes in each delegate's order): linear layers and the 1x1 convolutions XNNPACK rewrites to a GEMM. Its
-    profiler names only the operator ("Fully Connected (NC, F32) GEMM #3"), so without this map mobilenet_v2's
-    pointwise convolutions (74 % of its FP32 time) read as linear layers. Each entry: the node, its source
-    (``linear``, ``conv 1x1``, or ``conv 1x1 on a 1x1 map``: squeeze-excitation), whether it is quantized."""
+    nodes in each delegate's order): linear layers and the unstrided, unpadded 1x1 convolutions XNNPACK rewrites
+    to a GEMM. Its profiler names only the operator ("Fully Connected (NC, F32) GEMM #3"), so without this map
+    mobilenet_v2's pointwise convolutions (74 % of its FP32 time) read as linear layers. Each entry: the node, its source
+    (``linear``, ``conv 1x1``, or ``conv 1x1 on a 1x1 map``: squeeze-excitation), whether it is quantized. A
+    graph this cannot read gives an empty map (the profile then attributes nothing), never a failed build."""
     graph = edge.exported_program().graph_module
+    delegates = [getattr(graph, n.args[0].target, None) for n in graph.graph.nodes
+                 if n.op == "call_function" and "executorch_call_delegate" in str(n.target)]
+    if not all(hasattr(d, "original_module") for d in delegates):
+        return []
     origins = []
-    for node in graph.graph.nodes:
-        if node.op != "call_function" or "executorch_call_delegate" not in str(node.target):
-            continue
-        for inner in getattr(graph, node.args[0].target).original_module.graph.nodes:
+    for delegate in delegates:
+        for inner in delegate.original_module.graph.nodes:
             source = _fully_connected_source(inner)
             if source:
                 weight = inner.args[1]
@@ -114,9 +117,10 @@ def _fully_connected_source(node) -> str | None:
         return "linear"
     if "aten.convolution" not in target:
         return None
-    x, weight = (a.meta.get("val") for a in node.args[:2])
-    if weight is None or tuple(weight.shape[2:]) != (1, 1) or node.args[8] != 1:
-        return None
+    x, weight = (getattr(a, "meta", {}).get("val") for a in node.args[:2])
+    stride, padding, groups = node.args[3], node.args[4], node.args[8]
+    if weight is None or tuple(weight.shape[2:]) != (1, 1) or groups != 1 or set(stride) != {1} or any(padding):
+        return None  # a strided or padded 1x1 conv stays an XNNPACK Convolution (IGEMM), measured
     return "conv 1x1 on a 1x1 map" if x is not None and tuple(x.shape[2:]) == (1, 1) else "conv 1x1"
 
 
@@ -164,13 +168,13 @@ def lower(exported, model: str, out: Path, input_shape: tuple[int, ...], status)
     try:
         edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
         delegated = delegation(edge)
-        origins = fully_connected_origins(edge)
         program = edge.to_executorch()
     except Exception as exc:  # noqa: BLE001 - one line per model in a sweep, never a traceback
         raise failure("XNNPACK lowering", model, exc) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(program.buffer)
-    return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated, "fully_connected": origins,
+    return {"lower_seconds": round(time.perf_counter() - t0, 2), "delegation": delegated,
+            "fully_connected": fully_connected_origins(edge),
             "batch_capacity": checked_bound(out, model, input_shape)}
 
 
