@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from edgebench.results.report import FAMILY_ORDER
 
-from .op_classes import CLASSES, class_shares
+from .op_classes import CLASSES, UNMAPPED, class_shares
 from .records import samples
 
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgebench", "font.size": 9, "axes.titlesize": 10,
@@ -168,6 +168,7 @@ def op_classes(records: list[dict]) -> Figure | None:
     cmap = plt.get_cmap("tab20")
     colors = {c: cmap(i * 2 % 20 + (i * 2 // 20)) for i, c in enumerate(CLASSES)}
     colors["other"] = (0.8, 0.8, 0.8, 1.0)
+    colors[UNMAPPED] = cmap(5)  # light green: linear's green, undecided
     for ax, rt in zip(axes[0], runtimes):
         keys = sorted(by_rt[rt], key=lambda k: (order[k[0]], k[1] != "fp32"))
         for y, k in enumerate(keys):

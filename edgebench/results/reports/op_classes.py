@@ -16,8 +16,8 @@ node op types (``QLinearConv``, ``QuickGelu``), OpenVINO's executed layer types 
   Linear layers are their own class: in the transformers they are most of the time.
 * ExecuTorch: XNNPACK names its depthwise kernels ``DWConv``, and runs the 1x1 convolutions as its
   "Fully Connected" operator; those rows carry the graph node's ``source`` (the build's operator map),
-  so a pointwise conv is a dense conv and one on a 1x1 map is squeeze-excitation. Without the map they
-  read as linear layers. XNNPACK's element-wise ``Multiply``/``Sigmoid`` have no scope: an SE gate's
+  so a pointwise conv is a dense conv and one on a 1x1 map is squeeze-excitation. Without the map (a
+  program built before it) they are their own class, "FC or 1x1 conv": by name they are either. XNNPACK's element-wise ``Multiply``/``Sigmoid`` have no scope: an SE gate's
   multiply is an activation here.
 """
 
@@ -28,8 +28,8 @@ from collections import defaultdict
 
 CLASSES = ("dense conv", "depthwise conv", "linear (FC/MLP)", "attention matmul", "softmax", "layer norm",
            "activation (h-swish/SiLU/GELU)", "squeeze-excitation", "quantize/dequantize",
-           "data movement (shuffle/split/concat)", "other")
-DENSE, DW, LINEAR, ATTN, SOFTMAX, NORM, ACT, SE, QDQ, MOVE, OTHER = CLASSES
+           "data movement (shuffle/split/concat)", "FC or 1x1 conv (no operator map)", "other")
+DENSE, DW, LINEAR, ATTN, SOFTMAX, NORM, ACT, SE, QDQ, MOVE, UNMAPPED, OTHER = CLASSES
 
 # (runtime, op type) -> class, before the structural rules below refine conv / matmul / SE.
 OP_CLASSES: dict[str, dict[str, str]] = {
@@ -165,8 +165,11 @@ def classify(runtime: str, row: dict, scopes: set[str] = frozenset()) -> str:
     if runtime == "executorch":
         if op == "Convolution" and "DWConv" in row.get("kernel", ""):
             return DW
-        if op == "Fully Connected" and row.get("source", "").startswith("conv 1x1"):
-            return SE if row["source"].endswith("on a 1x1 map") else DENSE
+        if op == "Fully Connected":
+            source = row.get("source")
+            if not source:
+                return UNMAPPED  # a program built before the operator map: a linear layer or a 1x1 conv
+            return LINEAR if source == "linear" else SE if source.endswith("on a 1x1 map") else DENSE
     if runtime == "openvino":
         if op == "Subgraph":
             if _ATTN_SCOPE.search(layer) and "fq_output" not in layer:
