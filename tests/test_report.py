@@ -192,6 +192,21 @@ def test_op_classes_on_real_openvino_profiles(sweep):
         assert not unknown, unknown
 
 
+def test_op_classes_executorch_operator_names():
+    """ExecuTorch rows as its profile writes them (real ETDump rows are checked in tests/test_executorch.py): XNNPACK's
+    "Fully Connected" is a dense conv, SE or linear by the build's operator map, and its own class without one."""
+    from edgebench.results.reports.op_classes import DENSE, DW, LINEAR, MOVE, NORM, QDQ, SE, UNMAPPED, classify
+    fc = {"op": "Fully Connected", "kernel": "NC, QS8, QC8W GEMM"}
+    assert [classify("executorch", {**fc, **extra}) for extra in (
+        {"source": "conv 1x1"}, {"source": "conv 1x1 on a 1x1 map"}, {"source": "linear"}, {})] == [
+        DENSE, SE, LINEAR, UNMAPPED]
+    assert classify("executorch", {"op": "Convolution", "kernel": "NHWC, QC8 DWConv"}) == DW
+    assert classify("executorch", {"op": "Convolution", "kernel": "NHWC, F32 IGEMM"}) == DENSE
+    assert classify("executorch", {"op": "Convert", "kernel": "NC"}) == QDQ
+    assert classify("executorch", {"op": "native_layer_norm.out", "kernel": "portable"}) == NORM
+    assert classify("executorch", {"op": "Constant Pad", "kernel": "ND, X32"}) == MOVE
+
+
 def test_op_classes_tensorrt_layer_names():
     """TensorRT: no GPU here, so not a real profile: layer names in TensorRT's own conventions (fused
     ``A + B`` layers, reformatting copies, Myelin foreign nodes, Q/DQ layers)."""
