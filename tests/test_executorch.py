@@ -37,7 +37,8 @@ def test_the_build_format_joins_only_executorchs_engine_keys():
     from edgebench.build.keys import engine_key
     assert runtime_class("executorch").build_format == 2
     assert all(runtime_class(name).build_format == 0 for name in ("ort", "openvino", "trt"))
-    assert engine_key("ab" * 32, "ort", "1.31.1", "fp32") == engine_key("ab" * 32, "ort", "1.31.1", "fp32", build_format=0)
+    assert engine_key("ab" * 32, "ort", "1.31.1", "fp32") == engine_key("ab" * 32, "ort", "1.31.1", "fp32",
+                                                                       build_format=0)
     assert engine_key("ab" * 32, "executorch", "1.5.1", "fp32", build_format=2) != engine_key(
         "ab" * 32, "executorch", "1.5.1", "fp32")
 
@@ -66,7 +67,8 @@ def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((workdir / "artifacts" / MODEL / "manifest.json").read_text())
     entry = manifest["engines"]["executorch/fp32"]
-    assert entry["files"] == ["fp32/executorch/model.pte", "fp32/executorch/operators.json"] and entry["runtime_version"]
+    assert entry["files"] == ["fp32/executorch/model.pte", "fp32/executorch/operators.json"]
+    assert entry["runtime_version"]
     build = entry["build"]
     assert build["batch_capacity"] >= 8  # verification runs batches of 8 and 1: the batch is dynamic
     # every compute op runs in XNNPACK; what stays outside is layout copies and the classifier's flatten
@@ -257,7 +259,7 @@ def test_the_operator_map_pairs_only_the_1x1_convs_xnnpack_runs_as_fully_connect
     from executorch.runtime import Runtime
 
     from edgebench.backends.executorch.export import lowered_program, operator_map
-    from edgebench.backends.executorch.runtime import fully_connected_origins
+    from edgebench.backends.executorch.runtime import _op_kernel, paired_fully_connected
 
     class OneByOnes(torch.nn.Module):
         def __init__(self):
@@ -281,6 +283,6 @@ def test_the_operator_map_pairs_only_the_1x1_convs_xnnpack_runs_as_fully_connect
     events = [e for block in Inspector(etdump_path=str(tmp_path / "run.etdp")).event_blocks if block.name == "Execute"
               for e in block.events if e.is_delegated_op]
     assert sum(e.name.startswith("Convolution") for e in events) == 3  # the 3x3 stem, the strided and padded 1x1s
-    paired = fully_connected_origins(pte, events)
+    paired = paired_fully_connected(pte, [_op_kernel(e.name, e.is_delegated_op) for e in events])
     assert [(events[i].name.split(" (")[0], o["node"]) for i, o in sorted(paired.items())] == [
         ("Fully Connected", "pw"), ("Fully Connected", "fc")]

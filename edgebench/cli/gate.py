@@ -38,7 +38,8 @@ def _known_model(name: str, sources: set[str]) -> bool:
 @click.option("--budget", "budget_file", type=click.Path(dir_okay=False, path_type=Path),
               help="edgebench.toml with [[budget]] tables: p50_ms, p99_ms, peak_rss_mb, engine_mb, "
                    "int8_drop_points, min_int8_speedup per model/runtime/precision/batch.")
-@click.option("--runtime", "runtime_name", required=True, help="ort | openvino | trt | executorch (the same for both sides).")
+@click.option("--runtime", "runtime_name", required=True,
+              help="ort | openvino | trt | executorch (the same for both sides).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @click.option("--batch", type=click.IntRange(1, 4096), default=1, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads [default: all cores].")

@@ -90,9 +90,10 @@ def fully_connected_origins(edge) -> list[dict]:
     """The nodes XNNPACK runs as its "Fully Connected" operator, in execution order (delegates in call order,
     nodes in each delegate's order): linear layers and the unstrided, unpadded 1x1 convolutions XNNPACK rewrites
     to a GEMM. Its profiler names only the operator ("Fully Connected (NC, F32) GEMM #3"), so without this map
-    mobilenet_v2's pointwise convolutions (74 % of its FP32 time) read as linear layers. Each entry: the node, its source
-    (``linear``, ``conv 1x1``, or ``conv 1x1 on a 1x1 map``: squeeze-excitation), whether it is quantized. A
-    graph this cannot read gives an empty map (the profile then attributes nothing), never a failed build."""
+    mobilenet_v2's pointwise convolutions (74 % of its FP32 time) read as linear layers. Each entry: the node,
+    its source (``linear``, ``conv 1x1``, or ``conv 1x1 on a 1x1 map``: squeeze-excitation), whether it is
+    quantized. A graph this cannot read gives an empty map (the profile then attributes nothing), never a failed
+    build."""
     graph = edge.exported_program().graph_module
     delegates = [getattr(graph, n.args[0].target, None) for n in graph.graph.nodes
                  if n.op == "call_function" and "executorch_call_delegate" in str(n.target)]
@@ -347,5 +348,6 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
     return {"tool": "torchao PT2E (prepare_pt2e/convert_pt2e) + XNNPACK lowering", "torch": torch.__version__,
             **recipe, "recipe": f"PT2E S8 per-channel weights / S8 activations ({recipe['activations']})",
             "method": method, "calibration_images": len(images),
-            "quantize_seconds": calibrate_seconds, "seconds": round(calibrate_seconds + built["lower_seconds"], 2), "quantized_ops": dict(sorted(quantized.items())),
-            "left_in_float": left_in_float, **built, "noop_pads_dropped": pads, "files": files}  # pads: dropped before PT2E
+            "quantize_seconds": calibrate_seconds, "seconds": round(calibrate_seconds + built["lower_seconds"], 2),
+            "quantized_ops": dict(sorted(quantized.items())), "left_in_float": left_in_float, **built,
+            "noop_pads_dropped": pads, "files": files}  # pads: dropped before PT2E (the converted graph has none)

@@ -121,13 +121,13 @@ class ExecuTorchRuntime(Runtime):
             inspector = Inspector(etdump_path=etdump)
         events = [event for block in inspector.event_blocks if block.name == "Execute" for event in block.events
                   if event.name not in _WRAPPERS and event.perf_data and len(event.perf_data.raw) > 1]
-        origins = fully_connected_origins(Path(self.engine), events)
+        ops = [_op_kernel(event.name, event.is_delegated_op) for event in events]
+        origins = paired_fully_connected(Path(self.engine), ops)
         samples, seen = [], set()
-        for i, event in enumerate(events):
+        for i, (event, (op, kernel)) in enumerate(zip(events, ops)):
             name = event.name if event.name not in seen else f"{event.name} [{i}]"
             seen.add(name)
-            samples.append((name, *_op_kernel(event.name, event.is_delegated_op),
-                            float(sum(event.perf_data.raw[1:])), origins.get(i)))
+            samples.append((name, op, kernel, float(sum(event.perf_data.raw[1:])), origins.get(i)))
         return layer_table(samples, RUNS)
 
     def settings(self) -> dict:
@@ -139,19 +139,20 @@ class ExecuTorchRuntime(Runtime):
         self.program = None  # type: ignore[assignment]
 
 
-def fully_connected_origins(pte: Path, events: list) -> dict[int, dict]:
-    """Event index -> ``{node, source}`` for the "Fully Connected" events, paired in order with the build's map
-    (XNNPACK's profiler gives no debug handle: delegate_debug_id is -1). Paired only where the counts agree and
-    every pair agrees on float vs quantized kernels; otherwise nothing is attributed."""
+def paired_fully_connected(pte: Path, ops: list[tuple[str, str]]) -> dict[int, dict]:
+    """Event index -> ``{node, source}`` for the "Fully Connected" events among ``ops`` (each event's (op, kernel)),
+    paired in order with the build's map (XNNPACK's profiler gives no debug handle: delegate_debug_id is -1).
+    Paired only where the counts agree and every pair agrees on float vs quantized kernels; otherwise nothing is
+    attributed."""
     path = pte.with_name(OPERATORS_FILE)
     if not path.is_file():
         return {}
     built = json.loads(path.read_text())["fully_connected"]
-    found = [(i, e.name) for i, e in enumerate(events) if e.is_delegated_op and e.name.startswith("Fully Connected")]
-    if len(found) != len(built) or any((" F32)" in name or " F32 " in name) == o["quantized"]
-                                       for (_i, name), o in zip(found, built)):
+    found = [(i, "F32" not in kernel.replace(",", " ").split()) for i, (op, kernel) in enumerate(ops)
+             if op == "Fully Connected"]
+    if len(found) != len(built) or any(quantized != o["quantized"] for (_i, quantized), o in zip(found, built)):
         return {}
-    return {i: {"node": o["node"], "source": o["source"]} for (i, _name), o in zip(found, built)}
+    return {i: {"node": o["node"], "source": o["source"]} for (i, _quantized), o in zip(found, built)}
 
 
 def _op_kernel(event: str, delegated: bool) -> tuple[str, str]:

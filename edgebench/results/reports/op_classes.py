@@ -17,8 +17,8 @@ node op types (``QLinearConv``, ``QuickGelu``), OpenVINO's executed layer types 
 * ExecuTorch: XNNPACK names its depthwise kernels ``DWConv``, and runs the 1x1 convolutions as its
   "Fully Connected" operator; those rows carry the graph node's ``source`` (the build's operator map),
   so a pointwise conv is a dense conv and one on a 1x1 map is squeeze-excitation. Without the map (a
-  program built before it) they are their own class, "FC or 1x1 conv": by name they are either. XNNPACK's element-wise ``Multiply``/``Sigmoid`` have no scope: an SE gate's
-  multiply is an activation here.
+  program built before it) they are their own class, "FC or 1x1 conv": by name they are either.
+  XNNPACK's element-wise ``Multiply``/``Sigmoid`` have no scope: an SE gate's multiply is an activation here.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ OP_CLASSES: dict[str, dict[str, str]] = {
     # ExecuTorch: XNNPACK's operator names (its profiler has no debug handles) and the portable kernels' names.
     "executorch": {
         "Convolution": DENSE,  # DWConv kernels: depthwise, below
-        "Fully Connected": LINEAR,  # or a 1x1 conv: the build's map says which (``source``), below
+        "Fully Connected": UNMAPPED,  # a linear layer or a 1x1 conv: the build's map says which (``source``), below
         "Batch Matrix Multiply": ATTN,
         "Softmax": SOFTMAX,
         **dict.fromkeys(("native_layer_norm.out", "native_group_norm.out"), NORM),
@@ -165,11 +165,8 @@ def classify(runtime: str, row: dict, scopes: set[str] = frozenset()) -> str:
     if runtime == "executorch":
         if op == "Convolution" and "DWConv" in row.get("kernel", ""):
             return DW
-        if op == "Fully Connected":
-            source = row.get("source")
-            if not source:
-                return UNMAPPED  # a program built before the operator map: a linear layer or a 1x1 conv
-            return LINEAR if source == "linear" else SE if source.endswith("on a 1x1 map") else DENSE
+        if op == "Fully Connected" and row.get("source"):  # without one: a program built before the operator map
+            return LINEAR if row["source"] == "linear" else SE if row["source"].endswith("on a 1x1 map") else DENSE
     if runtime == "openvino":
         if op == "Subgraph":
             if _ATTN_SCOPE.search(layer) and "fq_output" not in layer:
