@@ -175,7 +175,48 @@ def test_keys_follow_the_recipe_and_a_moved_folder_is_rebuilt(small_data, tmp_pa
     assert not caplog.records
 
 
+CLASS_FLAGS = {"x86-amx": (SAPPHIRE_RAPIDS, "x86_64"), "x86-vnni": (CASCADE_LAKE, "x86_64"),
+               "x86-avx512": (SKYLAKE_SP, "x86_64"), "x86-avx2": (ZEN3, "x86_64"), "arm64": (NEOVERSE_N2, "aarch64"),
+               "other": (["sse4_2"], "x86_64")}
+
+
+def test_every_class_of_the_table_has_a_flag_set_here():
+    assert set(CLASS_FLAGS) == set(recipes.TABLE)
+    assert all(classify(*flags).name == name for name, flags in CLASS_FLAGS.items())
+
+
+@pytest.fixture(scope="module")
+def squeezenet_fp32(small_data, tmp_path_factory):
+    from edgebench.build.export import export_model
+    return export_model("squeezenet1_1", ("ort",), "fp32", "random", None, tmp_path_factory.mktemp("sq"), small_data)
+
+
+@pytest.mark.parametrize("cls", sorted(CLASS_FLAGS))
+def test_the_recipe_says_what_was_asked_for_on_every_class(cls, squeezenet_fp32, small_data, monkeypatch, caplog):
+    """On each CPU class: ``auto`` records ``chosen_by: auto``; then ``u8s8`` forced records ``chosen_by: user``,
+    even where u8s8 is what ``auto`` picks and the engine is reused (every VNNI CPU); the saturation warning
+    appears only where u8s8 saturates. The records read the recipe through ``Artifacts.int8_recipe``."""
+    from edgebench.quantize.int8 import calibrate
+    cpu = classify(*CLASS_FLAGS[cls])
+    monkeypatch.setattr(cpu_int8, "detect", lambda: cpu)
+    art = squeezenet_fp32
+    calibrate(art, ("ort",), small_data, num=8)
+    recipe = art.int8_recipe("ort")
+    assert (recipe["name"], recipe["chosen_by"], recipe["cpu_int8"]) == (recipes.TABLE[cls].ort.name, "auto", cls)
+    assert recipe["reason"] == recipes.TABLE[cls].ort.reason
+    auto_key = art.engine_entry("ort", "int8")["key"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        calibrate(art, ("ort",), small_data, num=8, int8_recipe="u8s8")
+    recipe = art.int8_recipe("ort")
+    assert (recipe["name"], recipe["chosen_by"], recipe["cpu_int8"]) == ("u8s8", "user", cls)
+    assert (art.engine_entry("ort", "int8")["key"] == auto_key) == (recipes.TABLE[cls].ort.name == "u8s8")
+    warnings = [r.getMessage() for r in caplog.records if "VPMADDUBSW saturation" in r.getMessage()]
+    assert len(warnings) == (1 if cpu.saturates_u8s8 else 0), warnings
+
+
 def test_run_records_the_recipe_and_warns_on_a_forced_saturating_one(small_data, tmp_path):
+    """The same through the real CLI on this machine's own CPU, whatever its class."""
     cpu = cpu_int8.detect()
     common = ("--runtime", "ort", "--model", "squeezenet1_1", "--precision", "int8", "--weights", "random",
               "--data", str(small_data), "--num", "8", "--warmup", "1", "--warmup-seconds", "0", "--iterations", "3",

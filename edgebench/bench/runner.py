@@ -96,7 +96,7 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
                  "device": (result.get("settings") or {}).get("device", options.device)},
         precision=options.precision,
         effective_precision=result.get("effective_precision"),
-        int8_recipe=(entry.get("build") or {}).get("recipe"),
+        int8_recipe=artifacts.int8_recipe(runtime) if options.precision == "int8" else None,
         batch=options.batches[0],
         threads=options.threads,
         latency_ms=result.get("latency_ms"),

@@ -80,6 +80,14 @@ class Artifacts:
     def engine_entry(self, runtime: str, precision: str) -> dict | None:
         return self.manifest["engines"].get(f"{runtime}/{precision}")
 
+    def int8_recipe(self, runtime: str) -> dict | None:
+        """The INT8 recipe of ``runtime``'s engine as the last calibration asked for it: an engine built by
+        ``auto`` and reused for the same recipe forced by the user says ``chosen_by: user``."""
+        built = ((self.engine_entry(runtime, "int8") or {}).get("build") or {}).get("recipe")
+        asked = ((self.manifest.get("int8") or {}).get("requested") or {}).get(runtime)
+        same = isinstance(built, dict) and isinstance(asked, dict) and asked.get("name") == built.get("name")
+        return asked if same else built
+
     def engine_current(self, runtime: str, precision: str, key: str) -> bool:
         entry = self.engine_entry(runtime, precision)
         return bool(entry) and entry.get("key") == key and all(self.file_intact(f) for f in entry["files"])

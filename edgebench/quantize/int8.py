@@ -152,6 +152,7 @@ def calibrate(artifacts: Artifacts, runtimes: tuple[str, ...], data: Path, num: 
     keys.update({m: int8_key({**base, "method": own_method, "backend_format": own[m].build_format}, m, {m: version})
                  for m, version in own_versions.items()})
     section = manifest.setdefault("int8", {})
+    section.setdefault("requested", {}).update({r: chosen[r].to_dict() for r in ("ort", "openvino") if r in models})
     timings = section.setdefault("seconds", {})
     start = time.perf_counter()
 

@@ -124,7 +124,7 @@ def accuracy_record(artifacts: Artifacts, runtime: str, precision: str, threads:
         runtime=extra.pop("runtime", {"name": runtime}), status=extra.pop("status", "ok"), precision=precision,
         threads=threads, accuracy=summary, headline=headline(summary, runtime, precision),
         int8=int8.get("calibration"), calibration_seconds=(int8.get("seconds") or {}).get(runtime),
-        int8_recipe=((artifacts.engine_entry(runtime, "int8") or {}).get("build") or {}).get("recipe") if int8 else None,
+        int8_recipe=artifacts.int8_recipe(runtime) if int8 else None,
         extra=extra)
 
 
