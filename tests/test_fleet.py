@@ -259,11 +259,33 @@ def test_killed_sshd_requeues_its_job_and_sets_the_place_aside(lab, bundles, tmp
     assert_released(lab)
 
 
+def gated_python(folder: Path) -> tuple[Path, Path]:
+    """A device Python whose first runner goes ahead and whose later ones wait until the test creates the
+    returned release file: the sweep is held open until the test's signal arrives, instead of racing it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    release = folder / "release"
+    wrapper = folder / "python"
+    wrapper.write_text(f"""#!/bin/sh
+if ! mkdir "{folder}/first" 2>/dev/null; then
+  while [ ! -e "{release}" ]; do sleep 0.05; done
+fi
+exec "{sys.executable}" "$@"
+""")
+    wrapper.chmod(0o755)
+    return wrapper, release
+
+
 def test_ctrl_c_releases_every_place_and_resume_finishes_without_repeats(lab, bundles, tmp_path):
     results = tmp_path / "results.jsonl"
-    args = sweep_args(lab, "orin-[12]", tmp_path, results, *FAST[:-1], "1.5", *[f"--bundle={b}" for b in bundles])
+    python, release = gated_python(tmp_path / "gate")
+    args = sweep_args(lab, "orin-[12]", tmp_path, results, *FAST, *[f"--bundle={b}" for b in bundles])
+    args[args.index("--python") + 1] = str(python)
     proc = spawn(args, tmp_path)
-    _wait_for(results, r"\n", timeout=120)  # a first job is in: the others are in flight or queued
+    _wait_for(results, r"\n", timeout=120)  # the first job is in; every other one waits for the release file
+    deadline = time.monotonic() + 60
+    while sum(any("runner.py" in " ".join(cmd) for cmd in lab.servers[p].sessions()) for p in ("orin-1", "orin-2")) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()  # both places hold a job
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
@@ -272,13 +294,14 @@ def test_ctrl_c_releases_every_place_and_resume_finishes_without_repeats(lab, bu
     for server in (lab.servers["orin-1"], lab.servers["orin-2"]):  # the jobs in flight were stopped on the devices
         assert not any("runner.py" in " ".join(cmd) for cmd in server.sessions())
     before = records_of(results)  # valid and complete up to the interruption
-    assert 1 <= len(before) < 4 and len({r["fleet"]["job"] for r in before}) == len(before)
+    assert len(before) == 1, before
+    release.touch()
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     summary = json.loads(resumed.stdout)
-    assert summary["jobs"]["skipped"] == len(before) and summary["jobs"]["done"] == 4 - len(before)
+    assert summary["jobs"]["skipped"] == 1 and summary["jobs"]["done"] == 3
     after = records_of(results)
-    assert after[:len(before)] == before
+    assert after[:1] == before
     assert sorted(r["fleet"]["job"] for r in after) == sorted({r["fleet"]["job"] for r in after})  # no repeats
     assert len(after) == 4
     assert_released(lab)
@@ -314,7 +337,7 @@ def test_a_job_past_its_timeout_is_stopped_retried_elsewhere_then_given_up(lab, 
     results = tmp_path / "results.jsonl"
     proc = cli(*sweep_args(lab, "orin-[12]", tmp_path, results, *FAST[:-1], "120", "--job-timeout", "4",
                            "--retries", "1", f"--bundle={bundles[0]}"))
-    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.returncode == 4, (proc.stdout, proc.stderr)  # a failed job: not a regression, not a usage error
     assert "error: 1 of 1 jobs failed on every place tried" in proc.stderr and "timed out after 4 s" in proc.stderr
     assert "Traceback" not in proc.stderr and not results.exists()
     for name in ("orin-1", "orin-2"):  # tried once on each place, and stopped there

@@ -63,9 +63,24 @@ def measure(job: dict) -> dict:
         runtime.deactivate()
 
 
+def die_with_parent() -> None:
+    """Linux: have the kernel kill this process when its parent dies (``PR_SET_PDEATHSIG``). A SIGKILLed
+    ``edgebench run`` left its worker measuring at full CPU until its loop ended, disturbing the next job."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0 and os.getppid() != parent:  # 1: PR_SET_PDEATHSIG
+        os._exit(1)  # the parent died before the request took effect
+
+
 def serve(measure_job) -> int:
     """A measurement process's main: a job (JSON) on stdin, ``measure_job(job)``, one result line on stdout;
-    any failure becomes a failed result, reported to the parent as one line."""
+    any failure becomes a failed result, reported to the parent as one line. It dies with its parent."""
+    die_with_parent()
     job = json.loads(sys.stdin.read())
     try:
         result = measure_job(job)

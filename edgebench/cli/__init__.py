@@ -1,23 +1,28 @@
 """The ``edgebench`` command line (Click): one module per command, over :mod:`edgebench.workflow`.
 
 Every problem the user can act on (unknown model, missing runtime, corrupt file,
-bad option value) is one line on stderr and exit code 2, never a traceback.
+bad option value) is one line on stderr and exit code 2, never a traceback. Each outcome has its own
+exit code (:mod:`edgebench.portable.errors`): 0 pass, 1 regression (the gate only), 2 usage error,
+3 inconclusive, 4 a measurement failed, 70 internal error, 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import traceback
 
 import click
 
 from edgebench import __version__
-from edgebench.portable.errors import EdgebenchError
+from edgebench.portable.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EdgebenchError
 
 
 class _Group(click.Group):
-    """A Click group that turns EdgebenchError into one line and exit code 2, and any other
-    failure into one line and exit code 1 (the traceback only with --verbose)."""
+    """A Click group that turns EdgebenchError into one line and its exit code (2 for the user's mistakes),
+    Ctrl-C or SIGTERM into one line and 130 (Click's ``Aborted!`` exited 1, which a CI gate reads as a
+    regression), and any other failure into one line and 70 (the traceback only with --verbose)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -27,14 +32,23 @@ class _Group(click.Group):
                 click.echo(line)
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: the records of finished measurements are kept", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:
             if logging.getLogger().isEnabledFor(logging.INFO):
-                raise
+                traceback.print_exc()
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             click.echo(f"error: internal error: {type(exc).__name__}: {first} (run with -v for details)", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_INTERNAL)
+
+
+def _interrupt(signum: int, _frame) -> None:
+    """SIGTERM (what ``timeout`` and CI runners send) unwinds like Ctrl-C: ``finally`` blocks remove partial
+    files, and ``subprocess.run`` kills the measurement worker instead of leaving it to measure on."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 class _OnceHandler(logging.Handler):
@@ -67,8 +81,13 @@ def _setup_logging(verbose: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
 def main(verbose: bool) -> None:
     """Export image classifiers to ONNX Runtime, OpenVINO and TensorRT engines and
-    measure their latency, memory and accuracy with one protocol."""
+    measure their latency, memory and accuracy with one protocol.
+
+    Exit codes: 0 pass, 1 regression (gate only), 2 usage error, 3 inconclusive, 4 a measurement failed,
+    70 internal error, 130 interrupted."""
     _setup_logging(verbose)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _register() -> None:

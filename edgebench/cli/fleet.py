@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -10,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from edgebench.cli.options import parse_batches, split
+from edgebench.cli.options import FiniteFloat, parse_batches, split
+from edgebench.portable.errors import EXIT_INTERRUPTED
 from edgebench.portable.protocol import Protocol
 
 _COORDINATOR = click.option("--coordinator", envvar="LG_COORDINATOR", required=True, metavar="HOST:PORT",
@@ -31,9 +31,10 @@ def command() -> None:
 def places(coordinator: str, results: Path, as_json: bool) -> None:
     """List the places: tags, who holds each, its NetworkService, and the device the last run saw."""
     from edgebench.cli.output import stdout
+    from edgebench.deploy import lab
     from edgebench.deploy.fleet import list_places
 
-    found = asyncio.run(list_places(coordinator, results))
+    found = lab.run(list_places(coordinator, results))
     if as_json:
         click.echo(json.dumps(found, indent=2, default=str))
         return
@@ -80,12 +81,12 @@ def places(coordinator: str, results: Path, as_json: bool) -> None:
 @click.option("--remote-dir", default="edgebench-deploy/{place}", show_default=True,
               help="Working folder on the devices (relative: to the login's home); {place}: the place's name.")
 @click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True)
-@click.option("--warmup-seconds", type=click.FloatRange(0), default=Protocol.warmup_seconds, show_default=True)
+@click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True)
-@click.option("--min-seconds", type=click.FloatRange(0), default=Protocol.min_seconds, show_default=True)
+@click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True)
 @click.option("--runner-arg", "runner_extra", multiple=True,
               help="Passed to the device runner as it is (e.g. --runner-arg=--cuda-graph).")
-@click.option("--job-timeout", type=click.FloatRange(1), default=1800, show_default=True, metavar="SECONDS",
+@click.option("--job-timeout", type=FiniteFloat(1), default=1800, show_default=True, metavar="SECONDS",
               help="A job still running after this fails on that place and is requeued.")
 @click.option("--retries", type=click.IntRange(0), default=2, show_default=True,
               help="How often a failed job is requeued (on another place where one is alive).")
@@ -102,7 +103,7 @@ def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, 
     """Bundle each model x precision once, then run every (bundle, batch) job on the matching places."""
     from edgebench.cli.options import open_results
     from edgebench.cli.output import console
-    from edgebench.deploy import fleet
+    from edgebench.deploy import fleet, lab
     from edgebench.portable.errors import UsageError
     from edgebench.workflow import ModelSource
 
@@ -126,13 +127,13 @@ def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, 
                                  retries, power_cycle, resume)
     progress = _Progress(console)
     try:
-        summary = asyncio.run(fleet.sweep(coordinator, patterns, bundles, batch, options, progress.event,
+        summary = lab.run(fleet.sweep(coordinator, patterns, bundles, batch, options, progress.event,
                                           progress.start))
     except KeyboardInterrupt:
         progress.stop()
         click.echo(f"interrupted: every acquired place was released; {progress.records()} records of finished jobs "
                    f"are in {results}; `--resume` runs the rest", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         progress.stop()
     _print_summary(summary, as_json)

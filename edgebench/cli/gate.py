@@ -1,7 +1,7 @@
 """``edgebench gate``: the CI latency regression gate (thin Click layer over :mod:`edgebench.workflow.gate`).
 
-Exit codes: 0 pass (no change or improvement), 1 regression, 3 inconclusive (``--inconclusive pass|fail``
-to choose), 2 usage error.
+Exit codes: 0 pass (no change or improvement), 1 regression, 2 usage error, 3 inconclusive
+(``--inconclusive pass|fail`` to choose), 70 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from edgebench.cli.options import FiniteFloat
 from edgebench.portable.errors import UsageError
 
 
@@ -47,11 +48,11 @@ def _known_model(name: str, sources: set[str]) -> bool:
               help="Rounds to start with (A/B: paired processes; otherwise candidate processes).")
 @click.option("--max-rounds", type=click.IntRange(1, 200), default=15, show_default=True,
               help="A/B: add rounds while the latency verdict is inconclusive, up to this many.")
-@click.option("--round-seconds", type=click.FloatRange(0.1), default=3.0, show_default=True,
+@click.option("--round-seconds", type=FiniteFloat(0.1), default=3.0, show_default=True,
               help="Minimum timed seconds per round.")
 @click.option("--block", "block_iterations", type=click.IntRange(1, 10000), default=25, show_default=True,
               help="A/B: iterations per ABBA block.")
-@click.option("--threshold", type=click.FloatRange(0.001, 10), default=0.05, show_default=True,
+@click.option("--threshold", type=FiniteFloat(0.001, 10), default=0.05, show_default=True,
               help="Relative change that counts (0.05 = 5%).")
 @click.option("--inconclusive", type=click.Choice(["pass", "fail"]), default=None,
               help="Exit 0 (pass) or 1 (fail) on an inconclusive verdict [default: exit 3].")
@@ -87,7 +88,14 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     """Decide whether --candidate is slower, bigger or less accurate than --baseline (A/B, the
     recommended CI mode), than its history (--against history), or than --budget limits.
 
-    Exit codes: 0 pass, 1 regression, 3 inconclusive (see --inconclusive), 2 usage error."""
+    \b
+    Exit codes (each outcome its own, for CI scripts to branch on):
+      0    pass: no change or an improvement
+      1    regression (or a budget exceeded): only the gate exits 1
+      2    usage error: bad option, unknown model, missing or unreadable file
+      3    inconclusive (--inconclusive pass|fail maps it to 0 or 1)
+      70   internal error (a bug; rerun with -v for the traceback)
+      130  interrupted (Ctrl-C or SIGTERM)"""
     from edgebench.backends import canonical, require
     from edgebench.bench.paired import PairedSettings
     from edgebench.build.artifacts import ensure_writable

@@ -4,7 +4,6 @@ from them (``protocol``/``guard``, ``int8``, ``trt_build``), with defaults read 
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from click.core import ParameterSource
 from edgebench.backends import RUNTIMES
 from edgebench.bench.runner import Guard
 from edgebench.models.registry import FAMILIES
-from edgebench.portable.errors import UsageError
+from edgebench.portable.errors import UsageError, finite
 from edgebench.portable.protocol import Protocol
 from edgebench.portable.tensorrt.rules import (
     DEFAULT_WORKSPACE_MB,
@@ -59,9 +58,10 @@ class FiniteFloat(click.FloatRange):
 
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
+        try:
+            return finite(number, "the value")
+        except UsageError:
             self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
 
 
 class NonEmptyPath(click.Path):

@@ -23,7 +23,7 @@ from edgebench.cli.options import (
     trt_build_options,
 )
 from edgebench.portable import strict_json
-from edgebench.portable.errors import UsageError
+from edgebench.portable.errors import EXIT_FAILED, UsageError
 from edgebench.portable.protocol import Protocol
 from edgebench.portable.tensorrt.rules import TrtBuildOptions, TrtRunOptions
 from edgebench.quantize.int8 import Int8Options
@@ -96,7 +96,7 @@ def command(runtime_name: str, model: str | None, onnx_file: Path | None, precis
     if with_accuracy:
         _print_accuracy(artifacts, record.to_dict(), summary, latency, runtime, request, as_json)
         if record.status != "ok":
-            sys.exit(1)
+            sys.exit(EXIT_FAILED)
         return
     if as_json:
         click.echo(strict_json.dumps(records, indent=2))
@@ -107,7 +107,7 @@ def command(runtime_name: str, model: str | None, onnx_file: Path | None, precis
     for record in failed:
         click.echo(f"error: batch {record['batch']} on {runtime}: {record['error']}", err=True)
     if failed:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
 
 
 def _print_accuracy(artifacts, record: dict, summary: dict, latency: dict, runtime: str, request: MeasureRequest,

@@ -26,7 +26,7 @@ from pathlib import Path
 from edgebench.deploy.device import device_of, probe_release
 from edgebench.deploy.lab import Lab, PlaceInfo
 from edgebench.deploy.remote import Target, connect, run_remote
-from edgebench.portable.errors import EdgebenchError, UsageError
+from edgebench.portable.errors import EXIT_FAILED, EdgebenchError, UsageError
 from edgebench.portable.hashing import sha256_file
 from edgebench.results.store import append_records, read_records
 
@@ -41,7 +41,7 @@ SETTLE_S = 10.0  # how long a stopped job's thread may take to notice its closed
 class FleetIncomplete(EdgebenchError):
     """Some jobs failed on every place they were tried on (the records of the others are kept)."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 class JobFailed(Exception):

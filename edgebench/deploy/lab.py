@@ -28,6 +28,26 @@ POWER_RESOURCES = ("NetworkPowerPort", "NetworkUSBPowerPort", "NetworkSiSPMPower
                    "TasmotaPowerPort", "NetworkYKUSHPowerPort")
 
 
+def run(coroutine):
+    """``asyncio.run`` for the fleet's labgrid sessions. gRPC's poller delivers a closed channel's late events
+    to the loop that made them; when that loop is gone it raises "Event loop is closed" inside its reader
+    callback, and asyncio printed that with a traceback before edgebench's own one-line error (an unreachable
+    coordinator, under load). Only that exception is dropped; every other one reaches asyncio's handler."""
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(_quiet_closed_loop)
+        return await coroutine
+    return asyncio.run(main())
+
+
+def _quiet_closed_loop(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    exc = context.get("exception")
+    if isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc) \
+            and "PollerCompletionQueue" in repr(context.get("handle")):
+        logging.getLogger(__name__).debug("gRPC poller: an event for a closed loop dropped")
+        return
+    loop.default_exception_handler(context)
+
+
 class _QuietLabgrid(logging.Filter):
     """labgrid logs a lost coordinator on the root logger; the fleet reports it as its own one line."""
 

@@ -35,7 +35,7 @@ from edgebench.bench.stats import (
     paired_ratio,
     unpaired_ratio,
 )
-from edgebench.portable.errors import UsageError
+from edgebench.portable.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, UsageError, finite
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,7 +43,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MIN_HISTORY = 3
-EXIT = {"no change": 0, "improvement": 0, "regression": 1, "inconclusive": 3}
+EXIT = {"no change": EXIT_OK, "improvement": EXIT_OK, "regression": EXIT_REGRESSION, "inconclusive": EXIT_INCONCLUSIVE}
 BUDGET_MATCH = ("model", "runtime", "precision", "batch")
 BUDGET_LIMITS = {"p50_ms": "latency p50 (ms)", "p99_ms": "latency p99 (ms)", "peak_rss_mb": "peak RSS (MB)",
                  "engine_mb": "engine size (MB)", "int8_drop_points": "INT8 top-1 drop (points)",
@@ -102,7 +102,9 @@ class Source:
 def load_budgets(path: Path, known_models: Callable[[str], bool]) -> list[dict]:
     """``[[budget]]`` tables of ``edgebench.toml``; an unknown key, model or value is a UsageError naming it."""
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"budget file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise UsageError(f"cannot read budget file {path} ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -136,7 +138,7 @@ def load_budgets(path: Path, known_models: Callable[[str], bool]) -> list[dict]:
         if not limits:
             raise UsageError(f"{where}: no limit ({', '.join(BUDGET_LIMITS)})")
         for k in limits:
-            if isinstance(b[k], bool) or not isinstance(b[k], (int, float)) or b[k] < 0:
+            if finite(b[k], f"{where}: {k}") < 0:
                 raise UsageError(f"{where}: {k} must be a non-negative number, got {b[k]!r}")
     return budgets
 
@@ -407,7 +409,7 @@ def decide(metrics: list[dict], inconclusive: str | None) -> dict:
     verdict = overall([m["verdict"] for m in metrics if m.get("gated", True)])
     code = EXIT[verdict]
     if verdict == "inconclusive" and inconclusive:
-        code = 0 if inconclusive == "pass" else 1
+        code = EXIT_OK if inconclusive == "pass" else EXIT_REGRESSION
     return {"overall": verdict, "exit_code": code, "inconclusive_policy": inconclusive or "exit 3"}
 
 
