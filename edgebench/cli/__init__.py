@@ -37,7 +37,7 @@ class _Group(click.Group):
             sys.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every other failure is a bug: one line and exit 70
             if logging.getLogger().isEnabledFor(logging.INFO):
                 traceback.print_exc()
             first = (str(exc).strip().splitlines() or [""])[0][:300]
