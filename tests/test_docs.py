@@ -19,6 +19,7 @@ README_MAX_LINES = 200
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 _LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # http:, https:, mailto:
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _COMMAND = re.compile(r"(?<![\w./-])edgebench((?:[ \t]+[^\s`]+)+)")
 
@@ -125,7 +126,7 @@ def broken_links(page: Path) -> list[str]:
     for line in _split(page.read_text(encoding="utf-8"))[1]:
         for m in _LINK.finditer(line):
             target = m.group(1)
-            if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+            if _SCHEME.match(target):
                 continue
             file_part, _, anchor = target.partition("#")
             resolved = (page.parent / file_part).resolve() if file_part else page
@@ -159,7 +160,7 @@ def test_every_page_is_reachable_from_the_readme():
         for line in _split(page.read_text(encoding="utf-8"))[1]:
             for m in _LINK.finditer(line):
                 file_part = m.group(1).partition("#")[0]
-                if not file_part or re.match(r"[a-z][a-z0-9+.-]*:", file_part, re.I):
+                if not file_part or _SCHEME.match(file_part):
                     continue
                 target = (page.parent / file_part).resolve()
                 if target.suffix == ".md" and target.is_file() and target not in linked:
