@@ -1,4 +1,4 @@
-"""The docs hold: every `edgebench ...` command the README and docs/ name exists (its --help runs, in one
+"""The docs hold: every `edgebench ...` command the README, docs/ and examples/ name exists (its --help runs, in one
 process through Click's CliRunner), every option cli.md lists exists on its command, and every relative link
 resolves to a file (and to a heading, for a #anchor). Each checker is also run on a broken page, so that it is
 seen to fail. No torch import: the CLI resolves its commands without one."""
@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "examples").rglob("*.md")])
 README_MAX_LINES = 200
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
