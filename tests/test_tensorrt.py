@@ -20,7 +20,7 @@ from edgebench.cli import main
 from edgebench.cli.export import command as export
 from edgebench.cli.options import TRT_BUILD_PARAMS, trt_build_from
 from edgebench.portable.errors import EngineMismatch, RuntimeUnavailable, UsageError
-from edgebench.portable.tensorrt import rules as tc
+from edgebench.portable.tensorrt import rules
 
 AVAILABLE = TensorRTRuntime.availability()
 gpu = pytest.mark.skipif(not AVAILABLE.usable, reason=f"TensorRT not usable here: {AVAILABLE.reason}")
@@ -75,14 +75,14 @@ def test_run_trt_with_options_still_reports_the_reason():
 
 def test_profile_rule_from_batches():
     """min = smallest, opt = first listed, max = largest (the rule `--batch` follows)."""
-    assert tc.profile_batches([1, 8, 32]) == (1, 1, 32)
-    assert tc.profile_batches([32, 1, 8]) == (1, 32, 32)
-    assert tc.profile_batches([8]) == (8, 8, 8)
-    options = tc.TrtBuildOptions(batches=(8, 1, 32))
+    assert rules.profile_batches([1, 8, 32]) == (1, 1, 32)
+    assert rules.profile_batches([32, 1, 8]) == (1, 32, 32)
+    assert rules.profile_batches([8]) == (8, 8, 8)
+    options = rules.TrtBuildOptions(batches=(8, 1, 32))
     assert options.profile((3, 224, 224)) == {"min": [1, 3, 224, 224], "opt": [8, 3, 224, 224],
                                               "max": [32, 3, 224, 224]}
-    assert all(tc.profile_covers(options.profile((3, 8, 8)), b) for b in options.batches)
-    assert not tc.profile_covers(options.profile((3, 8, 8)), 33)
+    assert all(rules.profile_covers(options.profile((3, 8, 8)), b) for b in options.batches)
+    assert not rules.profile_covers(options.profile((3, 8, 8)), 33)
 
 
 @pytest.mark.parametrize("kw,match", [({"batches": ()}, "positive"), ({"batches": (0, 4)}, "positive"),
@@ -90,36 +90,36 @@ def test_profile_rule_from_batches():
                                       ({"hardware_compatibility": "ampere+"}, "hardware compatibility")])
 def test_build_options_validation(kw, match):
     with pytest.raises(UsageError, match=match):
-        tc.TrtBuildOptions(**kw)
+        rules.TrtBuildOptions(**kw)
 
 
 def test_run_options_survive_the_worker_json():
     """The measurement worker gets RuntimeOptions as JSON and rebuilds the typed TensorRT run options."""
-    options = RuntimeOptions(precision="fp16", batches=(8,), profile=True, backend=tc.TrtRunOptions(cuda_graph=True))
+    options = RuntimeOptions(precision="fp16", batches=(8,), profile=True, backend=rules.TrtRunOptions(cuda_graph=True))
     back = json.loads(json.dumps(options.to_dict()))
     again = RuntimeOptions.from_dict(back, runtime_class("trt").run_options_class)
-    assert again == options and isinstance(again.backend, tc.TrtRunOptions)
+    assert again == options and isinstance(again.backend, rules.TrtRunOptions)
     assert RuntimeOptions().backend is None and not RuntimeOptions().profile
 
 
 def test_engine_key_covers_the_build_options():
     """A different profile, workspace, hardware level or GPU rebuilds the plan; the timing cache does not."""
-    base = tc.TrtBuildOptions(batches=(1, 8, 32))
+    base = rules.TrtBuildOptions(batches=(1, 8, 32))
 
-    def key(options: tc.TrtBuildOptions, runtime: str = "trt", precision: str = "fp16",
+    def key(options: rules.TrtBuildOptions, runtime: str = "trt", precision: str = "fp16",
             devices: tuple[str, ...] = ("cuda:0 NVIDIA A10 (sm 8.6)",)) -> str:
         return engine_key("ab" * 32, runtime, "10.7.0", precision, options if runtime == "trt" else None,
                           list(devices))
 
-    same = [tc.TrtBuildOptions(batches=(1, 32, 8)), tc.TrtBuildOptions(batches=(1, 8, 32), timing_cache="/x/cache")]
+    same = [rules.TrtBuildOptions(batches=(1, 32, 8)), rules.TrtBuildOptions(batches=(1, 8, 32), timing_cache="/x/cache")]
     assert all(key(o) == key(base) for o in same)  # same min/opt/max; the cache only speeds the build
-    different = [tc.TrtBuildOptions(batches=(1, 8)), tc.TrtBuildOptions(batches=(8, 1, 32)),
-                 tc.TrtBuildOptions(batches=(1, 8, 32), workspace_mb=512),
-                 tc.TrtBuildOptions(batches=(1, 8, 32), hardware_compatibility="ampere_plus")]
+    different = [rules.TrtBuildOptions(batches=(1, 8)), rules.TrtBuildOptions(batches=(8, 1, 32)),
+                 rules.TrtBuildOptions(batches=(1, 8, 32), workspace_mb=512),
+                 rules.TrtBuildOptions(batches=(1, 8, 32), hardware_compatibility="ampere_plus")]
     keys = {key(o) for o in different}
     assert len(keys) == len(different) and key(base) not in keys
     assert key(base, devices=("cuda:0 Orin (sm 8.7)",)) != key(base)
-    legacy = tc.TrtBuildOptions(batches=(1, 8, 32), legacy_calibrator=True)
+    legacy = rules.TrtBuildOptions(batches=(1, 8, 32), legacy_calibrator=True)
     assert key(legacy) == key(base) and key(legacy, precision="int8") != key(base, precision="int8")
     for other in ("ort", "openvino"):  # TensorRT options never touch other engines' keys
         assert key(different[2], other, devices=()) == key(base, other, devices=())
@@ -127,9 +127,9 @@ def test_engine_key_covers_the_build_options():
 
 def test_verification_batches_stay_inside_the_profile():
     assert verify_batches(None, 8) == (8, 1)  # a backend without a profile (ORT, OpenVINO)
-    assert verify_batches(tc.TrtBuildOptions(batches=(1, 8, 32)), 8) == (8, 1)
-    assert verify_batches(tc.TrtBuildOptions(batches=(1,)), 8) == (1, 1)
-    assert verify_batches(tc.TrtBuildOptions(batches=(16, 32)), 8) == (16, 16)
+    assert verify_batches(rules.TrtBuildOptions(batches=(1, 8, 32)), 8) == (8, 1)
+    assert verify_batches(rules.TrtBuildOptions(batches=(1,)), 8) == (1, 1)
+    assert verify_batches(rules.TrtBuildOptions(batches=(16, 32)), 8) == (16, 16)
 
 
 def _export_context(*args: str):
@@ -142,22 +142,22 @@ def test_cli_options_reach_the_build_config(tmp_path):
     ctx = _export_context("--batch", "8,1,32", "--trt-workspace", "512", "--trt-hw-compat", "ampere+",
                           "--trt-timing-cache", str(cache))
     options = trt_build_from(ctx, ("trt",), ctx.params["batches"], "fp16", ("batches", *TRT_BUILD_PARAMS))
-    assert options == tc.TrtBuildOptions(batches=(8, 1, 32), workspace_mb=512, hardware_compatibility="ampere_plus",
+    assert options == rules.TrtBuildOptions(batches=(8, 1, 32), workspace_mb=512, hardware_compatibility="ampere_plus",
                                          timing_cache=str(cache))
     assert options.profile((3, 224, 224))["opt"] == [8, 3, 224, 224]
-    cfg = tc.derive_build_config("fp16", "10.7.0", legacy_calibrator=options.legacy_calibrator,
+    cfg = rules.derive_build_config("fp16", "10.7.0", legacy_calibrator=options.legacy_calibrator,
                                  workspace_mb=options.workspace_mb,
                                  hardware_compatibility=options.hardware_compatibility)
     assert (cfg.workspace_mb, cfg.hardware_compatibility, cfg.builder_flags) == (512, "ampere_plus", ["FP16"])
     defaults = _export_context()
-    assert trt_build_from(defaults, ("trt",), defaults.params["batches"], "fp32") == tc.TrtBuildOptions()
+    assert trt_build_from(defaults, ("trt",), defaults.params["batches"], "fp32") == rules.TrtBuildOptions()
 
 
 def test_legacy_calibrator_option(capsys):
     ctx = _export_context("--trt-legacy-calibrator", "--precision", "int8")
     options = trt_build_from(ctx, ("trt",), (1,), "int8")
     assert options.legacy_calibrator and "deprecated since TensorRT 10.1" in capsys.readouterr().err
-    cfg = tc.derive_build_config("int8", "10.3.0", legacy_calibrator=options.legacy_calibrator)
+    cfg = rules.derive_build_config("int8", "10.3.0", legacy_calibrator=options.legacy_calibrator)
     assert cfg.legacy_calibrator and cfg.builder_flags == ["FP16", "INT8"]
     with pytest.raises(UsageError, match="--precision int8 only"):
         trt_build_from(_export_context("--trt-legacy-calibrator"), ("trt",), (1,), "fp32")
@@ -189,18 +189,18 @@ def test_invalid_trt_option_values(option):
 
 
 def test_profile_shapes_from_batches():
-    assert tc.profile_shapes([1, 8, 32], [3, 224, 224]) == {
+    assert rules.profile_shapes([1, 8, 32], [3, 224, 224]) == {
         "min": [1, 3, 224, 224], "opt": [1, 3, 224, 224], "max": [32, 3, 224, 224]}
-    assert tc.profile_shapes([8, 1], (3, 32, 32))["opt"] == [8, 3, 32, 32]  # the first batch listed
-    assert tc.profile_shapes([4], (3, 8, 8), opt=4) == {"min": [4, 3, 8, 8], "opt": [4, 3, 8, 8], "max": [4, 3, 8, 8]}
-    assert tc.profile_covers(tc.profile_shapes([1, 16], (3, 8, 8)), 9)
+    assert rules.profile_shapes([8, 1], (3, 32, 32))["opt"] == [8, 3, 32, 32]  # the first batch listed
+    assert rules.profile_shapes([4], (3, 8, 8), opt=4) == {"min": [4, 3, 8, 8], "opt": [4, 3, 8, 8], "max": [4, 3, 8, 8]}
+    assert rules.profile_covers(rules.profile_shapes([1, 16], (3, 8, 8)), 9)
     for bad in ([], [0], [-1, 2]):
         with pytest.raises(UsageError):
-            tc.profile_shapes(bad, (3, 8, 8))
+            rules.profile_shapes(bad, (3, 8, 8))
     with pytest.raises(UsageError, match="static C, H, W"):
-        tc.profile_shapes([1], (3, -1, 8))
+        rules.profile_shapes([1], (3, -1, 8))
     with pytest.raises(UsageError, match="outside"):
-        tc.profile_shapes([1, 4], (3, 8, 8), opt=8)
+        rules.profile_shapes([1, 4], (3, 8, 8), opt=8)
 
 
 @pytest.mark.parametrize("version,precision,kw,source,flags,strong,float_layers", [
@@ -217,29 +217,29 @@ def test_profile_shapes_from_batches():
 def test_build_config(version, precision, kw, source, flags, strong, float_layers):
     """Per release: TF32 cleared on every build (fp32 plans compute FP32); FP16 with INT8 on 8.x/10.x;
     no precision flag and no calibrator on 11.x."""
-    cfg = tc.derive_build_config(precision, version, **kw)
+    cfg = rules.derive_build_config(precision, version, **kw)
     assert (cfg.onnx_source, cfg.builder_flags, cfg.strongly_typed) == (source, flags, strong)
     assert cfg.cleared_flags == ["TF32"] and cfg.float_layers == float_layers
     assert cfg.legacy_calibrator == bool(kw.get("legacy_calibrator"))
     assert cfg.explicit_batch_flag == version.startswith("8.")
-    assert cfg.to_dict()["workspace_mb"] == tc.DEFAULT_WORKSPACE_MB
+    assert cfg.to_dict()["workspace_mb"] == rules.DEFAULT_WORKSPACE_MB
 
 
 def test_build_config_refusals():
     with pytest.raises(UsageError, match="no INT8 Q/DQ ONNX"):
-        tc.derive_build_config("int8", "10.7.0")
+        rules.derive_build_config("int8", "10.7.0")
     with pytest.raises(UsageError, match="removed implicit INT8"):
-        tc.derive_build_config("int8", "11.0.0", legacy_calibrator=True)
+        rules.derive_build_config("int8", "11.0.0", legacy_calibrator=True)
     with pytest.raises(UsageError, match="needs an FP16 ONNX"):
-        tc.derive_build_config("fp16", "11.0.0")
+        rules.derive_build_config("fp16", "11.0.0")
     with pytest.raises(UsageError, match=r"--trt-hw-compat ampere\+ needs TensorRT >= 8.6 \(this is 8.5.2\)"):
-        tc.derive_build_config("fp32", "8.5.2", hardware_compatibility="ampere_plus")
+        rules.derive_build_config("fp32", "8.5.2", hardware_compatibility="ampere_plus")
     with pytest.raises(UsageError, match="same-compute-capability needs TensorRT >= 10.9"):
-        tc.derive_build_config("fp32", "10.3.0", hardware_compatibility="same_compute_capability")
-    assert tc.derive_build_config("fp32", "10.9.0", hardware_compatibility="same_compute_capability")
+        rules.derive_build_config("fp32", "10.3.0", hardware_compatibility="same_compute_capability")
+    assert rules.derive_build_config("fp32", "10.9.0", hardware_compatibility="same_compute_capability")
     with pytest.raises(UsageError):
-        tc.derive_build_config("int4", "10.7.0")
-    legacy = tc.derive_build_config("int8", "8.5.2", legacy_calibrator=True)
+        rules.derive_build_config("int4", "10.7.0")
+    legacy = rules.derive_build_config("int8", "8.5.2", legacy_calibrator=True)
     assert legacy.legacy_calibrator and "deprecated since TensorRT 10.1" in legacy.notes[0]
 
 
@@ -247,39 +247,39 @@ def test_build_config_refusals():
 
 def _manifest(**over):
     base = {"trt_version": "10.7.0.23", "gpu_name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0",
-                "precision": "fp16", "profile": tc.profile_shapes([1, 8], (3, 224, 224)), "onnx_sha256": "ab" * 32,
-                "build": tc.derive_build_config("fp16", "10.7.0")}
-    return tc.engine_manifest(**{**base, **over})
+                "precision": "fp16", "profile": rules.profile_shapes([1, 8], (3, 224, 224)), "onnx_sha256": "ab" * 32,
+                "build": rules.derive_build_config("fp16", "10.7.0")}
+    return rules.engine_manifest(**{**base, **over})
 
 
 def test_engine_manifest_round_trip(tmp_path):
     plan = tmp_path / "model.plan"
     plan.write_bytes(b"plan")
     m = _manifest(plan_sha256="00" * 32, plan_bytes=4)
-    tc.write_engine_manifest(plan, m)
-    assert tc.manifest_path_for(plan).name == "model.plan.json"
-    back = tc.read_engine_manifest(plan)
+    rules.write_engine_manifest(plan, m)
+    assert rules.manifest_path_for(plan).name == "model.plan.json"
+    back = rules.read_engine_manifest(plan)
     assert back == json.loads(json.dumps(m))
     for key in ("tensorrt_version", "gpu_name", "compute_capability", "precision", "profile", "onnx_sha256"):
         assert back[key]
-    tc.check_compatible(back, trt_version="10.7.0.23", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
-    tc.check_compatible(back, trt_version="10.7.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+    rules.check_compatible(back, trt_version="10.7.0.23", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+    rules.check_compatible(back, trt_version="10.7.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
 
 
 def test_engine_mismatch_is_refused_with_how_to_rebuild(tmp_path):
     m = _manifest()
     with pytest.raises(EngineMismatch, match=r"built with TensorRT 10.7.0.23 but this is TensorRT 10.8.0.*"
                                              r"edgebench export MODEL --runtime trt --precision fp16"):
-        tc.check_compatible(m, trt_version="10.8.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+        rules.check_compatible(m, trt_version="10.8.0", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
     with pytest.raises(EngineMismatch, match="built for NVIDIA H100 80GB HBM3 .* but this GPU is Orin.*rebuild"):
-        tc.check_compatible(m, trt_version="10.7.0", gpu_name="Orin", compute_capability="8.7")
-    compat = _manifest(build=tc.derive_build_config("fp32", "10.7.0", hardware_compatibility="ampere_plus"))
-    tc.check_compatible(compat, trt_version="10.7.0", gpu_name="NVIDIA A10", compute_capability="8.6")
+        rules.check_compatible(m, trt_version="10.7.0", gpu_name="Orin", compute_capability="8.7")
+    compat = _manifest(build=rules.derive_build_config("fp32", "10.7.0", hardware_compatibility="ampere_plus"))
+    rules.check_compatible(compat, trt_version="10.7.0", gpu_name="NVIDIA A10", compute_capability="8.6")
     with pytest.raises(EngineMismatch, match="Ampere"):
-        tc.check_compatible(compat, trt_version="10.7.0", gpu_name="Tesla T4", compute_capability="7.5")
+        rules.check_compatible(compat, trt_version="10.7.0", gpu_name="Tesla T4", compute_capability="7.5")
     plan = tmp_path / "x.plan"
     with pytest.raises(EngineMismatch, match="no engine manifest"):
-        tc.read_engine_manifest(plan)
+        rules.read_engine_manifest(plan)
     assert issubclass(EngineMismatch, Exception) and EngineMismatch.exit_code == 2
 
 
@@ -287,18 +287,18 @@ def test_engine_mismatch_is_refused_with_how_to_rebuild(tmp_path):
 
 def test_calibration_cache_format_round_trip():
     scales = {"input": 0.0186584, "/conv1/Conv_output_0": 0.0421, "logits": 1.5}
-    blob = tc.write_calibration_cache(scales, "8.6.1")
+    blob = rules.write_calibration_cache(scales, "8.6.1")
     lines = blob.decode().splitlines()
     assert lines[0] == "TRT-8601-EntropyCalibration2"
     assert lines[1] == f"input: {struct.pack('>f', 0.0186584).hex()}"
-    parsed = tc.read_calibration_cache(blob)
+    parsed = rules.read_calibration_cache(blob)
     assert parsed["version"] == 8601 and parsed["algorithm"] == "EntropyCalibration2"
     assert parsed["scales"].keys() == scales.keys()
     assert all(abs(parsed["scales"][k] - v) <= 1e-7 * v for k, v in scales.items())
-    assert tc.trt_version_number("10.1.0") == 100100
-    assert tc.cache_matches(parsed, "8.6.1") and not tc.cache_matches(parsed, "10.3.0")
+    assert rules.trt_version_number("10.1.0") == 100100
+    assert rules.cache_matches(parsed, "8.6.1") and not rules.cache_matches(parsed, "10.3.0")
     # a cache as TensorRT writes it (float bits in hex, big-endian)
-    real = tc.read_calibration_cache("TRT-100100-EntropyCalibration2\ninput: 3c91e7b3\n(Unnamed Layer* 3) [Shuffle]_output: 3d2a3e2b\n")
+    real = rules.read_calibration_cache("TRT-100100-EntropyCalibration2\ninput: 3c91e7b3\n(Unnamed Layer* 3) [Shuffle]_output: 3d2a3e2b\n")
     assert set(real["scales"]) == {"input", "(Unnamed Layer* 3) [Shuffle]_output"}
     assert abs(real["scales"]["input"] - 0.017810) < 1e-5
 
@@ -307,14 +307,14 @@ def test_calibration_cache_format_round_trip():
                                   "TRT-8601-EntropyCalibration2\ninput: zz\n"])
 def test_calibration_cache_rejects_garbage(text):
     with pytest.raises(UsageError):
-        tc.read_calibration_cache(text)
+        rules.read_calibration_cache(text)
 
 
 def test_calibration_cache_writer_refuses_bad_scales():
     with pytest.raises(UsageError):
-        tc.write_calibration_cache({"x": 0.0}, "10.0.0")
+        rules.write_calibration_cache({"x": 0.0}, "10.0.0")
     with pytest.raises(UsageError):
-        tc.write_calibration_cache({"a:b": 1.0}, "10.0.0")
+        rules.write_calibration_cache({"a:b": 1.0}, "10.0.0")
 
 
 # ---------------------------------------------------------------- the INT8 input: a Q/DQ ONNX
@@ -434,13 +434,13 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
     x = np.random.default_rng(0).standard_normal((4, 3, 32, 32), dtype=np.float32)
     import onnxruntime as ort
     ref = ort.InferenceSession(str(onnx_fp32), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    major = tc.parse_version(trt.__version__)[0]
+    major = rules.parse_version(trt.__version__)[0]
     cases = [("fp32", onnx_fp32, 1e-3), ("int8", qdq_onnx, 0.5)] + ([("fp16", onnx_fp32, 5e-2)] if major < 11 else [])
-    cache = tmp_path / tc.TIMING_CACHE_FILE
+    cache = tmp_path / rules.TIMING_CACHE_FILE
     for precision, src, tol in cases:
-        cfg = tc.derive_build_config(precision, trt.__version__, qdq_available=True)
+        cfg = rules.derive_build_config(precision, trt.__version__, qdq_available=True)
         plan = tmp_path / precision / "model.plan"
-        manifest = build_plan(src, plan, cfg, tc.profile_shapes([1, 4], (3, 32, 32)), timing_cache=cache)
+        manifest = build_plan(src, plan, cfg, rules.profile_shapes([1, 4], (3, 32, 32)), timing_cache=cache)
         assert cache.is_file() and manifest["precision"] == precision
         assert manifest["build"]["cleared_flags"] == ["TF32"]
         with TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(4,))) as rt:
@@ -462,9 +462,9 @@ def test_build_and_run_fp32_fp16_int8_plans(qdq_onnx, tmp_path):
             assert any(r["op"].endswith(" INT8") for r in rows) == (precision == "int8"), rows[:5]
             mem = rt.device_memory()
             assert mem["plan_file"] > 0 and mem["engine_device_memory"] >= 0
-        bad = json.loads(tc.manifest_path_for(plan).read_text())
+        bad = json.loads(rules.manifest_path_for(plan).read_text())
         bad["tensorrt_version"] = "9.0.0"
-        tc.write_engine_manifest(plan, bad)
+        rules.write_engine_manifest(plan, bad)
         with pytest.raises(EngineMismatch, match="rebuild"):
             TensorRTRuntime(plan, RuntimeOptions(precision=precision, batches=(1,))).activate()
 
@@ -478,15 +478,15 @@ def test_legacy_calibration_cache_follows_the_onnx_and_images(qdq_onnx, tmp_path
     from edgebench.portable.tensorrt.engine import build_plan
     if not trt_api.uses("legacy_calibrator", trt.__version__):
         pytest.skip(f"TensorRT {trt.__version__} has no implicit INT8 calibration")
-    cfg = tc.derive_build_config("int8", trt.__version__, legacy_calibrator=True)
-    profile = tc.profile_shapes([1, 4], (3, 32, 32))
+    cfg = rules.derive_build_config("int8", trt.__version__, legacy_calibrator=True)
+    profile = rules.profile_shapes([1, 4], (3, 32, 32))
     rng = np.random.default_rng(0)
     images = rng.standard_normal((8, 3, 32, 32), dtype=np.float32)
 
     def build(batches) -> dict:
         return build_plan(qdq_onnx.with_name("fp32.onnx"), tmp_path / "model.plan", cfg, profile,
-                          calibration_batches=tc.calibration_batches(batches, profile),
-                          calibration_cache=tmp_path / tc.CALIBRATION_CACHE_FILE)["calibration_cache"]
+                          calibration_batches=rules.calibration_batches(batches, profile),
+                          calibration_cache=tmp_path / rules.CALIBRATION_CACHE_FILE)["calibration_cache"]
 
     assert build(images)["reused"] is False
     assert build(images)["reused"] is True

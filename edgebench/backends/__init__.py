@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 
-from edgebench.backends.base import PRECISIONS, Availability, EngineRequest, Runtime, RuntimeOptions
+from edgebench.backends.base import PRECISIONS, Availability, EngineRequest, Runtime, RuntimeOptions, Status
 from edgebench.portable.errors import RuntimeUnavailable, UsageError
 
 # CLI name -> "module:Class"
@@ -68,5 +68,5 @@ def int8_runtimes() -> list[str]:
     return [name for name in RUNTIMES if runtime_class(name).int8_model]
 
 
-__all__ = ["PRECISIONS", "RUNTIMES", "Availability", "EngineRequest", "Runtime", "RuntimeOptions", "canonical",
+__all__ = ["PRECISIONS", "RUNTIMES", "Availability", "EngineRequest", "Runtime", "RuntimeOptions", "Status", "canonical",
            "engine_runtimes", "int8_runtimes", "require", "require_device", "runtime_class"]

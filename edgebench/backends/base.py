@@ -23,6 +23,7 @@ import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "int8")
 Status = Callable[[str], None]
+"""A progress callback: each step of a long operation as one line (the CLI's spinner text)."""
 
 
 @dataclass(frozen=True)

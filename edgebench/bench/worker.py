@@ -9,6 +9,8 @@ import sys
 import time
 import traceback
 
+from edgebench.portable.errors import one_line
+
 RESULT_PREFIX = "EDGEBENCH_RESULT "
 
 
@@ -85,8 +87,7 @@ def serve(measure_job) -> int:
     try:
         result = measure_job(job)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        message = (str(exc).strip().splitlines() or [""])[0]
-        result = {"status": "failed", "error": f"{type(exc).__name__}: {message}"[:500],
+        result = {"status": "failed", "error": one_line(exc, 500, with_type=True),
                   "traceback": traceback.format_exc(limit=5)}
     sys.stdout.write(RESULT_PREFIX + json.dumps(result, default=str) + "\n")
     sys.stdout.flush()

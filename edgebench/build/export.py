@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgebench.backends import EngineRequest, RuntimeOptions, canonical, require, runtime_class
+from edgebench.backends import EngineRequest, RuntimeOptions, Status, canonical, require, runtime_class
 from edgebench.build.artifacts import Artifacts, Step, ensure_writable
 from edgebench.build.fp16 import fp16_onnx
 from edgebench.build.keys import engine_key, onnx_key
 from edgebench.build.onnx_export import export_onnx
 from edgebench.build.verify import agreement, check
 from edgebench.portable import host as provenance
-from edgebench.portable.errors import ExportError, UsageError
+from edgebench.portable.errors import ExportError, UsageError, one_line
 from edgebench.portable.tensorrt.rules import profile_batches
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ ONNX_FILE = "fp32/model.onnx"
 FP16_ONNX = "fp16/model.onnx"
 EXPORT_PRECISIONS = ("fp32", "fp16")
 
-Status = Callable[[str], None]
 
 
 @dataclass
@@ -298,7 +297,7 @@ def _verify(job: ExportJob, runtime: str, engine: Path, precision: str, what: st
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - runtime load/infer failures are export failures
-        raise ExportError(f"{what} failed to run: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+        raise ExportError(f"{what} failed to run: {one_line(exc, with_type=True)}") from None
     figures = agreement(reference, full)
     batch1 = agreement(reference[:small_n], single)
     checked = check(figures, effective if precision == "fp16" else precision, what)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from edgebench.models.complexity import unfused_attention
-from edgebench.portable.errors import ExportError, UsageError
+from edgebench.portable.errors import ExportError, UsageError, one_line
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -45,7 +45,7 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path,
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - exporter errors come in many types
-        raise ExportError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+        raise ExportError(f"ONNX export failed: {one_line(exc, with_type=True)}") from None
     finally:
         partial.unlink(missing_ok=True)
     return {"exporter": EXPORTER, "opset": opset, "seconds": round(seconds, 2), "nodes": len(graph.graph.node),
@@ -61,8 +61,7 @@ def check_onnx(path: Path) -> onnx.ModelProto:
         model = onnx.load(str(path))
         onnx.checker.check_model(str(path))
     except Exception as exc:  # noqa: BLE001 - protobuf and checker errors have various types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path} is not a valid ONNX model ({first})") from None
+        raise UsageError(f"{path} is not a valid ONNX model ({one_line(exc)})") from None
     if not model.graph.input or not model.graph.output:
         raise UsageError(f"{path} has no graph inputs or outputs")
     return model

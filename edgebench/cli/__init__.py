@@ -16,7 +16,7 @@ import traceback
 import click
 
 from edgebench import __version__
-from edgebench.portable.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EdgebenchError
+from edgebench.portable.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EdgebenchError, one_line
 
 
 class _Group(click.Group):
@@ -40,8 +40,7 @@ class _Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - every other failure is a bug: one line and exit 70
             if logging.getLogger().isEnabledFor(logging.INFO):
                 traceback.print_exc()
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            click.echo(f"error: internal error: {type(exc).__name__}: {first} (run with -v for details)", err=True)
+            click.echo(f"error: internal error: {one_line(exc, with_type=True)} (run with -v for details)", err=True)
             sys.exit(EXIT_INTERNAL)
 
 

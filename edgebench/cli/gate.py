@@ -103,7 +103,7 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     from edgebench.cli.output import stdout
     from edgebench.results import gate_report, history
     from edgebench.results.store import append_record
-    from edgebench.workflow import gate as g
+    from edgebench.workflow import gate
 
     started = time.monotonic()
     if baseline and against:
@@ -121,7 +121,7 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     db_file = history.db_path(results, db)
     if against == "history" and db_file is None:
         raise UsageError("--against history needs a history database (EDGEBENCH_DB is 'off')")
-    opts = g.GateOptions(runtime=runtime, precision=precision, batch=batch, threads=threads or os.cpu_count() or 1,
+    opts = gate.GateOptions(runtime=runtime, precision=precision, batch=batch, threads=threads or os.cpu_count() or 1,
                          rounds=rounds, max_rounds=max_rounds, threshold=threshold, last=last,
                          allow_other_host=allow_other_host, allow_different_inputs=allow_different_inputs,
                          paired=PairedSettings(block_iterations=block_iterations, min_seconds=round_seconds),
@@ -130,12 +130,12 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     if budget_path is not None and not budget_path.is_file():
         raise UsageError(f"budget file {budget_path} not found")
     require(runtime)
-    cand = g.resolve_source("candidate", candidate, candidate_weights or weights, opts, weights_dir, out, data)
-    base = g.resolve_source("baseline", baseline, baseline_weights or weights, opts, weights_dir, out, data) \
+    cand = gate.resolve_source("candidate", candidate, candidate_weights or weights, opts, weights_dir, out, data)
+    base = gate.resolve_source("baseline", baseline, baseline_weights or weights, opts, weights_dir, out, data) \
         if baseline else None
     names = {cand.model, base.model if base else cand.model}
-    budgets = g.load_budgets(budget_path, lambda m: _known_model(m, names)) if budget_path else []
-    limits = g.budgets_for(budgets, cand.model, opts)
+    budgets = gate.load_budgets(budget_path, lambda m: _known_model(m, names)) if budget_path else []
+    limits = gate.budgets_for(budgets, cand.model, opts)
     if budget_path and not limits and not baseline and not against:
         raise UsageError(f"budget file {budget_path} has no limit for {cand.model} on {runtime} {precision} "
                          f"batch {batch}")
@@ -144,18 +144,18 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     with spinner("gating") as status:
         if base is not None:
             sources["baseline"] = base.describe(opts)
-            measured = g.ab_gate(base, cand, opts, status)
+            measured = gate.ab_gate(base, cand, opts, status)
         elif against == "history":
-            measured, record = g.history_gate(cand, opts, db_file, status)
+            measured, record = gate.history_gate(cand, opts, db_file, status)
             extra["candidate_record"] = {k: record.get(k) for k in ("id", "latency_ms", "rounds", "stability")}
         else:
-            measured, record = g.budget_only(cand, opts, status)
+            measured, record = gate.budget_only(cand, opts, status)
             extra["candidate_record"] = {k: record.get(k) for k in ("id", "latency_ms", "rounds", "stability")}
-        metrics = measured["metrics"] + g.budget_metrics(cand, opts, limits, measured, data, status)
+        metrics = measured["metrics"] + gate.budget_metrics(cand, opts, limits, measured, data, status)
     if budget_path:
         extra["budget"] = {"file": str(budget_path), "limits": limits}
-    decision = g.decide(metrics, inconclusive)
-    record = g.gate_record(measured, metrics, decision, opts, sources, started, extra)
+    decision = gate.decide(metrics, inconclusive)
+    record = gate.gate_record(measured, metrics, decision, opts, sources, started, extra)
     append_record(record, results, db_file if db_file is not None else "off")
     summary_path = summary_file or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY")
                                     else None)

@@ -26,7 +26,7 @@ from pathlib import Path
 from edgebench.deploy.device import device_of, probe_release
 from edgebench.deploy.lab import Lab, PlaceInfo
 from edgebench.deploy.remote import Target, connect, run_remote
-from edgebench.portable.errors import EXIT_FAILED, EdgebenchError, UsageError
+from edgebench.portable.errors import EXIT_FAILED, EdgebenchError, UsageError, one_line
 from edgebench.portable.hashing import sha256_file
 from edgebench.results.store import append_records, read_records
 
@@ -145,7 +145,7 @@ def read_bundle(path: Path) -> tuple[Path, dict]:
         with tarfile.open(path, "r:gz") as tar:
             meta = json.loads(tar.extractfile("bundle.json").read())
     except (OSError, KeyError, AttributeError, tarfile.TarError, ValueError) as exc:
-        raise UsageError(f"{path} is not an edgebench bundle ({_one_line(exc)}): make one with "
+        raise UsageError(f"{path} is not an edgebench bundle ({one_line(exc, 200)}): make one with "
                          "`edgebench deploy bundle`") from None
     return Path(path), meta
 
@@ -366,7 +366,7 @@ class Sweep:
             await asyncio.shield(self._stop(run, job, clients, future))
             raise
         except Exception as exc:  # noqa: BLE001 - paramiko / socket errors of a lost device
-            raise JobFailed(f"connection lost: {type(exc).__name__}: {_one_line(exc)}") from None
+            raise JobFailed(f"connection lost: {one_line(exc, 200, with_type=True)}") from None
         records = done["records"]
         for record in records:
             record["place"] = run.name
@@ -389,7 +389,7 @@ class Sweep:
             run.held = False
             self.emit(f"{run.name}: released")
         except Exception as exc:  # noqa: BLE001 - reported; labgrid-client release frees it by hand
-            self.emit(f"{run.name}: could not release ({_one_line(exc)}): run "
+            self.emit(f"{run.name}: could not release ({one_line(exc, 200)}): run "
                       f"`labgrid-client -x {self.lab.address} -p {run.name} release`")
 
     async def _release_all(self) -> None:
@@ -414,7 +414,7 @@ def kill_runner(run: PlaceRun, job: Job, options: SweepOptions) -> str:
         code, _out, _err = run_remote(client, ["pkill", "-f", pattern], 10)
         return "killed" if code == 0 else "no runner left"
     except Exception as exc:  # noqa: BLE001
-        return f"kill failed: {_one_line(exc)}"
+        return f"kill failed: {one_line(exc, 200)}"
     finally:
         client.close()
 
@@ -441,9 +441,6 @@ def _in_thread(fn: Callable[[], object], name: str) -> asyncio.Future:
     threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 async def sweep(coordinator: str, patterns: str, bundles: list[tuple[Path, dict]], batches: tuple[int, ...],

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from edgebench.portable.errors import UsageError
+from edgebench.portable.errors import UsageError, one_line
 
 DEFAULT_PORT = 20408
 CONNECT_TIMEOUT_S = 10.0
@@ -96,7 +96,7 @@ class Lab:
             raise UsageError(f"cannot reach the labgrid coordinator at {address}: no answer in {timeout:.0f} s") from None
         except Exception as exc:  # noqa: BLE001 - labgrid's ServerError, grpc errors
             await _close(session)
-            raise UsageError(f"cannot reach the labgrid coordinator at {address} ({_one_line(exc)}); "
+            raise UsageError(f"cannot reach the labgrid coordinator at {address} ({one_line(exc, 200)}); "
                              "is labgrid-coordinator running there?") from None
         return cls(session, address)
 
@@ -178,9 +178,6 @@ class Lab:
         text = out.decode(errors="replace").strip().splitlines()
         return "power cycled" if proc.returncode == 0 else f"power cycle failed: {(text or ['?'])[-1][:200]}"
 
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 async def _close(session) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the shipped portable package
 
+from portable.errors import one_line
 from portable.hashing import sha256_file, verify_checksums
 from portable.memory import peak_rss_mb
 from portable.protocol import Protocol, summarize, time_loop
@@ -106,23 +107,23 @@ def _driver_text() -> str:
 def measure_trt(meta, args, batches, status):
     import tensorrt as trt
     from portable.tensorrt import engine as trt_engine
-    from portable.tensorrt import rules as tc
+    from portable.tensorrt import rules
     files = meta["files"]
-    cfg = tc.derive_build_config(args.precision, trt.__version__, qdq_available="qdq_onnx" in files,
+    cfg = rules.derive_build_config(args.precision, trt.__version__, qdq_available="qdq_onnx" in files,
                                  fp16_onnx_available="fp16_onnx" in files, legacy_calibrator=args.legacy_calibrator,
                                  workspace_mb=args.workspace_mb, hardware_compatibility="none")
     source = HERE / files[{"fp32": "onnx", "fp16": "fp16_onnx", "qdq": "qdq_onnx"}[cfg.onnx_source]]
-    profile = tc.profile_shapes(batches, meta["input_shape"])
+    profile = rules.profile_shapes(batches, meta["input_shape"])
     plan = HERE / "engine" / f"model.{args.precision}.plan"
     calibration = None
     if cfg.legacy_calibrator:
         images, _ = load_inputs(meta, 32)
-        calibration = tc.calibration_batches(images, profile)
+        calibration = rules.calibration_batches(images, profile)
     status(f"building the TensorRT {trt.__version__} {args.precision} engine on the device")
     t0 = time.perf_counter()
-    manifest = trt_engine.build_plan(source, plan, cfg, profile, timing_cache=HERE / "engine" / tc.TIMING_CACHE_FILE,
+    manifest = trt_engine.build_plan(source, plan, cfg, profile, timing_cache=HERE / "engine" / rules.TIMING_CACHE_FILE,
                                      calibration_batches=calibration,
-                                     calibration_cache=HERE / "engine" / tc.CALIBRATION_CACHE_FILE)
+                                     calibration_cache=HERE / "engine" / rules.CALIBRATION_CACHE_FILE)
     build_seconds = time.perf_counter() - t0
     rss_import = peak_rss_mb()
     t0 = time.perf_counter()
@@ -281,7 +282,7 @@ def main(argv=None) -> int:
     try:
         measured = measure_ort(meta, args, batches, status) if reason else measure_trt(meta, args, batches, status)
     except Exception as exc:  # noqa: BLE001 - reported as one line
-        summary["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
+        summary["error"] = one_line(exc, 500, with_type=True)
         summary["traceback"] = traceback.format_exc(limit=5)
         return finish(1)
     out = Path(args.out)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from edgebench.models.registry import ModelSpec, Preprocess, WeightSource
-from edgebench.portable.errors import UsageError
+from edgebench.portable.errors import UsageError, one_line
 from edgebench.portable.hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -243,9 +243,8 @@ def _pretrained(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsIn
             finally:
                 hub_log.setLevel(level)
     except Exception as exc:  # noqa: BLE001 - network failures come in many types
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"cannot download pretrained weights for {spec.name} ({source.kind} {source.ref}): "
-                         f"{reason[:200]}; use --weights-dir / EDGEBENCH_WEIGHTS or --weights PATH") from None
+                         f"{one_line(exc, 200)}; use --weights-dir / EDGEBENCH_WEIGHTS or --weights PATH") from None
     loaded = _from_hub_cache(model, spec)
     if loaded is None:
         raise UsageError(f"downloaded weights for {spec.name} not found in the hub cache")

@@ -49,3 +49,12 @@ def finite(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UsageError(f"{what} must be a finite number, got {value!r}")
     return float(value)
+
+
+def one_line(exc: BaseException, limit: int = 300, *, with_type: bool = False) -> str:
+    """The first line of ``exc``'s message, at most ``limit`` characters (its type's name when empty); with
+    ``with_type``, prefixed by the type's name. Every "one clear line" of an exception is made here."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    line = f"{type(exc).__name__}: {first}" if with_type and first else (first or type(exc).__name__)
+    return line[:limit]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.backends import EngineRequest, runtime_class
+from edgebench.backends import EngineRequest, Status, runtime_class
 from edgebench.build.artifacts import Artifacts, Step
 from edgebench.build.keys import int8_key
 from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 ONNX_FILE = "fp32/model.onnx"
 SHARED_INT8 = ("ort", "qdq", "openvino")  # the INT8 models built here; any other int8_model is the backend's own
-Status = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,19 @@ precisions, turning each failure into a failed record with the precise reason. T
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebench.backends import RuntimeOptions, canonical, require, require_device, runtime_class
+from edgebench.backends import RuntimeOptions, Status, canonical, require, require_device, runtime_class
 from edgebench.bench.runner import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
-from edgebench.portable.errors import EdgebenchError, UsageError
+from edgebench.portable.errors import EdgebenchError, UsageError, one_line
 from edgebench.portable.protocol import Protocol
 from edgebench.quantize.int8 import Int8Options, accuracy_control
 from edgebench.results.records import AccuracyRecord, LatencyRecord, model_fields
 from edgebench.results.store import ResultsNotSaved, append_record
 
-Status = Callable[[str], None]
 EVERY_LAYER = "int8-every-layer"
 
 
@@ -251,7 +250,7 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                     raise
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
                     error = exc if isinstance(exc, EdgebenchError) else \
-                        EdgebenchError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+                        EdgebenchError(one_line(exc, with_type=True))
                     found = complexity_of(spec)
                     model = {"name": spec.name, "family": spec.family, "params": found.params,
                              "gmacs": round(found.gmacs, 4)}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.backends import Status
 from edgebench.bench import samples as samples_mod
 from edgebench.bench.paired import PairedSettings, engine_spec, group_ratios, round_noise, run_round
 from edgebench.bench.stats import (
@@ -49,7 +50,6 @@ BUDGET_LIMITS = {"p50_ms": "latency p50 (ms)", "p99_ms": "latency p99 (ms)", "pe
                  "engine_mb": "engine size (MB)", "int8_drop_points": "INT8 top-1 drop (points)",
                  "min_int8_speedup": "INT8 speed-up vs FP32"}
 
-Status = Callable[[str], None]
 
 
 @dataclass(frozen=True)

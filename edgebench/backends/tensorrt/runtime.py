@@ -21,7 +21,7 @@ import numpy as np
 from edgebench.backends.base import Availability, EngineRequest, Runtime
 from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
-from edgebench.portable.tensorrt import rules as tc
+from edgebench.portable.tensorrt import rules
 
 INSTALL_HINT = ("pip install 'edgebench[tensorrt]' (driver >= 580.65) or 'edgebench[tensorrt-cu12]' (driver 525-575) "
                 "--extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)")
@@ -55,8 +55,8 @@ class TensorRTRuntime(Runtime):
     engine_kind = "plan"
     version_locked = True
     int8_model = "qdq"
-    run_options_class = tc.TrtRunOptions
-    build_options_class = tc.TrtBuildOptions
+    run_options_class = rules.TrtRunOptions
+    build_options_class = rules.TrtBuildOptions
     default_device = "cuda:0"
 
     @classmethod
@@ -90,14 +90,14 @@ class TensorRTRuntime(Runtime):
         return Availability(cls.name, True, version, "", [f"cuda:0 {gpu['name']} (sm {gpu['compute_capability']})"])
 
     @classmethod
-    def engine_sources(cls, precision: str, options: tc.TrtBuildOptions | None = None) -> tuple[str, ...]:
+    def engine_sources(cls, precision: str, options: rules.TrtBuildOptions | None = None) -> tuple[str, ...]:
         """INT8 plans build from the Q/DQ ONNX (unless the legacy calibrator is asked for); FP16 plans on
         TensorRT >= 11 from the FP16 ONNX (strong typing)."""
         if precision == "int8":
             return () if options is not None and options.legacy_calibrator else ("qdq",)
         if precision == "fp16":
             import tensorrt as trt
-            return ("fp16",) if tc.parse_version(trt.__version__)[0] >= 11 else ()
+            return ("fp16",) if rules.parse_version(trt.__version__)[0] >= 11 else ()
         return ()
 
     @classmethod
@@ -118,8 +118,8 @@ class TensorRTRuntime(Runtime):
                                  f"`edgebench export MODEL --runtime trt --batch {','.join(map(str, options.batches))}`")
 
     @property
-    def run_options(self) -> tc.TrtRunOptions:
-        return self.options.backend or tc.TrtRunOptions()
+    def run_options(self) -> rules.TrtRunOptions:
+        return self.options.backend or rules.TrtRunOptions()
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self.core.infer(batch)
@@ -181,11 +181,11 @@ def build_plan_for(request: EngineRequest) -> dict:
 
     from edgebench.portable.tensorrt.engine import build_plan
 
-    options: tc.TrtBuildOptions = request.options or tc.TrtBuildOptions()
+    options: rules.TrtBuildOptions = request.options or rules.TrtBuildOptions()
     precision, folder = request.precision, Path(request.folder)
     qdq = request.sources.get("qdq")
     fp16_onnx = request.sources.get("fp16")
-    cfg = tc.derive_build_config(
+    cfg = rules.derive_build_config(
         precision, trt.__version__, qdq_available=qdq is not None, fp16_onnx_available=fp16_onnx is not None,
         legacy_calibrator=options.legacy_calibrator, workspace_mb=options.workspace_mb,
         hardware_compatibility=options.hardware_compatibility)
@@ -197,16 +197,16 @@ def build_plan_for(request: EngineRequest) -> dict:
                              "`edgebench export MODEL --runtime trt --precision int8 --data DIR`")
         cfg.notes.append(f"Q/DQ ONNX: {qdq.relative_to(folder)} ({summary['quantize_nodes']} QuantizeLinear nodes)")
     profile = options.profile(request.input_shape)
-    timing_cache = Path(options.timing_cache) if options.timing_cache else folder / tc.TIMING_CACHE_FILE
-    plan = folder / f"{precision}/tensorrt/{tc.ENGINE_FILE}"
+    timing_cache = Path(options.timing_cache) if options.timing_cache else folder / rules.TIMING_CACHE_FILE
+    plan = folder / f"{precision}/tensorrt/{rules.ENGINE_FILE}"
     calibration = None
     if cfg.legacy_calibrator:
         if request.inputs is None:
             raise UsageError("the legacy INT8 calibrator needs calibration inputs")
-        calibration = tc.calibration_batches(request.inputs, profile)
+        calibration = rules.calibration_batches(request.inputs, profile)
     engine_manifest = build_plan(source, plan, cfg, profile, timing_cache=timing_cache,
                                  calibration_batches=calibration,
-                                 calibration_cache=folder / tc.CALIBRATION_CACHE_FILE, status=request.status)
+                                 calibration_cache=folder / rules.CALIBRATION_CACHE_FILE, status=request.status)
     return {"tool": "tensorrt build_serialized_network", "onnx": str(source.relative_to(folder)),
             "options": options.to_dict(), "engine_manifest": engine_manifest,
-            "files": [plan, tc.manifest_path_for(plan)]}
+            "files": [plan, rules.manifest_path_for(plan)]}

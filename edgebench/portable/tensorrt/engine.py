@@ -25,7 +25,7 @@ import numpy as np
 from ..hashing import sha256_file
 from ..layer_profile import RUNS, layer_table
 from . import api, cuda_compat, layers
-from . import rules as tc
+from . import rules
 
 # ---------------------------------------------------------------- imports with precise reasons
 
@@ -83,7 +83,7 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
     cudart = import_cudart()
     batches = [np.ascontiguousarray(b, dtype=np.float32) for b in batches]
     if not batches:
-        raise tc.UsageError("the legacy INT8 calibrator needs calibration images")
+        raise rules.UsageError("the legacy INT8 calibrator needs calibration images")
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
@@ -105,12 +105,12 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
             return [int(self.device)]
 
         def read_calibration_cache(self):
-            data = tc.cached_calibration(Path(cache_path), cache_key, trt_version)
+            data = rules.cached_calibration(Path(cache_path), cache_key, trt_version)
             self.reused = data is not None
             return data
 
         def write_calibration_cache(self, cache) -> None:
-            tc.store_calibration(Path(cache_path), bytes(cache), cache_key)
+            rules.store_calibration(Path(cache_path), bytes(cache), cache_key)
 
         def free(self) -> None:
             if self.device is not None:
@@ -120,7 +120,7 @@ def make_entropy_calibrator(trt, batches: Iterable[np.ndarray], cache_path: Path
     return EntropyCalibrator()
 
 
-def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: dict, *,
+def build_plan(onnx_path: Path, plan_path: Path, cfg: rules.BuildConfig, profile: dict, *,
                timing_cache: Path | None = None, calibration_batches: Iterable[np.ndarray] | None = None,
                calibration_cache: Path | None = None, status: Callable[[str], None] = lambda _m: None) -> dict:
     """Build and write ``plan_path`` plus its engine manifest; return the manifest."""
@@ -136,7 +136,7 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors[:500]}")
     gpu = gpu_info()
-    tc.check_hardware_compat_gpu(cfg.hardware_compatibility, gpu["compute_capability"], gpu["integrated"])
+    rules.check_hardware_compat_gpu(cfg.hardware_compatibility, gpu["compute_capability"], gpu["integrated"])
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_mb * 2**20)
     for flag in cfg.cleared_flags:
@@ -154,8 +154,8 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     calibrator = calibration = None
     if cfg.legacy_calibrator:
         batches = list(calibration_batches or [])
-        cache = Path(calibration_cache or Path(plan_path).with_name(tc.CALIBRATION_CACHE_FILE))
-        key = tc.calibration_cache_key(trt.__version__, sha256_file(Path(onnx_path)), calibration_sha256(batches))
+        cache = Path(calibration_cache or Path(plan_path).with_name(rules.CALIBRATION_CACHE_FILE))
+        key = rules.calibration_cache_key(trt.__version__, sha256_file(Path(onnx_path)), calibration_sha256(batches))
         calibrator = make_entropy_calibrator(trt, batches, cache, key, trt.__version__)
         calibration = {"cache": str(cache), "key": key, "images": sum(len(b) for b in batches)}
         config.int8_calibrator = calibrator  # deprecated since 10.1
@@ -178,7 +178,7 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     tmp.replace(plan_path)
     if cache_use is not None:
         cache_use["saved_bytes"] = _save_timing_cache(config, Path(timing_cache))
-    manifest = tc.engine_manifest(trt_version=trt.__version__, gpu_name=gpu["name"],
+    manifest = rules.engine_manifest(trt_version=trt.__version__, gpu_name=gpu["name"],
                                   compute_capability=gpu["compute_capability"], precision=cfg.precision,
                                   profile=profile, onnx_sha256=sha256_file(Path(onnx_path)), build=cfg,
                                   plan_sha256=sha256_file(plan_path), plan_bytes=plan_path.stat().st_size)
@@ -186,7 +186,7 @@ def build_plan(onnx_path: Path, plan_path: Path, cfg: tc.BuildConfig, profile: d
     manifest["timing_cache"] = cache_use
     if calibration is not None:
         manifest["calibration_cache"] = calibration
-    tc.write_engine_manifest(plan_path, manifest)
+    rules.write_engine_manifest(plan_path, manifest)
     return manifest
 
 
@@ -240,15 +240,15 @@ class TrtEngine:
         self.cudart = cudart = import_cudart()
         self.plan = Path(plan)
         self.gpu = gpu_info()
-        self.manifest = tc.read_engine_manifest(self.plan) if check_manifest else {}
+        self.manifest = rules.read_engine_manifest(self.plan) if check_manifest else {}
         if check_manifest:
-            tc.check_compatible(self.manifest, trt_version=trt.__version__, gpu_name=self.gpu["name"],
+            rules.check_compatible(self.manifest, trt_version=trt.__version__, gpu_name=self.gpu["name"],
                                 compute_capability=self.gpu["compute_capability"], plan=str(self.plan))
         self.memory = {"cuda_before_load": mem_info_mb()}
         self.runtime = trt.Runtime(_logger(trt))
         self.engine = self.runtime.deserialize_cuda_engine(self.plan.read_bytes())
         if self.engine is None:
-            raise tc.EngineMismatch(f"TensorRT could not deserialise {self.plan}; rebuild it with "
+            raise rules.EngineMismatch(f"TensorRT could not deserialise {self.plan}; rebuild it with "
                                     "`edgebench export MODEL --runtime trt`")
         self.context = self.engine.create_execution_context()
         self.memory["cuda_after_load"] = mem_info_mb()
@@ -289,7 +289,7 @@ class TrtEngine:
             name = self.inputs[0]
             if not self.context.set_input_shape(name, tuple(batch.shape)):
                 lo, hi = self.profile_range()
-                raise tc.EngineMismatch(f"batch {batch.shape[0]} is outside the engine's profile [{lo}, {hi}]; "
+                raise rules.EngineMismatch(f"batch {batch.shape[0]} is outside the engine's profile [{lo}, {hi}]; "
                                         f"rebuild it with `--batch` including {batch.shape[0]}")
             for tensor in self.inputs + self.outputs:
                 shape = tuple(self.context.get_tensor_shape(tensor))
