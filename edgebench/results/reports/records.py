@@ -5,7 +5,7 @@ record of another schema (or one missing the fields a report needs) is set aside
 and each problem is one warning line: the report is still written for the rest.
 
 Rows: the newest latency record per (model, runtime, precision, batch, threads) (the rule of
-``bench.report``), with its INT8 accuracy, its confidence interval and its paired speed-up where
+:func:`edgebench.results.records.newest`), with its INT8 accuracy, its confidence interval and its paired speed-up where
 the records carry them, plain medians where they don't. Field names read when present (the gate's):
 
 * ``latency_ms.p50_ci95`` (or ``latency_ms.ci95``): ``[lo, hi]``, 95% CI of the median (ms);
