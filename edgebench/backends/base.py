@@ -13,13 +13,17 @@ A backend also says how its engines are built (:meth:`Runtime.build_engine`, han
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
+
+from edgebench.portable.errors import EngineMismatch
 
 PRECISIONS = ("fp32", "fp16", "int8")
 Status = Callable[[str], None]
@@ -87,6 +91,47 @@ class EngineRequest:
     calibration: np.ndarray | None = None
 
 
+class MissingLibrary(ImportError):
+    """A runtime's library is not installed; the message says which extra installs it."""
+
+
+def lazy_import(module: str, extra: str | None, hint: str = "") -> ModuleType:
+    """``module``, imported when a backend first needs it (a measurement process holds only its own runtime),
+    or :class:`MissingLibrary` worded the same for every backend: what is missing, why, and the ``pip install``
+    of the extra (``None``: a core dependency of edgebench) or ``hint``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        how = hint or (f"pip install 'edgebench[{extra}]'" if extra else "pip install edgebench (a core dependency)")
+        raise MissingLibrary(f"{module.split('.')[0]} is not installed ({exc}); {how}") from None
+
+
+@dataclass(frozen=True)
+class InputMetadata:
+    """What an engine's input takes, as its runtime reports it (Polygraphy's ``TensorMetadata``): the name, the
+    shape (a dynamic dimension is None), the numpy dtype and the batch range a call accepts (``max`` None:
+    unbounded). :meth:`Runtime.infer` and :meth:`Runtime.bind` check every feed against it, the same way for
+    every backend, so a wrong batch is one line naming both shapes instead of a runtime's own exception."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    batch: tuple[int, int | None] = (1, None)
+
+    def check(self, batch: np.ndarray, where: str) -> None:
+        want = " x ".join("N" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(self.shape))
+        lo, hi = self.batch
+        wrong = (batch.dtype != np.dtype(self.dtype) or batch.ndim != len(self.shape)
+                 or any(d is not None and d != got for d, got in zip(self.shape[1:], batch.shape[1:])))
+        if wrong or not lo <= batch.shape[0] <= (hi if hi is not None else batch.shape[0]):
+            span = f"{lo}..{hi}" if hi is not None else f"{lo} or more"
+            raise EngineMismatch(f"{where} takes {self.dtype} {want} (batch {span}) on input {self.name!r}, "
+                                 f"not {batch.dtype} {' x '.join(map(str, batch.shape))}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "batch": list(self.batch)}
+
+
 class Runtime(ABC):
     """Load an engine, run numpy batches, report settings and memory, release."""
 
@@ -113,6 +158,8 @@ class Runtime(ABC):
         """Installed? Which version? Which devices? Never raises."""
         try:
             return cls.availability_impl()
+        except MissingLibrary as exc:
+            return Availability(cls.name, False, None, str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken install must not crash doctor or a sweep
             return Availability(cls.name, False, None, f"{type(exc).__name__}: {exc}")
 
@@ -152,15 +199,23 @@ class Runtime(ABC):
             raise RuntimeError(f"{self.name} runtime for {self.engine} is already active")
         self.activate_impl()
         self.is_active = True
+        self._input = self.input_metadata_impl()
+
+    def input_metadata(self) -> InputMetadata:
+        """The loaded engine's input: name, shape with its dynamic dimensions, dtype, batch range."""
+        self._check_active("input_metadata")
+        return self._input
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run one NCHW float32 batch, return the logits as a numpy array."""
         self._check_active("infer")
+        self._input.check(batch, f"the {self.name} engine {self.engine.name}")
         return self.infer_impl(batch)
 
     def bind(self, batch: np.ndarray) -> Callable[[], None]:
         """A zero-argument call that runs ``batch`` once, for timed loops (inputs bound once)."""
         self._check_active("bind")
+        self._input.check(batch, f"the {self.name} engine {self.engine.name}")
         return self.bind_impl(batch)
 
     def layer_profile(self, batch: np.ndarray) -> list[dict]:
@@ -190,6 +245,10 @@ class Runtime(ABC):
     @abstractmethod
     def activate_impl(self) -> None:
         """Load ``self.engine`` with ``self.options``."""
+
+    @abstractmethod
+    def input_metadata_impl(self) -> InputMetadata:
+        """The loaded engine's input, as the runtime reports it."""
 
     @abstractmethod
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime, lazy_import
 from edgebench.backends.executorch.export import OPERATORS_FILE
 from edgebench.backends.executorch.native_log import native_log, reason
 from edgebench.portable.errors import UsageError
@@ -37,14 +37,10 @@ class ExecuTorchRuntime(Runtime):
 
     @classmethod
     def availability_impl(cls) -> Availability:
-        try:
-            from executorch.version import __version__
-        except ImportError as exc:
-            return Availability(cls.name, False, None,
-                                f"executorch is not installed ({exc}); pip install 'edgebench[executorch]' "
-                                "(make setup-executorch)")
+        et_version = lazy_import("executorch.version", "executorch",
+                                 "pip install 'edgebench[executorch]' (make setup-executorch)")
         import torch
-        version = __version__.split("+")[0]
+        version = et_version.__version__.split("+")[0]
         try:  # the prebuilt extension is linked against one torch: a wrong pairing fails here
             from executorch.runtime import Runtime as EtRuntime
             backends = EtRuntime.get().backend_registry.registered_backend_names
@@ -85,6 +81,11 @@ class ExecuTorchRuntime(Runtime):
         except RuntimeError as exc:  # the reason is only in the C++ log (an XNNPACK node it cannot create)
             raise RuntimeError(f"{Path(self.engine).name}: {reason(lines, exc)}") from None
         self.capacity = self.method.metadata.input_tensor_meta(0).sizes()[0]
+
+    def input_metadata_impl(self) -> InputMetadata:
+        """Any batch: one above the program's bound runs in chunks (the timed loop's :meth:`bind_impl` refuses it)."""
+        sizes = tuple(self.method.metadata.input_tensor_meta(0).sizes())
+        return InputMetadata("forward input 0", (None, *sizes[1:]), "float32")
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         """Batches above the program's bound run in chunks (verification, evaluation): shufflenet_v2's lowering

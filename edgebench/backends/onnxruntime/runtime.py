@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime, lazy_import
 from edgebench.backends.onnxruntime import build
 from edgebench.backends.onnxruntime.graph import conv_groups, profile_key
 from edgebench.portable.errors import RuntimeUnavailable
@@ -31,6 +31,9 @@ def _layer_facts(name: str, args: dict, groups: dict[str, dict]) -> dict:
     return {**({"shapes": shapes} if shapes else {}), **groups.get(profile_key(name), {})}
 
 
+_ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+                "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(int64)": "int64"}
+
 class OnnxRuntime(Runtime):
     name = "ort"
     engine_kind = "onnx"
@@ -38,10 +41,7 @@ class OnnxRuntime(Runtime):
 
     @classmethod
     def availability_impl(cls) -> Availability:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            return Availability(cls.name, False, None, f"onnxruntime is not installed ({exc})")
+        ort = lazy_import("onnxruntime", "ort")
         eps = ort.get_available_providers()
         devices = [dev for dev, ep in PROVIDERS.items() if ep in eps]
         return Availability(cls.name, True, ort.__version__, "", devices)
@@ -76,6 +76,12 @@ class OnnxRuntime(Runtime):
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self._session_options = so
+
+    def input_metadata_impl(self) -> InputMetadata:
+        meta = self.session.get_inputs()[0]
+        shape = tuple(d if isinstance(d, int) and d > 0 else None for d in meta.shape)
+        dtype = _ONNX_DTYPES.get(meta.type, meta.type)
+        return InputMetadata(meta.name, shape, dtype, (1, None) if shape[0] is None else (shape[0], shape[0]))
 
     def _make_session_options(self):
         """The session options every session of this runtime uses (the measured one, the profiled one)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime, lazy_import
 from edgebench.backends.openvino import build
 from edgebench.portable.errors import RuntimeUnavailable
 from edgebench.portable.layer_profile import RUNS, layer_table
@@ -24,10 +24,7 @@ class OpenVinoRuntime(Runtime):
 
     @classmethod
     def availability_impl(cls) -> Availability:
-        try:
-            import openvino as ov
-        except ImportError as exc:
-            return Availability(cls.name, False, None, f"openvino is not installed ({exc}); pip install 'edgebench[openvino]'")
+        ov = lazy_import("openvino", "openvino")
         return Availability(cls.name, True, ov.get_version().split("-")[0], "", list(ov.Core().available_devices))
 
     @classmethod
@@ -60,6 +57,13 @@ class OpenVinoRuntime(Runtime):
         self._ov = ov
         self._core, self._model, self._config = core, model, config
         self.static_batch = options.batches[0] if len(options.batches) == 1 else None
+
+    def input_metadata_impl(self) -> InputMetadata:
+        """A static batch (one ``--batch``) takes any smaller batch too: :meth:`infer_impl` pads it."""
+        port = self.compiled.input(0)
+        shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+        batch = (1, self.static_batch) if self.static_batch else (1, shape[0])
+        return InputMetadata(port.get_any_name(), shape, port.get_element_type().to_dtype().name, batch)
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         """A batch smaller than the static one is padded with zeros, and the padding's outputs dropped."""

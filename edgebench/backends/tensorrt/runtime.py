@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime
 from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
 from edgebench.portable.tensorrt import rules
@@ -116,6 +116,15 @@ class TensorRTRuntime(Runtime):
         if outside:
             raise EngineMismatch(f"batch {outside[0]} is outside the engine's profile [{lo}, {hi}]; rebuild it with "
                                  f"`edgebench export MODEL --runtime trt --batch {','.join(map(str, options.batches))}`")
+
+    def input_metadata_impl(self) -> InputMetadata:
+        """The plan's first input (``ICudaEngine.get_tensor_shape``: -1 where dynamic, TensorRT 8.5 to 11) and
+        its optimisation profile's batch range."""
+        core = self.core
+        name = core.inputs[0]
+        shape = tuple(int(d) if int(d) >= 0 else None for d in core.engine.get_tensor_shape(name))
+        dtype = np.dtype(core.trt.nptype(core.engine.get_tensor_dtype(name))).name
+        return InputMetadata(name, shape, dtype, core.profile_range())
 
     @property
     def run_options(self) -> rules.TrtRunOptions:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.backends.base import Availability, Runtime
+from edgebench.backends.base import Availability, InputMetadata, Runtime, lazy_import
 from edgebench.portable.errors import RuntimeUnavailable
 
 
@@ -20,10 +20,7 @@ class TorchRuntime(Runtime):
 
     @classmethod
     def availability_impl(cls) -> Availability:
-        try:
-            import torch
-        except ImportError as exc:
-            return Availability(cls.name, False, None, f"torch is not installed ({exc})")
+        torch = lazy_import("torch", None)
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         return Availability(cls.name, True, torch.__version__, "", devices)
 
@@ -37,10 +34,15 @@ class TorchRuntime(Runtime):
         self.device = options.device or "cpu"
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeUnavailable("torch device cuda requested but no CUDA GPU is visible")
-        model = model_from_manifest(json.loads(Path(self.engine).read_text()))
+        manifest = json.loads(Path(self.engine).read_text())
+        model = model_from_manifest(manifest)
+        self._shape = (None, *manifest["input"]["shape"][1:])
         self.dtype = torch.float16 if options.precision == "fp16" and self.device != "cpu" else torch.float32
         self.model = model.to(self.device, self.dtype).eval()
         self._torch = torch
+
+    def input_metadata_impl(self) -> InputMetadata:
+        return InputMetadata("input", self._shape, "float32")
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
