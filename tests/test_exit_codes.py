@@ -192,3 +192,12 @@ def test_sigterm_during_export_leaves_no_partial_model(tmp_path):
     assert proc.returncode == 130, err
     assert not partial.exists() and not (out / "resnet50" / "fp32" / "model.onnx").exists()
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["--warmup-seconds", "--min-seconds", "--max-seconds"])
+def test_the_device_runner_refuses_non_finite_seconds(option):
+    """The bundle's runner (argparse, on the device) takes its seconds through the same kind of check."""
+    proc = subprocess.run([sys.executable, str(ROOT / "edgebench" / "deploy" / "runner.py"), option, "nan"],
+                          capture_output=True, text=True, check=False, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "edgebench")})
+    assert proc.returncode == 2 and "not a finite, non-negative number of seconds" in proc.stderr, proc.stderr

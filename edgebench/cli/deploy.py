@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from edgebench.cli.options import FiniteFloat, NonEmptyPath, open_results, parse_batches
+from edgebench.cli.options import FiniteFloat, NonEmptyPath, open_results, parse_batches, runner_options
+from edgebench.deploy.spec import RunnerSpec
 from edgebench.portable import strict_json
-from edgebench.portable.protocol import Protocol
-from edgebench.portable.tensorrt.rules import DEFAULT_WORKSPACE_MB
 from edgebench.workflow import BuildRequest, ModelSource, prepare
 
 
@@ -54,17 +53,8 @@ def bundle(model: str | None, onnx_file: Path | None, precision: str, out: Path,
 @click.option("--bundle", "bundle_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--fallback", type=click.Choice(["none", "ort"]), default="none", show_default=True,
               help="ort: measure on ONNX Runtime (CPU) when the device has no usable TensorRT.")
-@click.option("--batch", default="1", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True)
-@click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True)
-@click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True)
-@click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True)
-@click.option("--trt-workspace", type=click.IntRange(1), default=DEFAULT_WORKSPACE_MB, show_default=True,
-              metavar="MiB", help="TensorRT: builder workspace memory-pool limit on the device, in MiB.")
-@click.option("--cuda-graph", is_flag=True, help="Replay execute_async_v3 as a CUDA graph.")
-@click.option("--profile", is_flag=True, help="Per-layer TensorRT times in the records.")
-@click.option("--legacy-calibrator", is_flag=True,
-              help="DEPRECATED since TensorRT 10.1: implicit INT8 calibration (TensorRT 8.5 / JetPack 5).")
+@click.option("--batch", default="1", show_default=True, callback=parse_batches, help="Comma-separated batch sizes.")
+@runner_options
 @click.option("--python", "python", default="python3", show_default=True, help="Python on the device.")
 @click.option("--remote-dir", help="Working folder on the device [default: ~/edgebench-deploy].")
 @click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path),
@@ -74,21 +64,15 @@ def bundle(model: str | None, onnx_file: Path | None, precision: str, out: Path,
 @click.option("--connect-timeout", type=FiniteFloat(0.1), default=15.0, show_default=True, metavar="SECONDS",
               help="How long to wait for the device's SSH server to connect and answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records on stdout.")
-def run(host: str, port: int, key: Path | None, bundle_file: Path, fallback: str, batch: str, warmup: int,
-        warmup_seconds: float, iterations: int, min_seconds: float, trt_workspace: int, cuda_graph: bool, profile: bool,
-        legacy_calibrator: bool, python: str, remote_dir: str | None, known_hosts: Path | None, results: Path,
+def run(host: str, port: int, key: Path | None, bundle_file: Path, fallback: str, batch: tuple[int, ...],
+        runner: RunnerSpec, python: str, remote_dir: str | None, known_hosts: Path | None, results: Path,
         connect_timeout: float, as_json: bool) -> None:
     """Upload a bundle, verify its checksums on the device, build + benchmark there, fetch the records."""
     from edgebench.deploy.remote import Target, deploy_run
 
-    batches = parse_batches(None, None, batch)
     results = open_results(results)
-    runner_args = ["--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--warmup-seconds",
-                   str(warmup_seconds), "--iterations", str(iterations), "--min-seconds", str(min_seconds),
-                   "--workspace-mb", str(trt_workspace)]
-    runner_args += ["--cuda-graph"] * cuda_graph + ["--profile"] * profile + ["--legacy-calibrator"] * legacy_calibrator
     done = deploy_run(Target.parse(host, port), bundle_file, results, key=key, known_hosts=known_hosts,
-                      fallback=fallback, python=python, remote_dir=remote_dir, runner_args=runner_args,
+                      fallback=fallback, python=python, remote_dir=remote_dir, runner_args=runner.argv(batch),
                       connect_timeout=connect_timeout, status=lambda m: click.echo(m, err=True))
     summary = done["summary"]
     if as_json:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from edgebench.cli.options import FiniteFloat, parse_batches, split
+from edgebench.cli.options import FiniteFloat, parse_batches, runner_options, split
+from edgebench.deploy.spec import RunnerSpec
 from edgebench.portable.errors import EXIT_INTERRUPTED
-from edgebench.portable.protocol import Protocol
 
 _COORDINATOR = click.option("--coordinator", envvar="LG_COORDINATOR", required=True, metavar="HOST:PORT",
                             help="labgrid coordinator [env LG_COORDINATOR; port default 20408].")
@@ -80,12 +80,7 @@ def places(coordinator: str, results: Path, as_json: bool) -> None:
 @click.option("--python", "python", default="python3", show_default=True, help="Python on the devices.")
 @click.option("--remote-dir", default="edgebench-deploy/{place}", show_default=True,
               help="Working folder on the devices (relative: to the login's home); {place}: the place's name.")
-@click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True)
-@click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True)
-@click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True)
-@click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True)
-@click.option("--runner-arg", "runner_extra", multiple=True,
-              help="Passed to the device runner as it is (e.g. --runner-arg=--cuda-graph).")
+@runner_options
 @click.option("--job-timeout", type=FiniteFloat(1), default=1800, show_default=True, metavar="SECONDS",
               help="A job still running after this fails on that place and is requeued.")
 @click.option("--retries", type=click.IntRange(0), default=2, show_default=True,
@@ -97,8 +92,7 @@ def places(coordinator: str, results: Path, as_json: bool) -> None:
 def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, ...], bundle_files: tuple[Path, ...],
           precisions: str, batch: tuple[int, ...], data: Path | None, weights: str, weights_dir: Path | None,
           artifacts: Path, key: Path | None, known_hosts: Path | None, fallback: str, python: str,
-          remote_dir: str, warmup: int, warmup_seconds: float, iterations: int, min_seconds: float,
-          runner_extra: tuple[str, ...], job_timeout: float, retries: int, power_cycle: bool, resume: bool,
+          remote_dir: str, runner: RunnerSpec, job_timeout: float, retries: int, power_cycle: bool, resume: bool,
           results: Path, as_json: bool) -> None:
     """Bundle each model x precision once, then run every (bundle, batch) job on the matching places."""
     from edgebench.cli.options import open_results
@@ -121,9 +115,7 @@ def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, 
     if sources:
         with console.status("building bundles") as spinner:
             bundles += fleet.build_bundles(sources, wanted, data, artifacts, artifacts / "bundles", spinner.update)
-    runner_args = ("--warmup", str(warmup), "--warmup-seconds", str(warmup_seconds), "--iterations", str(iterations),
-                   "--min-seconds", str(min_seconds), *runner_extra)
-    options = fleet.SweepOptions(results, key, known_hosts, python, remote_dir, fallback, runner_args, job_timeout,
+    options = fleet.SweepOptions(results, key, known_hosts, python, remote_dir, fallback, tuple(runner.argv()), job_timeout,
                                  retries, power_cycle, resume)
     progress = _Progress(console)
     try:

@@ -13,6 +13,7 @@ from click.core import ParameterSource
 
 from edgebench.backends import RUNTIMES
 from edgebench.bench.runner import Guard
+from edgebench.deploy.spec import RunnerSpec
 from edgebench.models.registry import FAMILIES
 from edgebench.portable.errors import UsageError, finite
 from edgebench.portable.protocol import Protocol
@@ -171,23 +172,32 @@ threads_option = click.option("--threads", type=Threads(), default=None,
 
 PROTOCOL_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds", "retries", "rounds")
 
+
+_LOOP_OPTIONS = [
+    click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True,
+                 help="Warm-up iterations."),
+    click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True,
+                 help="Minimum warm-up time."),
+    click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True,
+                 help="Minimum timed iterations."),
+    click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True,
+                 help="Minimum timed seconds.")]
+LOOP_PARAMS = ("warmup", "warmup_seconds", "iterations", "min_seconds")
+
+
+def _protocol(v: dict) -> Protocol:
+    return Protocol(v["warmup"], v["warmup_seconds"], v["iterations"], v["min_seconds"])
+
+
 protocol_options = _group(
-    [click.option("--warmup", type=click.IntRange(0), default=Protocol.warmup_iterations, show_default=True,
-                  help="Warm-up iterations."),
-     click.option("--warmup-seconds", type=FiniteFloat(0), default=Protocol.warmup_seconds, show_default=True,
-                  help="Minimum warm-up time."),
-     click.option("--iterations", type=click.IntRange(1), default=Protocol.min_iterations, show_default=True,
-                  help="Minimum timed iterations."),
-     click.option("--min-seconds", type=FiniteFloat(0), default=Protocol.min_seconds, show_default=True,
-                  help="Minimum timed seconds."),
+    [*_LOOP_OPTIONS,
      click.option("--retries", type=click.IntRange(0, 10), default=Guard.retries, show_default=True,
                   help="Re-measurements when the noise probe shows a bad phase."),
      click.option("--rounds", type=click.IntRange(1, 100), default=Guard.rounds, show_default=True,
                   help="Independent measurement processes of each engine, each a full protocol; the record keeps "
                        "every round and its p50 CI is a bootstrap over the round medians.")],
     PROTOCOL_PARAMS,
-    lambda v, _kw: {"protocol": Protocol(v["warmup"], v["warmup_seconds"], v["iterations"], v["min_seconds"]),
-                    "guard": Guard(retries=v["retries"], rounds=v["rounds"])})
+    lambda v, _kw: {"protocol": _protocol(v), "guard": Guard(retries=v["retries"], rounds=v["rounds"])})
 """The latency protocol's options, shared by every measuring command: ``protocol`` and ``guard``."""
 
 INT8_PARAMS = ("num", "method", "seed", "max_drop", "int8_recipe", "overflow_fix")
@@ -288,3 +298,21 @@ def trt_build_options(also: tuple[str, ...]) -> Callable:
                       help="TensorRT INT8 by implicit calibration (IInt8EntropyCalibrator2) instead of the Q/DQ "
                            "ONNX. DEPRECATED since TensorRT 10.1, removed in 11.x; for JetPack 5 (TensorRT 8.5).")],
         TRT_BUILD_PARAMS, build)
+
+
+RUNNER_PARAMS = (*LOOP_PARAMS, "trt_workspace", "cuda_graph", "profile", "legacy_calibrator", "runner_extra")
+
+runner_options = _group(
+    [*_LOOP_OPTIONS,
+     click.option("--trt-workspace", type=click.IntRange(1), default=DEFAULT_WORKSPACE_MB, show_default=True,
+                  metavar="MiB", help="TensorRT: builder workspace memory-pool limit on the device, in MiB."),
+     click.option("--cuda-graph", is_flag=True, help="TensorRT: replay execute_async_v3 as a CUDA graph."),
+     click.option("--profile", is_flag=True, help="Per-layer TensorRT times in the records."),
+     click.option("--legacy-calibrator", is_flag=True,
+                  help="DEPRECATED since TensorRT 10.1: implicit INT8 calibration (TensorRT 8.5 / JetPack 5)."),
+     click.option("--runner-arg", "runner_extra", multiple=True,
+                  help="Passed to the device runner as it is (e.g. --runner-arg=--max-seconds=60).")],
+    RUNNER_PARAMS,
+    lambda v, _kw: {"runner": RunnerSpec(_protocol(v), v["trt_workspace"], v["cuda_graph"], v["profile"],
+                                         v["legacy_calibrator"], tuple(v["runner_extra"]))})
+"""The device runner's options, shared by ``deploy run`` and ``fleet sweep``: one ``runner: RunnerSpec``."""

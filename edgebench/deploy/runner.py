@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -222,6 +223,17 @@ def make_record(meta, args, measured, deploy):
     }
 
 
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds: ``float()`` takes "nan" and "inf", which no loop can use."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite, non-negative number of seconds")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(HERE / "results.jsonl"), help="JSON-lines results file")
@@ -233,10 +245,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     defaults = Protocol()
     parser.add_argument("--warmup", type=int, default=defaults.warmup_iterations)
-    parser.add_argument("--warmup-seconds", type=float, default=defaults.warmup_seconds)
+    parser.add_argument("--warmup-seconds", type=_seconds, default=defaults.warmup_seconds)
     parser.add_argument("--iterations", type=int, default=defaults.min_iterations)
-    parser.add_argument("--min-seconds", type=float, default=defaults.min_seconds)
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds)
+    parser.add_argument("--min-seconds", type=_seconds, default=defaults.min_seconds)
+    parser.add_argument("--max-seconds", type=_seconds, default=defaults.max_seconds)
     parser.add_argument("--workspace-mb", type=int, default=DEFAULT_WORKSPACE_MB)
     parser.add_argument("--cuda-graph", action="store_true", help="replay execute_async_v3 as a CUDA graph")
     parser.add_argument("--profile", action="store_true", help="per-layer times (trt.IProfiler) in the record")
