@@ -38,12 +38,12 @@ def import_(files: tuple[Path, ...], db: Path | None, as_json: bool) -> None:
             raise UsageError(f"{f}: no such file")
     path = _db(db, files[0])
     report = import_jsonl(path, list(files))
+    _warn_other_schema(report)
     if as_json:
         click.echo(json.dumps({"db": str(path), **report}, indent=2))
         return
     click.echo(f"{path}: {report['added']} added, {report['already_present']} already present"
                + (f", {report['damaged_lines']} damaged line(s) skipped" if report["damaged_lines"] else ""))
-    _warn_other_schema(report)
 
 
 def _warn_other_schema(report: dict) -> None:

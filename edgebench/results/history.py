@@ -211,9 +211,12 @@ def classify(path: Path) -> str:
         with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)) as conn:
             return _inspect(conn, path)
     except sqlite3.DatabaseError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        text = str(exc)
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return "damaged"
+        if "locked" in text or "busy" in text:
             raise _error(path, exc) from None
-        return "damaged"
+        raise HistoryError(f"cannot read the history database {path} ({text}); it is left as it is") from None
 
 
 def _error(path: Path, exc: Exception) -> HistoryError:
