@@ -316,3 +316,33 @@ def test_migrations_split_only_between_complete_statements(tmp_path):
     assert [r[0] for r in conn.execute("SELECT note FROM notes ORDER BY rowid")] == ["added; x", "end;"]
     assert conn.execute("SELECT dflt_value FROM pragma_table_info('notes')").fetchone()[0] == "'a;b'"
     conn.close()
+
+
+def test_a_team_that_only_gates_sees_its_gates_in_the_trend(tmp_path):
+    """Two real gates of one model (budgets only, then A/B): `history show` lists the sides they measured,
+    marked as gate rounds (it used to answer "no latency records" with exit 2); an empty trend is exit 0."""
+    from tiny_onnx import classifier
+    (tmp_path / "base").mkdir()
+    classifier(tmp_path / "tiny.onnx")
+    classifier(tmp_path / "base" / "tiny.onnx")
+    (tmp_path / "budget.toml").write_text('[[budget]]\nmodel = "tiny"\np50_ms = 1e6\n')
+    db, env = tmp_path / "h.db", {"GITHUB_STEP_SUMMARY": "", "EDGEBENCH_DB": str(tmp_path / "h.db")}
+    fast = ("--runtime", "ort", "--rounds", "1", "--max-rounds", "1", "--round-seconds", "0.2", "--block", "5",
+            "--results", str(tmp_path / "r.jsonl"))
+    budget = edgebench("gate", "--candidate", "tiny.onnx", "--budget", "budget.toml", *fast, cwd=tmp_path, env=env)
+    assert budget.returncode == 0, budget.stderr
+    ab = edgebench("gate", "--baseline", "base/tiny.onnx", "--candidate", "tiny.onnx", *fast, cwd=tmp_path, env=env)
+    assert ab.returncode in (0, 1, 3), ab.stderr
+    shown = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), "--json",
+                      cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert [r["source"] for r in rows] == ["gate budget candidate", "gate ab candidate", "gate ab baseline"]
+    assert all(r["p50"] > 0 for r in rows) and rows[0]["p50_ci95"][0] <= rows[0]["p50"] <= rows[0]["p50_ci95"][1]
+    table = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), cwd=tmp_path,
+                      env={"COLUMNS": "200"})
+    assert table.returncode == 0 and "3 measured by gate rounds" in table.stdout and "gate ab baseline" in table.stdout
+    empty = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--precision", "int8", "--db", str(db),
+                      cwd=tmp_path)
+    assert empty.returncode == 0 and empty.stderr == "", empty.stderr
+    assert empty.stdout.strip() == f"no latency or gate records of tiny on ort int8 in {db}"
