@@ -188,6 +188,14 @@ def test_future_schema_records_are_skipped_on_import_and_never_a_baseline(tmp_pa
     assert sorted(r["latency_ms"]["p50"] for r in history.query(db, model="tiny", runtime="ort")) == [1.0, 2.0]
 
 
+def _append_in_a_process(results: Path, db: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    """What a measurement does after measuring: append one record to the JSONL file and the history."""
+    code = ("from edgebench.results.store import append_record\n"
+            f"append_record({_latency(3.0)!r}, {str(results)!r}, db={db!r})")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                          env={**__import__("os").environ, **env})
+
+
 def _foreign(path: Path, user_version: int = 0, table: str = "users") -> Path:
     conn = sqlite3.connect(path)
     conn.execute(f"CREATE TABLE {table} (name TEXT, email TEXT)")
@@ -210,9 +218,7 @@ def test_foreign_sqlite_file_is_never_written_or_replaced(tmp_path, user_version
         assert_one_line_error(proc, "not an edgebench history", "another file")
         assert "run `edgebench history rebuild" not in proc.stderr
         assert _sha(db) == before and not list(tmp_path.glob("app.db?*"))
-    proc = subprocess.run([sys.executable, "-c", "import sys; from edgebench.results.store import append_record\n"
-                           f"append_record({_latency(3.0)!r}, {str(tmp_path / 'm.jsonl')!r}, db={str(db)!r})"],
-                          capture_output=True, text=True, timeout=120)
+    proc = _append_in_a_process(tmp_path / "m.jsonl", db=str(db))
     assert proc.returncode == 0 and "not an edgebench history" in proc.stderr, proc.stderr
     assert _sha(db) == before and len(read_records(tmp_path / "m.jsonl").records) == 1
 
@@ -238,10 +244,7 @@ def test_directory_at_the_db_path_is_one_line_without_rebuild_advice(tmp_path):
     proc = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", cwd=tmp_path,
                      env={"EDGEBENCH_DB": str(tmp_path / "edgebench.db")})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "directory" in proc.stderr
-    warned = subprocess.run([sys.executable, "-c", "from edgebench.results.store import append_record\n"
-                             f"append_record({_latency(3.0)!r}, {str(tmp_path / 'r.jsonl')!r})"],
-                            capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
-                                                                               "EDGEBENCH_DB": ""})
+    warned = _append_in_a_process(results, EDGEBENCH_DB="")
     assert warned.returncode == 0 and "is a directory" in warned.stderr and "rebuild" not in warned.stderr
     assert len(read_records(results).records) == 3
 
@@ -312,7 +315,7 @@ def test_migrations_split_only_between_complete_statements(tmp_path):
     conn = sqlite3.connect(db, isolation_level=None)
     history._migrate(conn, history.MIGRATIONS + (step,))
     assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION + 1
-    conn.execute(f"INSERT INTO records (id, kind, timestamp, json) VALUES ('x', 'latency', '2026', '{{}}')")
+    conn.execute("INSERT INTO records (id, kind, timestamp, json) VALUES ('x', 'latency', '2026', '{}')")
     assert [r[0] for r in conn.execute("SELECT note FROM notes ORDER BY rowid")] == ["added; x", "end;"]
     assert conn.execute("SELECT dflt_value FROM pragma_table_info('notes')").fetchone()[0] == "'a;b'"
     conn.close()
