@@ -157,8 +157,12 @@ def _quoted(name: str) -> str:
 def _inspect(conn: sqlite3.Connection, path: Path) -> str:
     """What the open database is: "empty" (new), "history" (this edgebench's, maybe older) or, as a
     HistoryError that says what to do, a foreign SQLite file or a history from a newer edgebench."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = _tables(conn)
+    conn.execute("BEGIN")  # one snapshot: another process may be creating the schema at this moment
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = _tables(conn)
+    finally:
+        conn.execute("COMMIT")
     if version == 0 and not tables:
         return "empty"
     ours = {"id", "kind", "timestamp", "json"} <= tables.get("records", set())
