@@ -149,3 +149,25 @@ def test_remote_commands_are_quoted():
 def test_bundle_tar_has_no_unsafe_members(bundle):
     with tarfile.open(bundle) as tar:
         assert all(m.isfile() and not m.name.startswith("/") and ".." not in m.name for m in tar.getmembers())
+
+
+def test_a_remote_command_that_fills_stderr_finishes(sshd, tmp_path):
+    """8 MB on stderr, more than paramiko's 2 MB channel window: reading all of stdout first used to block
+    until the time-out (the remote stuck writing stderr); both streams now come back, apart and whole."""
+    from edgebench.deploy.remote import Target, connect, run_remote
+    client = connect(Target(sshd["user"], "127.0.0.1", sshd["port"]), sshd["key"], tmp_path / "known_hosts")
+    try:
+        code = ("import sys\n"
+                "for i in range(64):\n"
+                "    sys.stderr.write('e' * 125_000)\n"
+                "    if i % 16 == 0:\n"
+                "        sys.stdout.write(f'out {i}\\n'); sys.stdout.flush()\n"
+                "sys.stderr.flush()\n"
+                "print('done')\n"
+                "sys.exit(3)\n")
+        status, out, err = run_remote(client, [sys.executable, "-c", code], timeout=60)
+    finally:
+        client.close()
+    assert status == 3
+    assert out.splitlines() == ["out 0", "out 16", "out 32", "out 48", "done"]
+    assert err == "e" * 8_000_000

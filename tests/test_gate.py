@@ -189,3 +189,29 @@ def test_real_model_ab_gate_openvino(shared_artifacts, tmp_path):
     p50 = record["metrics"][0]
     assert p50["ci"][0] <= p50["ratio"] <= p50["ci"][1] and record["rounds_used"] == 2
     assert {n["b_first"] for n in record["noise"]} == {False, True}  # load order alternates
+
+
+def test_a_missing_candidate_folder_is_a_missing_path_not_an_unknown_model(work):
+    for given in ("artifacts/no_such_folder", "./gone"):
+        proc = gate(work, "--candidate", given, "--budget", "budget_pass.toml")
+        assert_one_line_error(proc, f"--candidate {given}: no such file or folder")
+        assert "unknown model" not in proc.stderr
+    # a bare word is either: both are said
+    assert_one_line_error(gate(work, "--candidate", "no_such_net", "--budget", "budget_pass.toml"),
+                          "no such file or folder", "unknown model")
+
+
+def test_the_ci_example_budget_matches_a_candidate_of_any_name():
+    """examples/ci/edgebench.toml used to match only a candidate file named model.onnx."""
+    from conftest import ROOT
+
+    from edgebench.cli.gate import _known_model
+    from edgebench.workflow import gate as g
+    budgets = g.load_budgets(ROOT / "examples" / "ci" / "edgebench.toml", lambda m: _known_model(m, set()))
+    opts = g.GateOptions(runtime="openvino", precision="fp32", batch=1)
+    for name in ("model", "pr", "resnet_candidate"):
+        assert g.budgets_for(budgets, name, opts) == {"p50_ms": 12.0, "p99_ms": 30.0, "peak_rss_mb": 400,
+                                                      "engine_mb": 30}
+    assert g.budgets_for(budgets, "pr", g.GateOptions(runtime="ort", precision="fp32", batch=1)) == {}
+    int8 = g.GateOptions(runtime="openvino", precision="int8", batch=1)
+    assert g.budgets_for(budgets, "mobilenet_v3_large", int8) == {"int8_drop_points": 1.0, "min_int8_speedup": 1.2}

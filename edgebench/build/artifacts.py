@@ -133,6 +133,7 @@ class Artifacts:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".manifest.", suffix=".tmp")
+            os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would differ from the engines beside it (a shared cache)
             with os.fdopen(fd, "w") as f:
                 f.write(strict_json.dumps(self.manifest, indent=2, sort_keys=True))
             os.replace(tmp, self.manifest_path)
@@ -140,6 +141,19 @@ class Artifacts:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
             raise UsageError(f"cannot write {self.manifest_path}: {exc.strerror or exc}") from None
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0666 less the process umask (0644 under the usual 022)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it by setting it, and put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def ensure_writable(folder: Path) -> Path:

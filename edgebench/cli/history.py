@@ -38,11 +38,19 @@ def import_(files: tuple[Path, ...], db: Path | None, as_json: bool) -> None:
             raise UsageError(f"{f}: no such file")
     path = _db(db, files[0])
     report = import_jsonl(path, list(files))
+    _warn_other_schema(report)
     if as_json:
         click.echo(json.dumps({"db": str(path), **report}, indent=2))
         return
     click.echo(f"{path}: {report['added']} added, {report['already_present']} already present"
                + (f", {report['damaged_lines']} damaged line(s) skipped" if report["damaged_lines"] else ""))
+
+
+def _warn_other_schema(report: dict) -> None:
+    if report.get("other_schema"):
+        from edgebench.portable.record import SCHEMA
+        click.echo(f"warning: {report['other_schema']} record(s) of another schema than {SCHEMA} (a newer "
+                   "edgebench's?) skipped, as `report` skips them: upgrade edgebench to import them", err=True)
 
 
 @command.command()
@@ -60,6 +68,9 @@ def rebuild(files: tuple[Path, ...], db: Path | None) -> None:
     report = do_rebuild(path, chosen)
     click.echo(f"{path}: rebuilt from {len(chosen)} file(s), {report['added']} records"
                + (f", {report['damaged_lines']} damaged line(s) skipped" if report["damaged_lines"] else ""))
+    if report.get("backup"):
+        click.echo(f"the unreadable file that was at {path} is kept as {report['backup']}", err=True)
+    _warn_other_schema(report)
 
 
 @command.command()
@@ -73,14 +84,17 @@ def rebuild(files: tuple[Path, ...], db: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def show(model: str, runtime_name: str, precision: str | None, batch: int | None, threads: int | None, last: int,
          db: Path | None, as_json: bool) -> None:
-    """A trend table of latency records: date, commit, device, p50 with its CI, stability, host."""
+    """A trend table of latency records and of the sides gates measured (marked "gate ..." in the source
+    column): date, commit, device, p50 with its CI, stability, host. No record is one line and exit 0."""
     from rich.table import Table
 
     from edgebench.backends import canonical
     from edgebench.cli.output import stdout
-    from edgebench.results.history import fingerprint, fingerprint_key, host_summary, query
+    from edgebench.results.history import fingerprint, fingerprint_key, gate_sides, host_summary, query
     from edgebench.results.records import device_of
     path = _db(db)
+    if path.is_dir():
+        raise UsageError(f"history database {path} is a directory, not a file: pass --db FILE naming a database file")
     if not path.is_file():
         raise UsageError(f"no history database at {path} (run a measurement, or `edgebench history import FILE`)")
     try:
@@ -91,27 +105,49 @@ def show(model: str, runtime_name: str, precision: str | None, batch: int | None
     runtime = canonical(runtime_name)
     found = query(path, model=model, runtime=runtime, precision=precision, batch=batch, threads=threads, status=None,
                   last=last)
-    if not found:
-        raise UsageError(f"no latency records of {model} on {runtime}{' ' + precision if precision else ''} in {path}")
+    gates = gate_sides(path, model=model, runtime=runtime, precision=precision, batch=batch, threads=threads,
+                       last=last)
     rows = []
     for r in found:
         lat = r.get("latency_ms") or {}
         fp = fingerprint(r)
         rows.append({"id": r["id"], "timestamp": r["timestamp"], "commit": (r.get("edgebench") or {}).get("git_commit"),
-                     "precision": r.get("precision"), "batch": r.get("batch"), "threads": r.get("threads"),
-                     "status": r.get("status"), "p50": lat.get("p50"), "p50_ci95": lat.get("p50_ci95"),
-                     "rounds": len(r.get("rounds") or []) or 1, "stability": (r.get("stability") or {}).get("verdict"),
-                     "device": device_of(r), "host": host_summary(fp), "fingerprint": fingerprint_key(fp)})
+                     "source": "run", "precision": r.get("precision"), "batch": r.get("batch"),
+                     "threads": r.get("threads"), "status": r.get("status"), "p50": lat.get("p50"),
+                     "p50_ci95": lat.get("p50_ci95"), "rounds": len(r.get("rounds") or []) or 1,
+                     "stability": (r.get("stability") or {}).get("verdict"), "device": device_of(r),
+                     "host": host_summary(fp), "fingerprint": fingerprint_key(fp)})
+    for side in gates:  # a team that only gates: the sides its gates measured are its trend
+        r = side["record"]
+        fp = fingerprint(r)
+        rows.append({"id": r["id"], "timestamp": r["timestamp"], "commit": (r.get("edgebench") or {}).get("git_commit"),
+                     "source": f"gate {r.get('mode') or '?'} {side['side']}", "precision": r.get("precision"),
+                     "batch": r.get("batch"), "threads": r.get("threads"), "status": r.get("status"),
+                     "p50": side["p50"], "p50_ci95": side["p50_ci95"], "rounds": side["rounds"] or 1,
+                     "stability": None, "device": device_of(r), "host": host_summary(fp),
+                     "fingerprint": fingerprint_key(fp)})
+    rows.sort(key=lambda row: str(row["timestamp"]))
+    rows = rows[-last:]
+    if not rows:
+        if as_json:
+            click.echo("[]")
+        else:
+            click.echo(f"no latency or gate records of {model} on {runtime}{' ' + precision if precision else ''} "
+                       f"in {path}")
+        return
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{model} on {runtime}: {len(rows)} record(s) from {path}")
+    gated = sum(1 for row in rows if row["source"] != "run")
+    table = Table(title=f"{model} on {runtime}: {len(rows)} record(s) from {path}"
+                        + (f" ({gated} measured by gate rounds)" if gated else ""))
     rows.sort(key=lambda row: (row["device"], row["timestamp"]))  # one trend per device (a fleet's places apart)
-    for col in ("date", "commit", "device", "prec", "b", "thr", "p50 ms", "95% CI", "rounds", "stability", "host"):
+    for col in ("date", "commit", "device", "source", "prec", "b", "thr", "p50 ms", "95% CI", "rounds", "stability",
+                "host"):
         table.add_column(col, justify="right" if col in ("b", "thr", "p50 ms", "rounds") else "left")
     for row in rows:
         ci = row["p50_ci95"]
-        table.add_row(row["timestamp"].replace("T", " ")[:16], row["commit"] or "-", row["device"],
+        table.add_row(row["timestamp"].replace("T", " ")[:16], row["commit"] or "-", row["device"], row["source"],
                       row["precision"] or "-",
                       str(row["batch"]), str(row["threads"]),
                       f"{row['p50']:.3f}" if row["p50"] is not None else "failed",

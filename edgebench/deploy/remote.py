@@ -124,11 +124,34 @@ def _ssh_socket(target: Target, timeout: float) -> socket.socket:
 
 
 def run_remote(client, argv: list, timeout: float = 3600) -> tuple[int, str, str]:
-    """Run one quoted command; (exit status, stdout, stderr)."""
-    _stdin, stdout, stderr = client.exec_command(command(*argv), timeout=timeout)
-    out = stdout.read().decode(errors="replace")
-    err = stderr.read().decode(errors="replace")
-    return stdout.channel.recv_exit_status(), out, err
+    """Run one quoted command; (exit status, stdout, stderr), kept apart.
+
+    Both streams are read as they come (a ``select`` on the channel, which wakes for either): reading all
+    of stdout first deadlocked once the remote filled its stderr window and blocked writing to it.
+    ``timeout``: seconds without any output before ``TimeoutError``, as paramiko's channel time-out was."""
+    import select
+    import time
+    _stdin, stdout, _stderr = client.exec_command(command(*argv), timeout=timeout)
+    channel = stdout.channel
+    out, err = bytearray(), bytearray()
+    quiet_since = time.monotonic()
+    while True:
+        got = False
+        while channel.recv_ready():
+            out += channel.recv(1 << 16)
+            got = True
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(1 << 16)
+            got = True
+        if (channel.eof_received or channel.closed) and not channel.recv_ready() and not channel.recv_stderr_ready():
+            break  # the remote closed both streams (EOF is per channel) and every byte is read
+        if got:
+            quiet_since = time.monotonic()
+        left = timeout - (time.monotonic() - quiet_since)
+        if left <= 0:
+            raise TimeoutError(f"no output from `{command(*argv)[:80]}` in {timeout:.0f} s")
+        select.select([channel], [], [], min(left, 5.0))
+    return channel.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def device_power(client) -> dict:

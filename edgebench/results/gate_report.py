@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 from rich.table import Table
 
+from edgebench.results.escape import md_code, md_text
+
 ICON = {"regression": "❌", "improvement": "🚀", "no change": "✅", "inconclusive": "⚠️"}
 HEADLINE = {"regression": "REGRESSION", "improvement": "IMPROVEMENT (pass)", "no change": "PASS (no change)",
             "inconclusive": "INCONCLUSIVE: run more rounds"}
@@ -56,28 +58,30 @@ def markdown(record: dict) -> str:
     if record.get("other_host"):
         lines += ["> [!WARNING]", ("> **Compared against history from ANOTHER HOST** (`--allow-other-host`): "
                                    "the ratio mixes hardware and code changes."), ""]
-    what = f"`{src['candidate']['given']}`"
+    what = md_code(src["candidate"]["given"])  # the user's path or name: a code span no backtick ends
     if "baseline" in src:
-        what += f" vs baseline `{src['baseline']['given']}`"
+        what += f" vs baseline {md_code(src['baseline']['given'])}"
     elif record["mode"] == "history":
         what += f" vs the last {record['options']['last']} history records"
-    lines += [(f"{what} on **{record['runtime']['name']} {record['runtime'].get('version') or ''}**, "
+    runtime = f"{record['runtime']['name']} {record['runtime'].get('version') or ''}"
+    lines += [(f"{what} on **{md_text(runtime)}**, "
                f"{record['precision']}, batch {record['batch']}, {record['threads']} threads; "
                f"threshold ±{record['options']['threshold']:.0%}; exit code {record['verdict']['exit_code']}."), "",
               "| metric | baseline | candidate | ratio | 95% CI | verdict |", "|---|---|---|---|---|---|"]
     for m in record["metrics"]:
         verdict = f"{ICON[m['verdict']]} {m['verdict']}" + ("" if m.get("gated", True) else " (not gated)")
-        lines.append(f"| {m['metric']} | {_value(m, 'baseline')} | {_value(m, 'candidate')} | {_ratio(m)} | "
-                     f"{_ci(m)} | {verdict} |")
-    lines += ["", "**Why:**", ""] + [f"- {m['metric']}: {m['reason']}" for m in record["metrics"]]
+        lines.append(f"| {md_text(m['metric'])} | {_value(m, 'baseline')} | {_value(m, 'candidate')} | "
+                     f"{_ratio(m)} | {_ci(m)} | {verdict} |")
+    lines += ["", "**Why:**", ""] + [f"- {md_text(m['metric'])}: {md_text(m['reason'])}" for m in record["metrics"]]
     stat = next((m.get("statistic") for m in record["metrics"] if m.get("statistic")), None)
     rounds = f"{record['rounds_used']} (started with {record['rounds_started']}" + \
         (", added while inconclusive)" if record.get("adaptive") else ")")
-    lines += ["", f"**Rounds:** {rounds}. " + (f"**Statistic:** {stat}." if stat else ""), "",
-              f"**Host:** {record['host_summary']} (fingerprint `{_fp(record)}`)", ""]
+    lines += ["", f"**Rounds:** {rounds}. " + (f"**Statistic:** {md_text(stat)}." if stat else ""), "",
+              f"**Host:** {md_text(record['host_summary'])} (fingerprint `{_fp(record)}`)", ""]
     noise = noise_lines(record)
     if noise:
-        lines += ["<details><summary>Noise seen</summary>", ""] + [f"- {n}" for n in noise] + ["", "</details>", ""]
+        lines += ["<details><summary>Noise seen</summary>", ""] + [f"- {md_text(n)}" for n in noise] + \
+            ["", "</details>", ""]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ and :func:`record_quietly` turns a database failure into one warning naming
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,6 +67,14 @@ class HistoryError(UsageError):
     """The database cannot be used; the message names the fix."""
 
 
+class ForeignDatabase(HistoryError):
+    """An SQLite file that is not an edgebench history: never written to, never replaced."""
+
+
+class NewerDatabase(HistoryError):
+    """A history of a newer schema than this edgebench knows: upgrade, never rebuild (it would drop it)."""
+
+
 def db_path(results: Path | None = None, db: Path | str | None = None) -> Path | None:
     """``db``, else $EDGEBENCH_DB, else edgebench.db next to the results file; None when set to "off"."""
     chosen = db if db is not None else os.environ.get(ENV) or None
@@ -113,18 +122,105 @@ def host_summary(fp: dict) -> str:
 
 # ---------------------------------------------------------------- connection, schema
 
+def statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, each whole: split at a ``;`` only where :func:`sqlite3.complete_statement`
+    says the statement is complete, so a ``;`` in a string literal, a comment or a trigger body stays inside."""
+    found, buf = [], ""
+    pieces = script.split(";")
+    for i, piece in enumerate(pieces):
+        buf += piece if i == len(pieces) - 1 else piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip().rstrip(";").strip():
+                found.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        found.append(buf.strip())  # an unfinished statement: executing it names the syntax error
+    return found
+
+
+def _check_not_directory(path: Path) -> None:
+    if path.is_dir():
+        raise HistoryError(f"history database {path} is a directory, not a file: pass --db FILE "
+                           "(or set EDGEBENCH_DB) naming a database file")
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite_%'")]
+    return {n: {c[1] for c in conn.execute(f"PRAGMA table_info({_quoted(n)})")} for n in names}
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _inspect(conn: sqlite3.Connection, path: Path) -> str:
+    """What the open database is: "empty" (new), "history" (this edgebench's, maybe older) or, as a
+    HistoryError that says what to do, a foreign SQLite file or a history from a newer edgebench."""
+    conn.execute("BEGIN")  # one snapshot: another process may be creating the schema at this moment
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = _tables(conn)
+    finally:
+        conn.execute("COMMIT")
+    if version == 0 and not tables:
+        return "empty"
+    ours = {"id", "kind", "timestamp", "json"} <= tables.get("records", set())
+    if version == 0 or not ours:
+        listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ForeignDatabase(f"{path} is an SQLite database but not an edgebench history "
+                              f"(user_version {version}, tables: {listed or 'none'}); edgebench leaves it as it is: "
+                              "pass --db (or set EDGEBENCH_DB) naming another file")
+    if version > SCHEMA_VERSION:
+        raise NewerDatabase(f"history database {path} was written by a newer edgebench (schema version {version}; "
+                            f"this edgebench knows up to {SCHEMA_VERSION}): upgrade edgebench to use it "
+                            "(the JSONL results are intact)")
+    return "history"
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating) the database; HistoryError naming `history rebuild` when unusable."""
+    """Open (creating and migrating) the database; HistoryError naming the fix when unusable: `history rebuild`
+    for a damaged one, another --db for a directory or a foreign SQLite file, an upgrade for a newer history."""
     path = Path(path)
+    _check_not_directory(path)
+    conn = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _inspect(conn, path)  # before anything is written to it: a foreign file stays as it was
         conn.execute("PRAGMA journal_mode = WAL")
         _migrate(conn)
         return conn
+    except HistoryError:
+        if conn is not None:
+            conn.close()
+        raise
     except (sqlite3.DatabaseError, OSError) as exc:
+        if conn is not None:
+            conn.close()
         raise _error(path, exc) from None
+
+
+def classify(path: Path) -> str:
+    """Without writing to it: "missing", "empty", "history" or "damaged" (not a readable SQLite database);
+    HistoryError for a directory, a foreign SQLite file or a newer history."""
+    path = Path(path)
+    _check_not_directory(path)
+    if not path.exists():
+        return "missing"
+    if path.stat().st_size == 0:
+        return "empty"
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)) as conn:
+            return _inspect(conn, path)
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return "damaged"
+        if "locked" in text or "busy" in text:
+            raise _error(path, exc) from None
+        raise HistoryError(f"cannot read the history database {path} ({text}); it is left as it is") from None
 
 
 def _error(path: Path, exc: Exception) -> HistoryError:
@@ -136,19 +232,20 @@ def _error(path: Path, exc: Exception) -> HistoryError:
                         f"run `edgebench history rebuild --db {path}`")
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] | None = None) -> None:
+    migrations = MIGRATIONS if migrations is None else migrations
+    target = len(migrations)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(f"schema version {version} is newer than this edgebench's {SCHEMA_VERSION}")
-    if version == SCHEMA_VERSION:
+    if version > target:
+        raise sqlite3.DatabaseError(f"schema version {version} is newer than this edgebench's {target}")
+    if version == target:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated meanwhile
-        for step in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[step].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        for step in range(version, target):
+            for statement in statements(migrations[step]):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {step + 1}")
         conn.execute("COMMIT")
     except BaseException:
@@ -219,64 +316,134 @@ def record_quietly(records: list[dict], results: Path, db: Path | str | None = N
 
 
 def import_jsonl(db: Path, files: list[Path]) -> dict:
-    """Import JSON-lines files; idempotent (keyed by record id)."""
-    report = {"files": [], "added": 0, "already_present": 0, "damaged_lines": 0}
+    """Import JSON-lines files; idempotent (keyed by record id). Every file is read first: one that holds
+    no readable record at all but lines that are not (a binary file, another format) is a UsageError and
+    nothing is imported. A record of another schema than this edgebench's (a newer edgebench's) is skipped
+    and counted (``other_schema``), as ``report`` skips it: it is never a gate's baseline."""
+    from edgebench.portable.record import SCHEMA
     from edgebench.results.store import read_records
+    report = {"files": [], "added": 0, "already_present": 0, "damaged_lines": 0, "other_schema": 0}
+    read_all = []
     for f in files:
         if not Path(f).is_file():
             raise UsageError(f"cannot read {f}: no such file")
         read = read_records(f)  # the one tolerant reader: damaged, non-object and schema-failing lines skipped
-        records, damaged = read.records, read.skipped_count
+        if not read.records and read.skipped_count:
+            raise UsageError(f"{f} holds no edgebench records, nothing imported: {read.warning(f)}")
+        read_all.append((f, read))
+    for f, read in read_all:
+        records = [r for r in read.records if r.get("schema") == SCHEMA]
+        other, damaged = len(read.records) - len(records), read.skipped_count
         added = insert(db, records, str(f))
-        report["files"].append({"file": str(f), "records": len(records), "added": added, "damaged_lines": damaged})
+        report["files"].append({"file": str(f), "records": len(records), "added": added, "damaged_lines": damaged,
+                                "other_schema": other})
         report["added"] += added
         report["already_present"] += len(records) - added
         report["damaged_lines"] += damaged
+        report["other_schema"] += other
     return report
 
 
+def _move_aside(db: Path, why: str) -> Path:
+    """Rename ``db`` (and its -wal/-shm) to ``<db>.<why>-<UTC time>``, never over an existing file; the new name."""
+    from datetime import datetime, timezone
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    backup, n = db.with_name(f"{db.name}.{why}-{stamp}"), 1
+    while any(Path(f"{backup}{s}").exists() for s in ("", "-wal", "-shm")):
+        n += 1
+        backup = db.with_name(f"{db.name}.{why}-{stamp}-{n}")
+    for suffix in ("-wal", "-shm", ""):  # the main file last: its name is what says "moved"
+        if Path(f"{db}{suffix}").exists():
+            os.replace(f"{db}{suffix}", f"{backup}{suffix}")
+    return backup
+
+
 def rebuild(db: Path, files: list[Path]) -> dict:
-    """Recreate the database from JSON-lines files: built beside it, then swapped in atomically."""
+    """Recreate the database from JSON-lines files: built beside it, then swapped in atomically.
+
+    A foreign SQLite file or a newer edgebench's history at ``db`` is refused (HistoryError) before any work;
+    a damaged file is kept, renamed ``<db>.damaged-<time>`` (``report["backup"]``). A failure on the way
+    (a read-only folder, a full disk) leaves no ``.rebuild`` file behind and ``db`` as it was."""
     db = Path(db)
     if not files:
         raise UsageError(f"no JSON-lines results to rebuild {db} from (pass --results FILE)")
+    state = classify(db)  # raises for a directory, a foreign file, a newer history
     tmp = db.with_name(db.name + ".rebuild")
-    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+    parts = (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"))
+    for stale in parts:
         stale.unlink(missing_ok=True)
-    report = import_jsonl(tmp, files)
-    with closing(connect(tmp)) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode = DELETE")
-    for stale in (Path(f"{db}-wal"), Path(f"{db}-shm")):
-        stale.unlink(missing_ok=True)
-    os.replace(tmp, db)
+    try:
+        report = import_jsonl(tmp, files)
+        with closing(connect(tmp)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode = DELETE")
+        report["backup"] = None
+        if state == "damaged":
+            report["backup"] = str(_move_aside(db, "damaged"))
+        for stale in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+            stale.unlink(missing_ok=True)
+        os.replace(tmp, db)
+    finally:
+        for part in parts:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
     return report
 
 
 # ---------------------------------------------------------------- reading
 
-def query(db: Path, *, model: str, runtime: str, precision: str | None = None, batch: int | None = None,
+def query(db: Path, *, model: str | None, runtime: str, precision: str | None = None, batch: int | None = None,
           threads: int | None = None, kind: str = "latency", status: str | None = "ok", host: str | None = None,
           last: int | None = None) -> list[dict]:
-    """Matching records, oldest first (the ``last`` newest when given), as full records."""
-    where, args = ["kind = ?", "model = ?", "runtime = ?"], [kind, model, runtime]
-    for column, value in (("precision", precision), ("batch", batch), ("threads", threads), ("status", status),
-                          ("host_fingerprint", host)):
+    """Matching records of this edgebench's schema, oldest first (the ``last`` newest when given), as full
+    records; ``model`` None: every model. A record of another schema (imported before such records were
+    refused) is left out, as ``report`` leaves it out: it is never a gate's baseline."""
+    from edgebench.portable.record import SCHEMA
+    where, args = ["kind = ?", "runtime = ?"], [kind, runtime]
+    for column, value in (("model", model), ("precision", precision), ("batch", batch), ("threads", threads),
+                          ("status", status), ("host_fingerprint", host)):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
     sql = f"SELECT json FROM records WHERE {' AND '.join(where)} ORDER BY timestamp DESC, rowid DESC"
-    if last:
-        sql += f" LIMIT {int(last)}"
     path = Path(db)
+    _check_not_directory(path)
     if not path.is_file():
         return []
+    found = []
     with closing(connect(path)) as conn:
         try:
-            rows = conn.execute(sql, args).fetchall()
+            for (text,) in conn.execute(sql, args):
+                record = json.loads(text)
+                if isinstance(record, dict) and record.get("schema") == SCHEMA:
+                    found.append(record)
+                    if last and len(found) >= last:
+                        break
         except sqlite3.DatabaseError as exc:
             raise _error(path, exc) from None
-    return [json.loads(r[0]) for r in reversed(rows)]
+    return found[::-1]
+
+
+def gate_sides(db: Path, *, model: str, runtime: str, precision: str | None = None, batch: int | None = None,
+               threads: int | None = None, last: int | None = None) -> list[dict]:
+    """The sides of ``model`` that gates measured (``kind: gate`` records), oldest first: the candidate of
+    every mode and, in A/B, the baseline, each ``{"record", "side", "p50", "p50_ci95", "rounds"}``. A team
+    that only gates has no latency records; these are its trend."""
+    found = []
+    for r in query(db, model=None, runtime=runtime, precision=precision, batch=batch, threads=threads, kind="gate",
+                   status=None):
+        sources = r.get("sources") if isinstance(r.get("sources"), dict) else {}
+        p50_metric = next((m for m in r.get("metrics") or [] if isinstance(m, dict) and m.get("metric") == "latency p50"
+                           and m.get("kind") == "compare"), {})
+        lat = r.get("latency_ms") if isinstance(r.get("latency_ms"), dict) else {}
+        if (r.get("model") or {}).get("name") == model:
+            found.append({"record": r, "side": "candidate", "p50": lat.get("p50"), "p50_ci95": lat.get("p50_ci95"),
+                          "rounds": r.get("rounds_used")})
+        if isinstance(sources.get("baseline"), dict) and sources["baseline"].get("model") == model \
+                and p50_metric.get("baseline") is not None:
+            found.append({"record": r, "side": "baseline", "p50": p50_metric["baseline"], "p50_ci95": None,
+                          "rounds": r.get("rounds_used")})
+    return found[-last:] if last else found
 
 
 def count(db: Path) -> int:
@@ -289,10 +456,15 @@ def count(db: Path) -> int:
 
 def read_records(db: Path) -> list[dict]:
     """Every record the history holds (its full JSON), oldest first: ``report --db``'s input."""
-    if not Path(db).is_file():
+    db = Path(db)
+    _check_not_directory(db)
+    if not db.is_file():
         raise UsageError(f"no history database at {db}")
+    if classify(db) == "damaged":  # a foreign file or a newer history: HistoryError naming the fix
+        raise UsageError(f"cannot read the history {db} (not an SQLite database); "
+                         "`edgebench history rebuild` recreates it")
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        with closing(sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)) as conn:
             rows = conn.execute("SELECT json FROM records ORDER BY timestamp").fetchall()
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"cannot read the history {db} ({exc}); `edgebench history rebuild` recreates it") from None

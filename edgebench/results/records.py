@@ -37,7 +37,7 @@ class Record:
         return {**self.envelope, **body}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Record":
+    def from_dict(cls, d: dict) -> Record:
         """The typed record of ``d`` (its ``kind`` picks the class); unknown keys are kept in ``extra``
         where the class has one."""
         klass = KINDS.get(d.get("kind"), cls) if cls is Record else cls
@@ -79,7 +79,7 @@ class LatencyRecord(Record):
 
     @classmethod
     def failed(cls, error: str, *, model: dict, runtime: dict, precision: str, batch: int,
-               threads: int | None, weights: dict | None = None) -> "LatencyRecord":
+               threads: int | None, weights: dict | None = None) -> LatencyRecord:
         """A measurement that could not be taken, with the precise reason."""
         return cls(model=model, status="failed", error=error, weights=weights, runtime=runtime, precision=precision,
                    batch=batch, threads=threads, stability={"verdict": "not measured"})

@@ -16,6 +16,7 @@ Statistics and verdicts are :mod:`.bench.stats`; this module measures and assemb
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import sys
 import time
@@ -124,7 +125,7 @@ def load_budgets(path: Path, known_models: Callable[[str], bool]) -> list[dict]:
                                  f"match keys: {', '.join(BUDGET_MATCH)})")
         if "model" not in b:
             raise UsageError(f"{where}: 'model' is required")
-        if not known_models(str(b["model"])):
+        if not is_pattern(str(b["model"])) and not known_models(str(b["model"])):
             raise UsageError(f"{where}: unknown model {b['model']!r}")
         if "runtime" in b:
             if str(b["runtime"]).lower() not in {*RUNTIMES, "onnxruntime", "ov", "tensorrt", "pytorch"}:
@@ -143,15 +144,25 @@ def load_budgets(path: Path, known_models: Callable[[str], bool]) -> list[dict]:
     return budgets
 
 
+def is_pattern(name: str) -> bool:
+    """A budget's ``model`` with ``*``, ``?`` or ``[...]``: a shell-style pattern of model names."""
+    return any(c in name for c in "*?[")
+
+
 def budgets_for(budgets: list[dict], model: str, opts: GateOptions) -> dict:
-    """The limits that apply to ``model`` under ``opts``; later tables override earlier ones."""
+    """The limits that apply to ``model`` under ``opts``; later tables override earlier ones. A ``model``
+    pattern (``"*"``: any candidate, whatever its file is named) matches by :func:`fnmatch.fnmatchcase`."""
     from edgebench.models import get_spec
     found: dict = {}
     for b in budgets:
-        name = b["model"]
-        with contextlib.suppress(UsageError):  # an imported model's own name stays as written
-            name = get_spec(name).name
-        if name != model or b.get("runtime", opts.runtime) != opts.runtime \
+        name = str(b["model"])
+        if is_pattern(name):
+            matched = fnmatch.fnmatchcase(model, name)
+        else:
+            with contextlib.suppress(UsageError):  # an imported model's own name stays as written
+                name = get_spec(name).name
+            matched = name == model
+        if not matched or b.get("runtime", opts.runtime) != opts.runtime \
                 or b.get("precision", opts.precision) != opts.precision or b.get("batch", opts.batch) != opts.batch:
             continue
         found.update({k: v for k, v in b.items() if k in BUDGET_LIMITS})
@@ -455,6 +466,11 @@ def resolve_source(role: str, given: str, weights: str, opts, weights_dir: Path 
         return Source(role, given, prepare(ModelSource(None, path, weights, weights_dir), (opts.runtime,),
                                            opts.precision, BuildRequest(out / f"gate-{role}", data)))
     from edgebench.models import get_spec
-    get_spec(given)  # UsageError naming the unknown model
+    try:
+        get_spec(given)
+    except UsageError as exc:
+        if any(sep and sep in given for sep in ("/", os.sep, os.altsep)) or given.startswith((".", "~")):
+            raise UsageError(f"--{role} {given}: no such file or folder") from None
+        raise UsageError(f"--{role} {given}: no such file or folder, and {exc}") from None
     return Source(role, given, prepare(ModelSource(given, None, weights, weights_dir), (opts.runtime,), opts.precision,
                                        BuildRequest(out, data)))

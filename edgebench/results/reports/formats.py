@@ -7,13 +7,15 @@ import csv
 import io
 import json
 
+from edgebench.results.escape import csv_cell, md_text
 from edgebench.results.report import _cell, _quality, int8_speedup, slower_int8, speedup_columns
 
 from .records import COLUMNS
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A Markdown cell: the user's names (models, runtimes, errors) shown, never rendered as HTML."""
+    return md_text(text)
 
 
 def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
@@ -26,7 +28,7 @@ def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
             *(f"{name.replace('/', ' ')} p50 ms / peak RSS MB" for *_key, name in columns),
             *(f"{name.replace('/int8', '').replace('/', ' ')} int8 speed-up" for name in speedups),
             *(f"{rt} int8: agreement / drop pt / calibration" for rt in quality)]
-    lines = [f"### {_md(title)}", "", "| " + " | ".join(head) + " |",
+    lines = [f"### {_md(title)}", "", "| " + " | ".join(_md(h) for h in head) + " |",
              "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
     for row in rows:
         cells = [row["model"], row["family"], f"{row['params'] / 1e6:.2f}" if row.get("params") else "-",
@@ -49,7 +51,7 @@ def to_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+        writer.writerow({k: "" if row.get(k) is None else csv_cell(row[k]) for k in COLUMNS})
     return out.getvalue()
 
 
