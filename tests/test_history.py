@@ -294,10 +294,13 @@ def test_a_failed_rebuild_leaves_no_rebuild_file_and_the_old_database(tmp_path):
     conn.close()
     (tmp_path / "h.db-shm").mkdir()
     (tmp_path / "h.db-shm" / "keep").write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(history.HistoryError, match="cannot rebuild .* the database is as it was"):
         history.rebuild(db, [results])
     assert not list(tmp_path.glob("*.rebuild*"))
     assert history.count(db) == 1
+    proc = edgebench("history", "rebuild", "--db", str(db), "--results", str(results), cwd=tmp_path)
+    assert_one_line_error(proc, "cannot rebuild", "the database is as it was")  # exit 2, not an internal error
+    assert not list(tmp_path.glob("*.rebuild*")) and history.count(db) == 1
 
 
 def test_migrations_split_only_between_complete_statements(tmp_path):

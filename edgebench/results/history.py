@@ -383,6 +383,9 @@ def rebuild(db: Path, files: list[Path]) -> dict:
         for stale in (Path(f"{db}-wal"), Path(f"{db}-shm")):
             stale.unlink(missing_ok=True)
         os.replace(tmp, db)
+    except OSError as exc:  # a read-only folder or database, a full disk: the user's to fix, not a bug
+        raise HistoryError(f"cannot rebuild {db} ({exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}); "
+                           "the database is as it was") from None
     finally:
         for part in parts:
             with contextlib.suppress(OSError):
