@@ -25,7 +25,7 @@ def measure(job: dict) -> dict:
     if not available.usable:
         return {"status": "failed", "error": f"runtime {cls.name} is not usable: {available.reason}"}
     engine_memory = memory.EngineMemory()  # the import floor; resets the high-water mark
-    memory_mb = {"after_import": engine_memory.process_peak_mb()}
+    memory_mb = {"after_import": engine_memory.peak_mb}
     options = RuntimeOptions.from_dict(job["options"], cls.run_options_class)
     batch = options.batches[0]
     inputs = np.random.default_rng(0).standard_normal((batch, *job["input_shape"]), dtype=np.float32)
@@ -34,13 +34,13 @@ def measure(job: dict) -> dict:
     runtime.activate()
     load_seconds = time.perf_counter() - t0
     engine_memory.mark("load")
-    memory_mb["after_load"] = engine_memory.process_peak_mb()
+    memory_mb["after_load"] = engine_memory.peak_mb
     try:
         with phases.LoadMeter() as load:
             measured, times = measure(lambda: runtime.infer(inputs), runtime.bind(inputs), Protocol(**job["protocol"]),
                                       batch)
         engine_memory.mark("run")  # the first inference and the timed loop
-        memory_mb["peak"] = engine_memory.process_peak_mb()
+        memory_mb["peak"] = engine_memory.peak_mb
         settings = runtime.settings()
         if options.profile:  # after the peak memory: the profiled runs may load a second engine
             settings["layer_profile"] = runtime.layer_profile(inputs)

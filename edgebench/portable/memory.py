@@ -127,9 +127,10 @@ class EngineMemory:
                 self.method = DIFFERENCES
         self._start = _reading()
 
-    def process_peak_mb(self) -> float:
-        """The whole process's high-water mark so far (the peak before each reset and the current one)."""
-        return round(max(self.process_peak, _reading()["VmHWM"]), 1)
+    @property
+    def peak_mb(self) -> float:
+        """The whole process's high-water mark at the last mark (or the import): the peak before each reset."""
+        return round(self.process_peak, 1)
 
     def mark(self, phase: str) -> dict:
         """The phase that ends now: ``{"mb", "anon_mb", "file_mb"}`` (MB), kept for :meth:`result`."""
@@ -154,7 +155,7 @@ class EngineMemory:
                         f"{phase}_file_mb": _mb(rise["file_mb"])})
         engine = [self.phases[p]["mb"] for p in self.ENGINE_PHASES if p in self.phases]
         out["engine_mb"] = _mb(sum(engine)) if engine else None
-        out["process_peak_mb"] = self.process_peak_mb()
+        out["process_peak_mb"] = self.peak_mb
         out["method"] = self.method
         if self.refused is not None:
             out["note"] = (f"high-water mark not reset ({self.refused}): each phase is a difference of the "
