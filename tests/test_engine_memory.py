@@ -99,3 +99,31 @@ def test_noise_seen_names_steal():
     assert noise_seen({"load": stolen}) == ["contended: the hypervisor stole 25.0% of the cores' time"]
     busy = cpu_load.contention(2.0, 1.0, 1.0, 2)
     assert noise_seen({"load": busy}) == ["contended: other processes used 50% of the cores"]
+
+
+# ---------------------------------------------------------------- the paired worker
+
+def test_paired_worker_splits_memory_per_engine(shared_artifacts):
+    """ORT and OpenVINO in one process, loaded A-first and B-first: each engine's load and warm-up are its own,
+    and each ABBA block carries its steal and competing load."""
+    from edgebench.bench.paired import PairedSettings, engine_spec, round_noise, run_round
+    from edgebench.build.export import export_model
+    artifacts = export_model("mobilenet_v3_small", ("ort", "openvino"), "fp32", "random", out=shared_artifacts)
+    specs = [engine_spec(artifacts, "ort", "fp32", 1, 1), engine_spec(artifacts, "openvino", "fp32", 1, 1)]
+    settings = PairedSettings(block_iterations=3, min_groups=2, min_seconds=0.0, warmup_iterations=2)
+    rounds = [run_round(specs, i, settings) for i in (0, 1)]
+    for r in rounds:
+        assert r["memory"]["method"] == "clear_refs" and r["memory"]["import_mb"] > 0
+        assert r["memory"]["process_peak_mb"] == r["peak_rss_mb"] >= r["memory"]["import_mb"]
+        for e in r["engines"]:
+            m = e["memory"]
+            assert m["load_mb"] > 0 and m["run_mb"] >= 0
+            assert m["engine_mb"] == pytest.approx(m["load_mb"] + m["run_mb"], abs=0.15)
+            blocks = e["block_load"]
+            assert len(blocks["steal_share"]) == len(blocks["contended"]) == len(e["block_medians_ms"]) >= 4
+        assert "steal_share" in r["load"] and round_noise(r)["blocks"] == 2 * len(r["engines"][0]["block_medians_ms"])
+    load = {(r["b_first"], i): r["engines"][i]["memory"]["load_mb"] for r in rounds for i in (0, 1)}
+    for i in (0, 1):  # loaded second, an engine's load is its own: the first engine's is not in it
+        first, second = load[(i == 1, i)], load[(i == 0, i)]  # round 0 loads A (0) first, round 1 B (1) first
+        other = min(load[(False, 1 - i)], load[(True, 1 - i)])
+        assert second < first + 0.5 * other, (i, load)
