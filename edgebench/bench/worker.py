@@ -13,12 +13,12 @@ RESULT_PREFIX = "EDGEBENCH_RESULT "
 
 
 def measure(job: dict) -> dict:
+    import numpy as np
+
     from edgebench.backends import RuntimeOptions, runtime_class
     from edgebench.bench import phases, samples
     from edgebench.portable import memory
     from edgebench.portable.protocol import Protocol, measure
-
-    import numpy as np
     before_import = memory.current_rss_mb()
     cls = runtime_class(job["runtime"])
     available = cls.availability()  # imports the runtime library and touches it
