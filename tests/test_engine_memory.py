@@ -127,3 +127,51 @@ def test_paired_worker_splits_memory_per_engine(shared_artifacts):
         first, second = load[(i == 1, i)], load[(i == 0, i)]  # round 0 loads A (0) first, round 1 B (1) first
         other = min(load[(False, 1 - i)], load[(True, 1 - i)])
         assert second < first + 0.5 * other, (i, load)
+
+
+# ---------------------------------------------------------------- records and the report
+
+def _latency(p50: float, memory_split: dict | None, peak: float = 900.0) -> dict:
+    from edgebench.results.records import LatencyRecord
+    return LatencyRecord(model={"name": "m", "family": "mobile-cnn", "params": 1e6, "gmacs": 0.1},
+                         runtime={"name": "ort", "version": "1"}, precision="fp32", batch=1, threads=2,
+                         latency_ms={"p50": p50, "p90": p50, "p99": p50}, memory_mb={"peak": peak},
+                         memory=memory_split, build_seconds=1.5, load_seconds=0.25, first_inference_ms=12.0,
+                         stability={"verdict": "stable"}, engine={"bytes": 5_000_000}).to_dict()
+
+
+SPLIT = {"import_mb": 800.0, "load_mb": 40.0, "run_mb": 12.0, "engine_mb": 52.0, "load_file_mb": 30.0,
+         "run_file_mb": 1.0, "process_peak_mb": 900.0, "method": "clear_refs"}
+
+
+def test_the_schema_reads_old_records_and_the_new_split_and_refuses_a_bad_one():
+    from edgebench.results.schema import problem
+    assert problem(_latency(5.0, None)) is None  # an older record: no engine memory
+    assert problem(_latency(5.0, SPLIT)) is None
+    assert problem(_latency(5.0, {**SPLIT, "method": "peak differences", "note": "refused"})) is None
+    assert problem(_latency(5.0, {**SPLIT, "engine_mb": "a lot"})) == "memory.engine_mb is a string"
+
+
+def test_the_report_shows_the_engines_memory_and_marks_an_older_records_process_peak():
+    from edgebench.results.report import _cell, zoo_rows
+    from edgebench.results.reports.records import measurement_rows
+    new, old = _latency(5.0, SPLIT), {**_latency(6.0, None), "model": {"name": "old", "family": "mobile-cnn"}}
+    rows, columns = zoo_rows([new, old])
+    cells = {row["model"]: _cell(row[columns[0][4]]) for row in rows}
+    assert cells == {"m": "5.00 / 52", "old": "6.00 / 900 proc"}
+    found = {r["model"]: r for r in measurement_rows([new, old])}
+    assert found["m"]["engine_memory_mb"] == 52.0 and found["m"]["engine_memory_file_mb"] == 31.0
+    assert found["m"]["peak_rss_mb"] == 900.0 and found["m"]["import_mb"] == 800.0
+    assert (found["m"]["build_s"], found["m"]["load_s"], found["m"]["first_inference_ms"]) == (1.5, 0.25, 12.0)
+    assert found["old"]["engine_memory_mb"] is None and found["old"]["peak_rss_mb"] == 900.0
+
+
+def test_the_memory_figure_draws_the_engines_memory_not_the_process_peak():
+    from edgebench.results.reports import figures
+    from edgebench.results.reports.html import FIGURES
+    from edgebench.results.reports.records import measurement_rows
+    fig = figures.memory(measurement_rows([_latency(5.0, SPLIT)]))
+    heights = sorted(round(p.get_height(), 1) for p in fig.axes[0].patches)
+    assert heights == [52.0] and "engine's own memory" in fig.axes[0].get_ylabel()
+    caption = dict((f, c) for f, _h, c in FIGURES)["memory"]
+    assert "engine's own memory" in caption and "peak_rss_mb" in caption and "import_mb" in caption
