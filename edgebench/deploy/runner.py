@@ -164,7 +164,8 @@ def measure_trt(meta, args, batches, status):
                             "build_seconds": round(build_seconds, 3), "load": load.result,
                             "memory_mb": {"after_import": rss_import, "after_load": rss_load,
                                           "peak": engine_memory.peak_mb},
-                            "memory": {**engine_memory.result(), "engine_files_mb": round(plan.stat().st_size / 2**20, 2)},
+                            "memory": {**engine_memory.result(),
+                                       "engine_files_mb": round(plan.stat().st_size / 2**20, 2)},
                             "device_memory_mb": engine.memory_mb(),
                             "engine": {"path": str(plan), "sha256": manifest["plan_sha256"],
                                     "bytes": manifest["plan_bytes"], "manifest": manifest}})
@@ -210,7 +211,8 @@ def measure_ort(meta, args, batches, status):
                         "effective_precision": effective, "batch": batch, "latency_ms": summarize(times, batch), "loop": loop,
                         "first_inference_ms": round(first_ms, 3), "load_seconds": round(load_seconds, 3),
                         "load": load.result,
-                        "memory_mb": {"after_import": rss_import, "after_load": rss_load, "peak": engine_memory.peak_mb},
+                        "memory_mb": {"after_import": rss_import, "after_load": rss_load,
+                                      "peak": engine_memory.peak_mb},
                         "memory": {**engine_memory.result(), "engine_files_mb": round(onnx.stat().st_size / 2**20, 2)},
                         "device_memory_mb": {}, "engine": {"path": str(onnx), "sha256": sha256_file(onnx),
                                                      "bytes": onnx.stat().st_size}})
