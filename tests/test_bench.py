@@ -91,3 +91,17 @@ def test_benchmark_record_has_provenance(runtime, shared_artifacts):
     json.dumps(record)
     if runtime == "ort":  # the measurement process holds onnxruntime, not torch
         assert mem["after_import"] < 200
+    # the engine's own memory (issue 23): rises of the peak after a reset, beside the process's figures
+    own = record["memory"]
+    assert own["method"] == "clear_refs" and "note" not in own
+    assert own["load_mb"] > 0 and own["run_mb"] >= 0
+    assert own["engine_mb"] == pytest.approx(own["load_mb"] + own["run_mb"], abs=0.15)
+    assert own["process_peak_mb"] == mem["peak"] and own["import_mb"] <= mem["after_import"]
+    for phase in ("import", "load", "run"):
+        assert isinstance(own[f"{phase}_anon_mb"], float) and isinstance(own[f"{phase}_file_mb"], float)
+    assert own["import_anon_mb"] + own["import_file_mb"] == pytest.approx(own["import_mb"], abs=1.0)
+    assert own["engine_files_mb"] == pytest.approx(record["engine"]["bytes"] / 2**20, abs=0.01)
+    # cold start: the build (from the manifest entry; torch builds no engine), the load and the first inference
+    assert record["load_seconds"] > 0 and record["first_inference_ms"] > 0
+    assert (record["build_seconds"] is None) if runtime == "torch" else record["build_seconds"] > 0
+    assert "steal_share" in record["stability"]["attempts"][0]["load"]

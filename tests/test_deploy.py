@@ -92,6 +92,12 @@ def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
         lat = r["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert r["loop"]["iterations"] >= 20
+        own = r["memory"]  # the device runner records the engine's own memory and the steal too (issue 23)
+        assert own["method"] == "clear_refs" and own["load_mb"] > 0 and own["run_mb"] >= 0
+        assert own["engine_mb"] == pytest.approx(own["load_mb"] + own["run_mb"], abs=0.15)
+        assert own["process_peak_mb"] == r["memory_mb"]["peak"]
+        assert own["engine_files_mb"] == round(r["engine"]["bytes"] / 2**20, 2)
+        assert "steal_share" in r["load"] and r["stability"]["verdict"] in ("not-probed", "contended")
         assert r["deploy"]["checksums_verified"] is True and r["deploy"]["checksum_files"] == listed
         assert r["deploy"]["tensorrt_reason"] == "TensorRT not installed on device: No module named 'tensorrt'"
         assert r["deploy"]["host"] == "127.0.0.1" and r["deploy"]["nvpmodel"] is None

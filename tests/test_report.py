@@ -73,6 +73,10 @@ def test_csv_has_every_measurement_with_the_records_numbers(sweep):
         for col, key in (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99")):
             assert float(row[col]) == r["latency_ms"][key]
         assert float(row["peak_rss_mb"]) == r["memory_mb"]["peak"]
+        assert float(row["engine_memory_mb"]) == r["memory"]["engine_mb"]  # the engine's own: load + run
+        assert float(row["import_mb"]) == r["memory"]["import_mb"]
+        assert float(row["build_s"]) == r["build_seconds"] and float(row["load_s"]) == r["load_seconds"]
+        assert float(row["first_inference_ms"]) == r["first_inference_ms"]
         assert row["stability"] == r["stability"]["verdict"] and row["record_id"] == r["id"]
         assert float(row["gmacs"]) == r["model"]["gmacs"]
         head = accuracy[(row["model"], row["runtime"])]["headline"]
@@ -100,7 +104,7 @@ def test_markdown_has_the_tables_rows_and_numbers(sweep):
         for rt in ("openvino", "ort"):
             for p in ("fp32", "int8"):
                 r = newest[(model, rt, p, 1, 2)]
-                want = f"{r['latency_ms']['p50']:.2f} / {r['memory_mb']['peak']:.0f}"
+                want = f"{r['latency_ms']['p50']:.2f} / {r['memory']['engine_mb']:.0f}"  # the engine's own memory
                 want += "" if r["stability"]["verdict"] == "stable" else f" {r['stability']['verdict']}"
                 assert want in cells, (model, rt, p, want, cells)
 

@@ -13,26 +13,25 @@ its normal value, recorded `stable`), and it does not see a second busy process 
   (measured: 1 window at 9.6 ms, 9 at 16-18 ms). Both conditions: the factor ignores the
   few-% drifts a test on thousands of samples would call significant; the test ignores one
   unlucky window of a short loop.
-* :class:`LoadMeter` compares the machine's busy CPU time (``/proc/stat``) with this process's
-  own CPU time over the loop; when other processes used more than ``CONTENDED_SHARE`` of the
-  cores, the measurement is ``contended``.
+* :class:`LoadMeter` (:mod:`edgebench.portable.cpu_load`, so that the device runner has it) compares the
+  machine's busy CPU time (``/proc/stat``) with this process's own CPU time over the loop, and reads the
+  hypervisor's steal: when other processes used more than ``CONTENDED_SHARE`` of the cores, or steal more
+  than ``STEAL_SHARE``, the measurement is ``contended``.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 import numpy as np
 from scipy import stats as _st
+
+from edgebench.portable.cpu_load import CONTENDED_SHARE, STEAL_SHARE, LoadMeter, contention
+
+__all__ = ["CONTENDED_SHARE", "STEAL_SHARE", "LoadMeter", "contention", "noise_seen", "slow_phase"]
 
 WINDOWS = 10
 MIN_PER_WINDOW = 10
 SLOW_FACTOR = 1.3
 SLOW_ALPHA = 1e-3
-CONTENDED_SHARE = 0.25  # of all cores' time, used by other processes during the loop
-_BUSY_FIELDS = (0, 1, 2, 5, 6)  # user, nice, system, irq, softirq (idle, iowait, steal, guest excluded)
 
 
 def slow_phase(samples_ms: np.ndarray, windows: int = WINDOWS, factor: float = SLOW_FACTOR,
@@ -53,52 +52,6 @@ def slow_phase(samples_ms: np.ndarray, windows: int = WINDOWS, factor: float = S
             "factor": factor, "alpha": alpha}
 
 
-def _proc_stat_busy() -> tuple[float, int] | None:
-    """(busy seconds of all cores, cores) from the aggregate ``cpu`` line of /proc/stat."""
-    try:
-        lines = Path("/proc/stat").read_text().splitlines()
-    except OSError:
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    fields = [int(v) for v in lines[0].split()[1:]]
-    cores = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-    return sum(fields[i] for i in _BUSY_FIELDS if i < len(fields)) / hz, cores
-
-
-def contention(machine_busy_s: float, own_cpu_s: float, wall_s: float, cores: int,
-               share: float = CONTENDED_SHARE) -> dict:
-    """Other processes' share of all cores over ``wall_s``: (machine busy - own CPU) / (cores x wall)."""
-    other = max(machine_busy_s - own_cpu_s, 0.0)
-    other_share = other / (cores * wall_s) if wall_s > 0 and cores else 0.0
-    return {"contended": other_share > share, "other_share": round(other_share, 3),
-            "own_cores": round(own_cpu_s / wall_s, 3) if wall_s > 0 else None,
-            "machine_busy_cores": round(machine_busy_s / wall_s, 3) if wall_s > 0 else None,
-            "cores": cores, "wall_s": round(wall_s, 3), "threshold_share": share}
-
-
-class LoadMeter:
-    """``with LoadMeter() as m: <timed loop>``; then ``m.result`` is :func:`contention`'s dict
-    (``{"contended": False, "available": False}`` where /proc/stat is missing)."""
-
-    def __enter__(self) -> LoadMeter:
-        self._busy = _proc_stat_busy()
-        t = os.times()
-        self._own = t.user + t.system
-        self._wall = time.perf_counter()
-        self.result: dict = {}
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall = time.perf_counter() - self._wall
-        t = os.times()
-        own = t.user + t.system - self._own
-        busy = _proc_stat_busy()
-        if self._busy is None or busy is None:
-            self.result = {"contended": False, "available": False}
-            return
-        self.result = contention(busy[0] - self._busy[0], own, wall, busy[1])
-
-
 def noise_seen(attempt: dict) -> list[str]:
     """Short names of what went wrong in one measurement attempt (for verdicts and summaries)."""
     seen = []
@@ -106,6 +59,9 @@ def noise_seen(attempt: dict) -> list[str]:
         seen.append("probe: slow phase before/after")
     if (attempt.get("phases") or {}).get("slow_phase"):
         seen.append(f"slow phase in the loop (window x{attempt['phases']['worst_ratio']})")
-    if (attempt.get("load") or {}).get("contended"):
-        seen.append(f"contended: other processes used {attempt['load']['other_share']:.0%} of the cores")
+    load = attempt.get("load") or {}
+    if load.get("contended") and load.get("other_share", 0) > load.get("threshold_share", CONTENDED_SHARE):
+        seen.append(f"contended: other processes used {load['other_share']:.0%} of the cores")
+    if load.get("contended") and load.get("steal_contended"):
+        seen.append(f"contended: the hypervisor stole {load['steal_share']:.1%} of the cores' time")
     return seen

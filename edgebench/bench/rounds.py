@@ -38,6 +38,8 @@ def _summaries(results: list[dict], stabilities: list[dict]) -> list[dict]:
              **{k: (r.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "p50_ci95")},
              "iterations": (r.get("loop") or {}).get("iterations"),
              "peak_rss_mb": (r.get("memory_mb") or {}).get("peak"),
+             "engine_memory_mb": (r.get("memory") or {}).get("engine_mb"),
+             "first_inference_ms": r.get("first_inference_ms"), "load_seconds": r.get("load_seconds"),
              "stability": s.get("verdict"), "seen": s.get("seen", [])} for r, s in zip(results, stabilities)]
 
 

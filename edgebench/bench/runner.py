@@ -72,6 +72,13 @@ def measure_guarded(job: dict, guard: Guard) -> tuple[dict, dict]:
     return result, stability
 
 
+def build_seconds(entry: dict) -> float | None:
+    """The engine's build time from its manifest entry (``build_seconds``, recorded by ``Artifacts.ensure``;
+    an older manifest's builder-reported ``build.seconds``); None where neither was recorded."""
+    found = entry.get("build_seconds", (entry.get("build") or {}).get("seconds"))
+    return float(found) if isinstance(found, (int, float)) and not isinstance(found, bool) else None
+
+
 def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, protocol: Protocol,
               guard: Guard = Guard(), engine: Path | None = None) -> dict:
     """Measure one engine of ``artifacts`` at one batch size (``engine``: another file of the
@@ -87,6 +94,10 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
         result, stability = measure_guarded(job, guard)
     entry = artifacts.engine_entry(runtime, options.precision) or {}
     files = entry.get("files", [])
+    disk = sum(artifacts.path(f).stat().st_size for f in files if artifacts.path(f).is_file())
+    memory = result.get("memory")
+    if memory is not None:
+        memory = {**memory, "engine_files_mb": round(disk / 2**20, 2)}
     return LatencyRecord(
         status=result.get("status", "failed"),
         error=result.get("error"),
@@ -101,12 +112,14 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
         threads=options.threads,
         latency_ms=result.get("latency_ms"),
         loop=result.get("loop"),
+        build_seconds=build_seconds(entry),
         first_inference_ms=result.get("first_inference_ms"),
         load_seconds=result.get("load_seconds"),
         memory_mb={k: v for k, v in (result.get("memory_mb") or {}).items() if k != "snapshots"} or None,
+        memory=memory,
         device_memory_mb=result.get("device_memory_mb"),
         engine={"path": str(engine), "sha256": sha256_file(engine) if engine.is_file() else None,
-                "bytes": sum(artifacts.path(f).stat().st_size for f in files if artifacts.path(f).is_file()),
+                "bytes": disk,
                 "files": files, "manifest": str(artifacts.manifest_path)},
         onnx_bytes=manifest["files"].get("fp32/model.onnx", {}).get("bytes"),
         protocol=protocol.to_dict(),

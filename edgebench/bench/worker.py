@@ -15,18 +15,19 @@ RESULT_PREFIX = "EDGEBENCH_RESULT "
 
 
 def measure(job: dict) -> dict:
+    import numpy as np
+
     from edgebench.backends import RuntimeOptions, runtime_class
     from edgebench.bench import phases, samples
     from edgebench.portable import memory
     from edgebench.portable.protocol import Protocol, measure
-
-    memory_mb: dict = {"at_start": memory.snapshot()}
-    import numpy as np
+    before_import = memory.current_rss_mb()
     cls = runtime_class(job["runtime"])
-    available = cls.availability()  # imports the runtime library
+    available = cls.availability()  # imports the runtime library and touches it
     if not available.usable:
         return {"status": "failed", "error": f"runtime {cls.name} is not usable: {available.reason}"}
-    memory_mb["after_import"] = memory.snapshot()
+    engine_memory = memory.EngineMemory()  # the import floor; resets the high-water mark
+    memory_mb = {"after_import": engine_memory.peak_mb}
     options = RuntimeOptions.from_dict(job["options"], cls.run_options_class)
     batch = options.batches[0]
     inputs = np.random.default_rng(0).standard_normal((batch, *job["input_shape"]), dtype=np.float32)
@@ -34,12 +35,14 @@ def measure(job: dict) -> dict:
     t0 = time.perf_counter()
     runtime.activate()
     load_seconds = time.perf_counter() - t0
-    memory_mb["after_load"] = memory.snapshot()
+    engine_memory.mark("load")
+    memory_mb["after_load"] = engine_memory.peak_mb
     try:
         with phases.LoadMeter() as load:
             measured, times = measure(lambda: runtime.infer(inputs), runtime.bind(inputs), Protocol(**job["protocol"]),
                                       batch)
-        memory_mb["peak"] = memory.snapshot()
+        engine_memory.mark("run")  # the first inference and the timed loop
+        memory_mb["peak"] = engine_memory.peak_mb
         settings = runtime.settings()
         if options.profile:  # after the peak memory: the profiled runs may load a second engine
             settings["layer_profile"] = runtime.layer_profile(inputs)
@@ -53,12 +56,8 @@ def measure(job: dict) -> dict:
             "phases": phases.slow_phase(times),
             "load": load.result,
             "load_seconds": round(load_seconds, 3),
-            "memory_mb": {
-                "after_import": memory_mb["after_import"]["peak_rss_mb"],
-                "after_load": memory_mb["after_load"]["peak_rss_mb"],
-                "peak": memory_mb["peak"]["peak_rss_mb"],
-                "snapshots": memory_mb,
-            },
+            "memory_mb": memory_mb,  # the whole process's peak after the import, the load and the run
+            "memory": {**engine_memory.result(), "before_import_mb": round(before_import, 1)},
             "device_memory_mb": runtime.device_memory(),
         }
     finally:

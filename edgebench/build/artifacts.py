@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,11 +104,13 @@ class Artifacts:
             status(f"{step.name} is up to date")
             return self.manifest["engines"][step.name]
         status(f"building {step.name}")
+        t0 = time.perf_counter()
         built = step.build()
+        seconds = time.perf_counter() - t0  # the build alone: hashing and verification are edgebench's
         files = [self.record_file(Path(p)) for p in built.pop("files")]
         figures = step.verify(files)
         entry = {"key": step.key, "files": files, "runtime_version": step.runtime_version,
-                 "precision": step.precision, "build": built}
+                 "precision": step.precision, "build": built, "build_seconds": round(seconds, 3)}
         self.manifest["engines"][step.name] = entry
         if figures is not None:
             self.manifest["verification"][step.name] = figures

@@ -28,20 +28,24 @@ def fmt(value, spec: str = ".2f", none: str = "-") -> str:
 
 
 def latency_table(records: list[dict], results: Path) -> None:
+    """One row per record: latency (ms), the engine's own memory (load + run, MB) beside the whole measuring
+    process's peak RSS, and the cold start (load s, first inference ms)."""
     table = Table(title=f"latency (ms); records appended to {results}")
     for col in ("model", "runtime", "precision", "batch", "thr", "p50", "p90", "p99", "min", "max", "std",
-                "img/s", "peak RSS MB", "stability"):
+                "img/s", "engine MB", "peak RSS MB", "load s", "1st ms", "stability"):
         table.add_column(col, justify="right" if col not in ("model", "runtime", "stability") else "left")
     for r in records:
         lat = r.get("latency_ms") or {}
         mem = r.get("memory_mb") or {}
+        own = r.get("memory") or {}
         precision = r["precision"] if r.get("effective_precision") in (None, r["precision"]) else \
             f"{r['precision']} (runs {r['effective_precision']})"
         cell = (lambda k, lat=lat: f"{lat[k]:.2f}" if k in lat else "-")
         table.add_row(r["model"]["name"], f"{r['runtime']['name']} {r['runtime'].get('version') or ''}", precision,
                       str(r["batch"]), str(r["threads"]), cell("p50"), cell("p90"), cell("p99"), cell("min"),
                       cell("max"), cell("std"), f"{lat['throughput_ips']:.1f}" if lat else "-",
-                      str(mem.get("peak", "-")),
+                      fmt(own.get("engine_mb"), ".1f"), str(mem.get("peak", "-")), fmt(r.get("load_seconds"), ".3f"),
+                      fmt(r.get("first_inference_ms"), ".1f"),
                       r["stability"]["verdict"] if r["status"] == "ok" else f"failed: {r['error']}")
     stdout.print(table)
 

@@ -32,9 +32,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the shipped portable package
 
+from portable.cpu_load import LoadMeter
 from portable.errors import one_line
 from portable.hashing import sha256_file, verify_checksums
-from portable.memory import peak_rss_mb
+from portable.memory import EngineMemory
 from portable.protocol import Protocol, summarize, time_loop
 from portable.record import envelope
 from portable.strict_json import dumps
@@ -120,27 +121,34 @@ def measure_trt(meta, args, batches, status):
     if cfg.legacy_calibrator:
         images, _ = load_inputs(meta, 32)
         calibration = rules.calibration_batches(images, profile)
+    prepared = {batch: load_inputs(meta, batch) for batch in batches}  # decoding (OpenCV) before the reset
+    engine_memory = EngineMemory()  # after TensorRT's import: its floor; the build, load and runs are measured apart
+    rss_import = engine_memory.peak_mb
     status(f"building the TensorRT {trt.__version__} {args.precision} engine on the device")
     t0 = time.perf_counter()
     manifest = trt_engine.build_plan(source, plan, cfg, profile, timing_cache=HERE / "engine" / rules.TIMING_CACHE_FILE,
                                      calibration_batches=calibration,
                                      calibration_cache=HERE / "engine" / rules.CALIBRATION_CACHE_FILE)
     build_seconds = time.perf_counter() - t0
-    rss_import = peak_rss_mb()
+    engine_memory.mark("build")  # the builder's: not the engine's memory at run time
     t0 = time.perf_counter()
     engine = trt_engine.TrtEngine(plan)
     load_seconds = time.perf_counter() - t0
+    engine_memory.mark("load")
+    rss_load = engine_memory.peak_mb
     out = []
     try:
         for batch in batches:
-            inputs, source_kind = load_inputs(meta, batch)
-            engine.prepare(inputs)
-            t0 = time.perf_counter()
-            engine.run_once(record=False)
-            first_ms = (time.perf_counter() - t0) * 1e3
-            if args.cuda_graph:
-                engine.capture_graph()
-            times, loop = time_loop(engine.timed_run(), protocol_of(args))
+            inputs, source_kind = prepared[batch]
+            with LoadMeter() as load:
+                engine.prepare(inputs)
+                t0 = time.perf_counter()
+                engine.run_once(record=False)
+                first_ms = (time.perf_counter() - t0) * 1e3
+                if args.cuda_graph:
+                    engine.capture_graph()
+                times, loop = time_loop(engine.timed_run(), protocol_of(args))
+            engine_memory.mark("run")
             settings = {"device": "cuda:0", "gpu": engine.gpu, "tensorrt_version": trt.__version__,
                         "profile": profile, "build": cfg.to_dict(), "build_seconds": round(build_seconds, 2),
                         "float_layers": cfg.float_layers, "layer_precisions": engine.layer_precisions(),
@@ -155,7 +163,11 @@ def measure_trt(meta, args, batches, status):
                                      "device": engine.gpu["name"]},
                             "effective_precision": args.precision, "batch": batch, "latency_ms": summarize(times, batch),
                             "loop": loop, "first_inference_ms": round(first_ms, 3), "load_seconds": round(load_seconds, 3),
-                            "memory_mb": {"after_import": rss_import, "peak": round(peak_rss_mb(), 1)},
+                            "build_seconds": round(build_seconds, 3), "load": load.result,
+                            "memory_mb": {"after_import": rss_import, "after_load": rss_load,
+                                          "peak": engine_memory.peak_mb},
+                            "memory": {**engine_memory.result(),
+                                       "engine_files_mb": round(plan.stat().st_size / 2**20, 2)},
                             "device_memory_mb": engine.memory_mb(),
                             "engine": {"path": str(plan), "sha256": manifest["plan_sha256"],
                                     "bytes": manifest["plan_bytes"], "manifest": manifest}})
@@ -172,30 +184,38 @@ def measure_ort(meta, args, batches, status):
     files = meta["files"]
     onnx = HERE / files["qdq_onnx" if args.precision == "int8" and "qdq_onnx" in files else "onnx"]
     status(f"measuring on ONNX Runtime {ort.__version__} (CPU fallback)")
-    rss_import = round(peak_rss_mb(), 1)
+    prepared = {batch: load_inputs(meta, batch) for batch in batches}  # decoding (OpenCV) before the reset
+    ort.get_available_providers()  # touched
+    engine_memory = EngineMemory()  # the import floor; the load and the runs are measured past it
+    rss_import = engine_memory.peak_mb
     so = session_options(ort, args.threads or os.cpu_count() or 1)
     t0 = time.perf_counter()
     session = ort.InferenceSession(str(onnx), so, providers=["CPUExecutionProvider"])
     load_seconds = time.perf_counter() - t0
-    rss_load = round(peak_rss_mb(), 1)
+    engine_memory.mark("load")
+    rss_load = engine_memory.peak_mb
     name, output = session.get_inputs()[0].name, session.get_outputs()[0].name
     out = []
-    for batch in batches:
-        inputs, source_kind = load_inputs(meta, batch)
-        t0 = time.perf_counter()
-        session.run([output], {name: inputs})
-        first_ms = (time.perf_counter() - t0) * 1e3
-        binding = session.io_binding()
-        binding.bind_cpu_input(name, inputs)
-        binding.bind_output(output)
-        times, loop = time_loop(lambda b=binding: session.run_with_iobinding(b), protocol_of(args))
+    for batch in batches:  # a later batch's run is its rise past the earlier batches'
+        inputs, source_kind = prepared[batch]
+        with LoadMeter() as load:
+            t0 = time.perf_counter()
+            session.run([output], {name: inputs})
+            first_ms = (time.perf_counter() - t0) * 1e3
+            binding = session.io_binding()
+            binding.bind_cpu_input(name, inputs)
+            binding.bind_output(output)
+            times, loop = time_loop(lambda b=binding: session.run_with_iobinding(b), protocol_of(args))
+        engine_memory.mark("run")
         settings = {**session_settings(session, so, "cpu"), "fallback": True, "inputs": source_kind}
         effective = {"fp16": "fp32"}.get(args.precision, args.precision)  # the CPU provider runs FP16 requests in FP32
         out.append({"runtime": {"name": "ort", "version": ort.__version__, "settings": settings, "device": "cpu"},
                         "effective_precision": effective, "batch": batch, "latency_ms": summarize(times, batch), "loop": loop,
                         "first_inference_ms": round(first_ms, 3), "load_seconds": round(load_seconds, 3),
+                        "load": load.result,
                         "memory_mb": {"after_import": rss_import, "after_load": rss_load,
-                                      "peak": round(peak_rss_mb(), 1)},
+                                      "peak": engine_memory.peak_mb},
+                        "memory": {**engine_memory.result(), "engine_files_mb": round(onnx.stat().st_size / 2**20, 2)},
                         "device_memory_mb": {}, "engine": {"path": str(onnx), "sha256": sha256_file(onnx),
                                                      "bytes": onnx.stat().st_size}})
     return out
@@ -207,6 +227,18 @@ def protocol_of(args) -> Protocol:
     return Protocol(args.warmup, args.warmup_seconds, args.iterations, args.min_seconds, args.max_seconds)
 
 
+def stability_of(load: dict) -> dict:
+    """Without the noise probe: ``contended`` when other processes or the hypervisor's steal took the cores
+    during the loop (portable.cpu_load), else ``not-probed``."""
+    seen = []
+    if load.get("contended") and load.get("other_share", 0) > load.get("threshold_share", 1):
+        seen.append(f"contended: other processes used {load['other_share']:.0%} of the cores")
+    if load.get("steal_contended"):
+        seen.append(f"contended: the hypervisor stole {load['steal_share']:.1%} of the cores' time")
+    return {"verdict": "contended" if load.get("contended") else "not-probed", "attempts": [], "seen": seen,
+            "note": "the bundle runner does not run edgebench's CPU noise probe"}
+
+
 def make_record(meta, args, measured, deploy):
     """A latency record with the library's envelope; ``edgebench`` is the version that built the bundle."""
     return {
@@ -216,8 +248,7 @@ def make_record(meta, args, measured, deploy):
         "precision": args.precision, "threads": args.threads or os.cpu_count(),
         "onnx_bytes": (HERE / meta["files"]["onnx"]).stat().st_size,
         "protocol": protocol_of(args).to_dict(),
-        "stability": {"verdict": "not-probed", "attempts": [],
-                      "note": "the bundle runner does not run edgebench's CPU noise probe"},
+        "stability": stability_of(measured.get("load") or {}),
         "deploy": deploy,
         **measured,
     }

@@ -64,9 +64,17 @@ class LatencyRecord(Record):
     int8_recipe: dict | str | None = None
     latency_ms: dict | None = None
     loop: dict | None = None
+    #: cold start, what an application pays on every launch: the engine's build (from its manifest entry; once
+    #: per engine), its load/compile (``load_seconds``) and the first inference (``first_inference_ms``)
+    build_seconds: float | None = None
     first_inference_ms: float | None = None
     load_seconds: float | None = None
+    #: the whole measuring process's peak RSS after the runtime's import, the load and the run (MB)
     memory_mb: dict | None = None
+    #: the engine's own memory (edgebench.portable.memory.EngineMemory): import_mb (the floor), load_mb and
+    #: run_mb (rises of the peak after a reset), each split into _anon_mb / _file_mb, engine_mb = load + run,
+    #: process_peak_mb, method; engine_files_mb (on disk). Older records have none.
+    memory: dict | None = None
     device_memory_mb: dict | None = None
     engine: dict | None = None
     onnx_bytes: int | None = None

@@ -77,8 +77,11 @@ def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) ->
                 "stability": (record.get("stability") or {}).get("verdict"), "device": column[1],
                 "threads": record.get("threads")}
         if record["status"] == "ok":
+            own = record.get("memory") if isinstance(record.get("memory"), dict) else {}
             cell.update(p50=record["latency_ms"]["p50"], p90=record["latency_ms"]["p90"],
-                        p99=record["latency_ms"]["p99"], peak_rss_mb=(record.get("memory_mb") or {}).get("peak"))
+                        p99=record["latency_ms"]["p99"], peak_rss_mb=(record.get("memory_mb") or {}).get("peak"),
+                        engine_memory_mb=own.get("engine_mb"), first_inference_ms=record.get("first_inference_ms"),
+                        load_seconds=record.get("load_seconds"))
         if "newer_failure" in record:
             cell["newer_failure"] = record["newer_failure"]
         row[names[tuple(column)]] = cell
@@ -106,13 +109,24 @@ def zoo_rows(records: list[dict], batch: int = 1, threads: int | None = None) ->
     return ordered, columns
 
 
+MEMORY_HEADING = "p50 ms / engine memory MB"
+
+
+def memory_text(cell: dict) -> str:
+    """`` / <engine's own memory, load + run>``; a record made before that was measured shows its process peak,
+    marked ``proc`` (it counts the runtime's Python import, so it is not the same figure)."""
+    if cell.get("engine_memory_mb") is not None:
+        return f" / {cell['engine_memory_mb']:.0f}"
+    return f" / {cell['peak_rss_mb']:.0f} proc" if cell.get("peak_rss_mb") else ""
+
+
 def _cell(cell: dict | None) -> str:
     if not cell:
         return "-"
     if cell["status"] != "ok":
         return f"failed: {(cell.get('error') or '')[:60]}"
     mark = "" if cell.get("stability") == "stable" else f" {cell.get('stability') or 'unstable'}"
-    rss = f" / {cell['peak_rss_mb']:.0f}" if cell.get("peak_rss_mb") else ""
+    rss = memory_text(cell)
     failure = cell.get("newer_failure")
     newer = f"; newer attempt failed: {(failure.get('error') or '')[:40]}" if failure else ""
     return f"{cell['p50']:.2f}{rss}{mark}{newer}"
@@ -161,7 +175,7 @@ def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
     runtimes = sorted({c[0] for c in columns})
     speedups = speedup_columns(columns)
     for *_key, name in columns:
-        table.add_column(f"{name.replace('/', ' ')}\np50 ms / peak RSS MB", justify="right")
+        table.add_column(f"{name.replace('/', ' ')}\n{MEMORY_HEADING}", justify="right")
     for name in speedups:
         table.add_column(f"{name.replace('/int8', '').replace('/', ' ')} int8 speed-up", justify="right")
     quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]

@@ -26,6 +26,7 @@ NESTED: dict[str, dict[str, tuple[type, ...]]] = {
     # a non-finite figure is written as null (strict_json); the CI is [lo, hi] with the method that made it
     "latency_ms": {"p50": (Real,), "p50_ci95": (list, type(None)), "ci_method": (str, type(None)), "*": NUMBER},
     "memory_mb": {"*": NUMBER},
+    "memory": {"method": (str, type(None)), "note": (str, type(None)), "*": NUMBER},
     "headline": {"*": NUMBER},
     "stability": {"verdict": (str,)},
 }

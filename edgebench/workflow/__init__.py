@@ -164,8 +164,9 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
             rec = benchmark(artifacts, runtime, request.options(batch, "int8" if engine else p), request.protocol,
                             request.guard, engine)
             latency[f"{p}/b{batch}"] = {k: rec.get(k) for k in ("status", "error", "latency_ms", "memory_mb",
-                                                                "effective_precision", "stability", "engine",
-                                                                "load_seconds", "batch", "runtime")}
+                                                                "memory", "effective_precision", "stability",
+                                                                "engine", "build_seconds", "load_seconds",
+                                                                "first_inference_ms", "batch", "runtime")}
     summary = evaluate_model(artifacts, runtime, precision, data, threads, status=status)
     paired = {}
     if precision != "fp32" and all(v["status"] == "ok" for v in latency.values()):

@@ -225,14 +225,16 @@ def attained(rows: list[dict], peaks: dict[tuple, dict]) -> Figure | None:
 
 
 def memory(rows: list[dict]) -> Figure | None:
-    """Peak RSS and engine size per model, by runtime and precision."""
-    data = [r for r in rows if r["status"] == "ok" and r["batch"] == 1 and (r["peak_rss_mb"] or r["engine_mb"])]
+    """The engine's own memory (load + run, past the runtime's import) and engine size per model, by runtime and
+    precision. Records made before the engine's memory was measured have no left bar: their figure is the whole
+    process's peak, which counts the runtime's Python import (ExecuTorch's: torch) and is not comparable."""
+    data = [r for r in rows if r["status"] == "ok" and r["batch"] == 1 and (r["engine_memory_mb"] or r["engine_mb"])]
     if not data:
         return None
     models = _ordered_models(data)
     family_of = {r["model"]: r["family"] for r in data}
     fig, axes = plt.subplots(1, 2, figsize=(max(10.0, 1.1 * len(models) + 3), 4.2), layout="constrained")
-    for ax, key, label in ((axes[0], "peak_rss_mb", "peak RSS of the measuring process (MB)"),
+    for ax, key, label in ((axes[0], "engine_memory_mb", "the engine's own memory: load + run (MB)"),
                            (axes[1], "engine_mb", "engine files on disk (MB)")):
         _runtime_bars(ax, data, models, lambda r, key=key: r[key] or None)
         ax.set_ylabel(label)

@@ -8,7 +8,7 @@ import io
 import json
 
 from edgebench.results.escape import csv_cell, md_text
-from edgebench.results.report import _cell, _quality, int8_speedup, slower_int8, speedup_columns
+from edgebench.results.report import MEMORY_HEADING, _cell, _quality, int8_speedup, slower_int8, speedup_columns
 
 from .records import COLUMNS
 
@@ -19,13 +19,14 @@ def _md(text: str) -> str:
 
 
 def markdown(rows: list[dict], columns: list[tuple], title: str) -> str:
-    """The rows of ``zoo_rows`` as a Markdown table, the terminal table's columns: p50 ms / peak RSS MB per
+    """The rows of ``zoo_rows`` as a Markdown table, the terminal table's columns: p50 ms / the engine's own memory
+    (load + run; ``proc``: an older record's process peak) per
     runtime, device, precision and threads; a failed cell says ``failed: reason``, an unstable one ``unstable``."""
     runtimes = sorted({c[0] for c in columns})
     speedups = speedup_columns(columns)
     quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]
     head = ["model", "family", "params M", "GMACs", "ONNX MB",
-            *(f"{name.replace('/', ' ')} p50 ms / peak RSS MB" for *_key, name in columns),
+            *(f"{name.replace('/', ' ')} {MEMORY_HEADING}" for *_key, name in columns),
             *(f"{name.replace('/int8', '').replace('/', ' ')} int8 speed-up" for name in speedups),
             *(f"{rt} int8: agreement / drop pt / calibration" for rt in quality)]
     lines = [f"### {_md(title)}", "", "| " + " | ".join(_md(h) for h in head) + " |",

@@ -53,7 +53,11 @@ FIGURES = (  # (id, heading, caption)
      ("Model GMACs / p50 as a percentage of a large GEMM's GMAC/s measured through ONNX Runtime on the same CPU "
      "and thread count (FP32 MatMul for FP32, u8s8 MatMulInteger for INT8; `peak` records). Depthwise-, "
      "memory- and attention-bound designs sit far below the dense CNNs.")),
-    ("memory", "Memory", "Peak RSS of the measuring process and the engine's size on disk, by precision."),
+    ("memory", "Memory",
+     ("Left: the engine's own memory, the rise of the measuring process's peak RSS while it loads the engine and "
+      "runs it (the high-water mark reset after the runtime's Python import), which is what a device's runtime "
+      "adds; the whole process's peak (peak_rss_mb) and the import floor (import_mb, for ExecuTorch torch's) stay "
+      "in the records. Right: the engine's files on disk, by precision.")),
     ("latency", "Latency distributions", "Per model, runtime and precision, batch 1."),
 )
 

@@ -10,6 +10,10 @@ the records carry them, plain medians where they don't. Field names read when pr
 
 * ``latency_ms.p50_ci95`` (or ``latency_ms.ci95``): ``[lo, hi]``, 95% CI of the median (ms);
 * ``samples_ms``: the per-iteration times (ms), ``{"encoding": "float32-le-base64", "data": ...}`` or a list;
+* ``memory.engine_mb``: the engine's own memory, load + run (``engine_memory_mb``; ``peak_rss_mb`` is the
+  whole measuring process's peak, ``import_mb`` the runtime's import floor);
+* ``build_seconds``, ``load_seconds``, ``first_inference_ms``: the cold start (``build_s``, ``load_s``,
+  ``first_inference_ms``);
 * a ``kind: "speedup"`` record (same model, runtime, batch, threads): ``speedup`` (FP32 p50 / INT8 p50 from
   interleaved rounds) and ``ci95`` ``[lo, hi]``; or a ``speedup: {"ratio", "ci95"}`` on the INT8 latency record.
 """
@@ -146,9 +150,23 @@ def speedups(records: list[dict], batch: int = 1, threads: int | None = None) ->
 # ---------------------------------------------------------------- one row per measurement
 
 COLUMNS = ("model", "family", "runtime", "runtime_version", "precision", "batch", "threads", "status",
-           "params_m", "gmacs", "p50_ms", "p90_ms", "p99_ms", "p50_ci95_lo_ms", "p50_ci95_hi_ms", "peak_rss_mb",
-           "engine_mb", "weights", "top1", "drop_points", "drop_se_points", "agreement", "int8_speedup",
+           "params_m", "gmacs", "p50_ms", "p90_ms", "p99_ms", "p50_ci95_lo_ms", "p50_ci95_hi_ms", "engine_memory_mb",
+           "engine_memory_file_mb", "peak_rss_mb", "import_mb", "engine_mb", "build_s", "load_s", "first_inference_ms",
+           "weights", "top1", "drop_points", "drop_se_points", "agreement", "int8_speedup",
            "int8_speedup_ci95_lo", "int8_speedup_ci95_hi", "stability", "error", "host", "timestamp", "record_id")
+
+
+def engine_memory(record: dict) -> float | None:
+    """The engine's own memory (MB): the rise of the process peak while loading and running it, past the
+    runtime's import (``memory.engine_mb``); None for a record made before it was measured."""
+    own = record.get("memory")
+    return own.get("engine_mb") if isinstance(own, dict) else None
+
+
+def _file_backed(own: dict) -> float | None:
+    """The file-backed (mmapped, shareable) part of the engine's memory: load + run ``_file_mb``."""
+    parts = [own.get(f"{p}_file_mb") for p in ("load", "run")]
+    return round(sum(parts), 1) if all(isinstance(v, (int, float)) for v in parts) else None
 
 
 def measurement_rows(records: list[dict]) -> list[dict]:
@@ -170,6 +188,7 @@ def measurement_rows(records: list[dict]) -> list[dict]:
         sp = speed.get((model, runtime, batch, threads)) if precision == "int8" else None
         host = r.get("host") or {}
         weights = r.get("weights") or {}
+        own = r.get("memory") if isinstance(r.get("memory"), dict) else {}
         rows.append({
             "model": model, "family": r["model"].get("family"), "runtime": runtime,
             "runtime_version": r["runtime"].get("version"), "precision": precision, "batch": batch,
@@ -177,8 +196,11 @@ def measurement_rows(records: list[dict]) -> list[dict]:
             "params_m": round(r["model"]["params"] / 1e6, 3) if r["model"].get("params") else None,
             "gmacs": r["model"].get("gmacs"), "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"),
             "p99_ms": lat.get("p99"), "p50_ci95_lo_ms": ci[0] if ci else None, "p50_ci95_hi_ms": ci[1] if ci else None,
-            "peak_rss_mb": (r.get("memory_mb") or {}).get("peak"),
+            "engine_memory_mb": own.get("engine_mb"), "engine_memory_file_mb": _file_backed(own),
+            "peak_rss_mb": (r.get("memory_mb") or {}).get("peak"), "import_mb": own.get("import_mb"),
             "engine_mb": round(r["engine"]["bytes"] / 1e6, 2) if (r.get("engine") or {}).get("bytes") else None,
+            "build_s": r.get("build_seconds"), "load_s": r.get("load_seconds"),
+            "first_inference_ms": r.get("first_inference_ms"),
             "weights": weights.get("source"),
             "top1": head.get("top1" if precision == "int8" else "fp32_top1"),
             "drop_points": head.get("drop_points") if precision == "int8" else None,
