@@ -112,6 +112,26 @@ def test_doctor_shows_the_class_and_the_recipes():
 
 # ---------------------------------------------------------------- keys, manifest, records (real quantization)
 
+def test_content_keys_of_a_known_input_do_not_change():
+    """The keys of a fixed manifest, calibration set and tool versions, as calibrate made them before its plan
+    was split out: a key that changes rebuilds every user's INT8 engines, so it changes only on purpose."""
+    from edgebench.backends import runtime_class
+    from edgebench.quantize.int8 import content_keys, key_base
+    zen3 = classify(ZEN3, "x86_64")
+    chosen = {"ort": recipes.select("ort", zen3), "openvino": recipes.select("openvino", zen3, "first-layer")}
+    manifest = {"files": {"fp32/model.onnx": {"sha256": "ab" * 32}}, "preprocess": {"size": 224, "mean": [0.5] * 3}}
+    versions = {"onnxruntime": "1.20.1", "openvino": "2025.1.0", "nncf": "2.16.0"}
+    own, own_versions = {"executorch": runtime_class("executorch")}, {"executorch": "0.7.0"}
+
+    def keys(max_drop):
+        base = key_base(manifest, "cd" * 32, "minmax", 0, 300, max_drop)
+        return {m: k[:16] for m, k in content_keys(base, chosen, versions, own, own_versions, "auto").items()}
+    assert keys(None) == {"ort": "ef05ee6f80119b17", "qdq": "f9e450d10baf304b", "openvino": "51024f1a0e075223",
+                          "executorch": "127e908cb132f3be"}
+    assert keys(1.5) == {"ort": "132840598ad2d05e", "qdq": "f9e450d10baf304b", "openvino": "cb53b94ced27b4a1",
+                         "executorch": "35f10ab51deb63f5"}  # the Q/DQ model's key ignores --max-drop
+
+
 @pytest.fixture(scope="module")
 def small_data(data_dir, tmp_path_factory) -> Path:
     """24 labelled real photos."""
