@@ -34,7 +34,7 @@ def command(results: tuple[Path, ...], batch: int, threads: int | None, fmt: str
     precision, INT8 speed-up and peak RSS (the newest record of each kind wins); --html FILE writes one
     self-contained page with the figures (Pareto, INT8 speed-up, time by operator class, attained compute,
     memory, latency distributions) and every record."""
-    from edgebench.results.reports import make_report
+    from edgebench.workflow.peaks import report
     fmt, out = ("html", html_out) if html_out else ("json" if as_json else fmt, out)
-    make_report(list(results), batch=batch, threads=threads, fmt=fmt, out=out, plots=plots, db=db,
+    report(list(results), batch=batch, threads=threads, fmt=fmt, out=out, plots=plots, db=db,
                 measure_peak=measure_peak, console=output.stdout)

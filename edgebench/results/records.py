@@ -170,6 +170,12 @@ def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
     return found
 
 
+def latest_peaks(records: Iterable[dict]) -> dict[Hashable, dict]:
+    """Newest ``peak`` record per (host cpu, threads, precision)."""
+    return newest(records, lambda r: ((r.get("host") or {}).get("cpu"), r.get("threads"), r["precision"]),
+                  lambda r: r.get("kind") == "peak" and r.get("status") == "ok")
+
+
 def device_of(record: dict) -> str:
     """The device a record was (or was to be) measured on, lower-case: a fleet place's device fingerprint
     (``place@fingerprint``), else the runtime's device; one that names none ran on its runtime's default device."""

@@ -1,0 +1,46 @@
+"""The layers contract is strict: every layer is one package or independent siblings (``|``), never a
+pair that may import each other (``:``), in the order docs/architecture.md draws."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest brings tomli on 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _layers() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    return next(c["layers"] for c in config if c["type"] == "layers")
+
+
+def test_the_layers_have_no_sibling_pairs():
+    assert not [layer for layer in _layers() if ":" in layer]
+
+
+def test_results_sit_below_bench_and_quantize_above_build():
+    order = [name.strip() for layer in _layers() for name in layer.split("|")]
+    position = {name.removeprefix("edgebench."): order.index(name) for name in order}  # top first
+    assert position["bench"] < position["results"] < position["quantize"] < position["build"]
+
+
+def test_report_measure_peak_runs_the_measurement_from_the_workflow(tmp_path):
+    """``report --measure-peak`` (workflow.peaks hands bench's measurement to results) appends one FP32 and
+    one INT8 ``peak`` record, and the report reads them back."""
+    from click.testing import CliRunner
+
+    from edgebench.cli import main
+    results = tmp_path / "results.jsonl"
+    results.write_text("")
+    outcome = CliRunner().invoke(main, ["report", "--results", str(results), "--measure-peak", "--threads", "1",
+                                       "--format", "csv"])
+    assert outcome.exit_code == 0, outcome.output
+    peaks = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(p["kind"], p["precision"], p["threads"]) for p in peaks] == [("peak", "fp32", 1), ("peak", "int8", 1)]
+    assert all(p["gmacs_per_s"] > 0 for p in peaks)
