@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pytest brings tomli on 3.10
@@ -44,3 +46,15 @@ def test_report_measure_peak_runs_the_measurement_from_the_workflow(tmp_path):
     peaks = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(p["kind"], p["precision"], p["threads"]) for p in peaks] == [("peak", "fp32", 1), ("peak", "int8", 1)]
     assert all(p["gmacs_per_s"] > 0 for p in peaks)
+
+
+def test_no_module_imports_itself_through_others():
+    """No import circle, function-level imports included (grimp, import-linter's graph, reads both): e.g.
+    the results store writes the JSONL file and then the history, and the history reads the JSONL file,
+    but neither imports the store."""
+    grimp = pytest.importorskip("grimp", reason="import-linter is not installed (pip install -e '.[dev]')")
+    graph = grimp.build_graph("edgebench", cache_dir=None)
+    circles = [(module, chain) for module in sorted(graph.modules)
+               for imported in graph.find_modules_directly_imported_by(module)
+               if (chain := graph.find_shortest_chain(importer=imported, imported=module))]
+    assert not circles

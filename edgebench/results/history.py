@@ -24,6 +24,7 @@ from contextlib import closing
 from pathlib import Path
 
 from edgebench.portable.errors import UsageError
+from edgebench.results import jsonl
 
 DB_FILE = "edgebench.db"
 ENV = "EDGEBENCH_DB"
@@ -207,7 +208,7 @@ def insert(path: Path, records: Iterable[dict], source: str | None = None) -> in
 
 
 def record_quietly(records: list[dict], results: Path, db: Path | str | None = None) -> None:
-    """What :func:`~edgebench.bench.record.append_records` calls after the JSONL write: a database
+    """What :func:`edgebench.results.store.append_records` calls after the JSONL write: a database
     failure is one warning line (the JSONL already holds the records), never an exception."""
     path = db_path(results, db)
     if path is None:
@@ -221,11 +222,10 @@ def record_quietly(records: list[dict], results: Path, db: Path | str | None = N
 def import_jsonl(db: Path, files: list[Path]) -> dict:
     """Import JSON-lines files; idempotent (keyed by record id)."""
     report = {"files": [], "added": 0, "already_present": 0, "damaged_lines": 0}
-    from edgebench.results.store import read_records
     for f in files:
         if not Path(f).is_file():
             raise UsageError(f"cannot read {f}: no such file")
-        read = read_records(f)  # the one tolerant reader: damaged, non-object and schema-failing lines skipped
+        read = jsonl.read_records(f)  # the one tolerant reader: damaged, non-object and schema-failing lines skipped
         records, damaged = read.records, read.skipped_count
         added = insert(db, records, str(f))
         report["files"].append({"file": str(f), "records": len(records), "added": added, "damaged_lines": damaged})
