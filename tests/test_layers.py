@@ -4,6 +4,8 @@ pair that may import each other (``:``), in the order docs/architecture.md draws
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,3 +60,31 @@ def test_no_module_imports_itself_through_others():
                for imported in graph.find_modules_directly_imported_by(module)
                if (chain := graph.find_shortest_chain(importer=imported, imported=module))]
     assert not circles
+
+
+_NO_TORCH = '''import os
+open(os.environ["EDGEBENCH_TORCH_TRIED"], "a").write("torch was imported\\n")
+raise ImportError("torch is made unimportable for this test")
+'''
+
+
+def test_run_onnx_measures_with_torch_unimportable(tmp_path):
+    """``run --onnx`` on ONNX Runtime is an ONNX-only path: with a ``torch`` that raises on import first on
+    the path it still measures, and no module even tried to import torch (the stand-in notes each try)."""
+    import tiny_onnx
+    blocker = tmp_path / "no-torch"
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text(_NO_TORCH)
+    tried, results = tmp_path / "torch-tried.txt", tmp_path / "results.jsonl"
+    onnx = tiny_onnx.classifier(tmp_path / "tiny.onnx")
+    path = os.pathsep.join(p for p in (str(blocker), str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "edgebench.cli", "run", "--onnx", str(onnx), "--runtime", "ort",
+                           "--out", str(tmp_path / "art"), "--results", str(results), "--threads", "1",
+                           "--warmup", "1", "--warmup-seconds", "0", "--iterations", "3", "--min-seconds", "0",
+                           "--retries", "0"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": path, "EDGEBENCH_TORCH_TRIED": str(tried)},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not tried.exists(), proc.stderr[-3000:]
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["kind"], r["status"]) for r in records] == [("latency", "ok")]

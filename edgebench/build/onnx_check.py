@@ -23,6 +23,26 @@ _ORT_NOISE = (re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "), re.compile(r"
               re.compile(r"/onnxruntime_src/\S+:\d+ .*?\)\s+(?=[A-Z])"))
 
 
+def check_onnx(path: Path) -> onnx.ModelProto:
+    """Load and check an ONNX file; a one-line UsageError if it is corrupt or truncated."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"ONNX file {path} does not exist")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - protobuf and checker errors have various types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path} is not a valid ONNX model ({first})") from None
+    if not model.graph.input or not model.graph.output:
+        raise UsageError(f"{path} has no graph inputs or outputs")
+    return model
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The inputs a caller feeds: graph inputs that are not initializers (older exporters list weights too)."""
     weights = {t.name for t in model.graph.initializer}

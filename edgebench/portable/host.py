@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -64,7 +65,6 @@ def board() -> str | None:
 
 def _accelerator() -> dict:
     """GPU name and driver (nvidia-smi), Jetson power mode (nvpmodel), where present: host fingerprint fields."""
-    import shutil
     found = {}
     for tool, args, keys in (("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"],
                               ("gpu", "gpu_driver")), ("nvpmodel", ["-q"], ("nvpmodel",))):

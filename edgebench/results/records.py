@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from edgebench.backends import runtime_class
 from edgebench.portable.errors import EdgebenchError
 from edgebench.portable.record import SCHEMA, envelope
 
@@ -185,7 +186,6 @@ def device_of(record: dict) -> str:
     runtime = record.get("runtime") or {}
     device = runtime.get("device") or (runtime.get("settings") or {}).get("device")
     if not device:
-        from edgebench.backends import runtime_class
         try:
             device = runtime_class(str(runtime.get("name"))).default_device
         except EdgebenchError:  # a runtime this version does not know

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, Runtime
+from edgebench.backends.executorch import export
 from edgebench.backends.executorch.export import OPERATORS_FILE
 from edgebench.backends.executorch.native_log import native_log, reason
 from edgebench.portable.errors import UsageError
@@ -59,7 +60,6 @@ class ExecuTorchRuntime(Runtime):
 
     @classmethod
     def build_engine(cls, request: EngineRequest) -> dict:
-        from edgebench.backends.executorch import export
         if request.precision != "fp32":
             raise UsageError(f"executorch builds FP32 programs here (INT8 through calibration); not "
                              f"{request.precision}")
@@ -67,7 +67,6 @@ class ExecuTorchRuntime(Runtime):
 
     @classmethod
     def quantize_int8(cls, request: EngineRequest) -> dict:
-        from edgebench.backends.executorch import export
         return export.int8_program(request.manifest, request.folder, request.input_shape, request.calibration,
                                    request.options or {}, request.status)
 

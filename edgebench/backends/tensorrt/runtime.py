@@ -22,6 +22,8 @@ from edgebench.backends.base import Availability, EngineRequest, Runtime
 from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
 from edgebench.portable.tensorrt import rules as tc
+from edgebench.portable.tensorrt.cuda_compat import mismatch_hint
+from edgebench.portable.tensorrt.engine import TrtEngine, build_plan, gpu_info, import_cudart
 
 INSTALL_HINT = ("pip install 'edgebench[tensorrt]' (driver >= 580.65) or 'edgebench[tensorrt-cu12]' (driver 525-575) "
                 "--extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)")
@@ -75,7 +77,6 @@ class TensorRTRuntime(Runtime):
         if not driver:
             return Availability(cls.name, False, version, f"{detail} (TensorRT {version} is installed)")
         try:
-            from edgebench.portable.tensorrt.engine import gpu_info, import_cudart
             import_cudart()
         except ImportError as exc:
             return Availability(cls.name, False, version, f"cuda-python is not installed ({exc}); "
@@ -83,7 +84,6 @@ class TensorRTRuntime(Runtime):
         try:
             gpu = gpu_info()
         except Exception as exc:  # noqa: BLE001
-            from edgebench.portable.tensorrt.cuda_compat import mismatch_hint
             hint = mismatch_hint(detail)  # e.g. cuda-bindings 13 on a CUDA 12 driver
             return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}"
                                 + (f"; {hint}" if hint else ""))
@@ -105,7 +105,6 @@ class TensorRTRuntime(Runtime):
         return build_plan_for(request)
 
     def activate_impl(self) -> None:
-        from edgebench.portable.tensorrt.engine import TrtEngine
         options, engine = self.options, self.engine
         if Path(engine).suffix == ".onnx":
             raise UsageError(f"the trt runtime loads a plan, not {engine}; build one with "
@@ -179,7 +178,6 @@ def build_plan_for(request: EngineRequest) -> dict:
     """
     import tensorrt as trt
 
-    from edgebench.portable.tensorrt.engine import build_plan
 
     options: tc.TrtBuildOptions = request.options or tc.TrtBuildOptions()
     precision, folder = request.precision, Path(request.folder)

@@ -30,7 +30,7 @@ class TorchRuntime(Runtime):
     def activate_impl(self) -> None:
         import torch
 
-        from edgebench.models.rebuild import model_from_manifest
+        from edgebench.models.rebuild import model_from_manifest  # noqa: PLC0415 - torch, as the line above
         options = self.options
         if options.threads:
             torch.set_num_threads(options.threads)
