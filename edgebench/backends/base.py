@@ -126,6 +126,12 @@ class Runtime(ABC):
         raise NotImplementedError(f"{cls.name} builds no engines")
 
     @classmethod
+    def default_build_options(cls, batches: tuple[int, ...]) -> object | None:
+        """The build options a sweep measuring ``batches`` uses where the user gave none (None: the runtime
+        has none). An engine with a batch range (a TensorRT plan's optimisation profile) must cover them."""
+        return None
+
+    @classmethod
     def engine_sources(cls, precision: str, options: object = None) -> tuple[str, ...]:
         """The models besides the FP32 ONNX an engine of ``precision`` is built from (``"fp16"``, ``"qdq"``),
         made by the build layer before :meth:`build_engine` and handed over in ``EngineRequest.sources``."""

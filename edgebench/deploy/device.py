@@ -25,7 +25,6 @@ _CURRENT_FREQ = re.compile(r"\s*CurrentFreq=\S+")
 
 def probe_release(client) -> dict:
     """``{"l4t": ..., "jetpack": ...}`` from the device (None where it has neither: not a Jetson)."""
-
     code, out, _err = run_remote(client, RELEASE_PROBE, 30)
     l4t, _, jetpack = out.partition(_SPLIT) if code == 0 else ("", "", "")
     return {"l4t": l4t.strip().splitlines()[0] if l4t.strip() else None, "jetpack": jetpack.strip() or None}

@@ -10,23 +10,20 @@ precisions, turning each failure into a failed record with the precise reason. T
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgebench.backends import RuntimeOptions, canonical, require, require_device, runtime_class
 from edgebench.bench.accuracy import evaluate_model, headline
-from edgebench.bench.crosscheck import run_benchmark_app
 from edgebench.bench.paired import speedup as paired_speedup
 from edgebench.bench.runner import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
 from edgebench.models import get_spec
 from edgebench.portable.errors import EdgebenchError, UsageError
 from edgebench.portable.protocol import Protocol
-from edgebench.portable.tensorrt.rules import TrtBuildOptions
 from edgebench.quantize.int8 import Int8Options, accuracy_control, ensure_int8
-from edgebench.results.records import AccuracyRecord, CrosscheckRecord, LatencyRecord, SpeedupRecord, model_fields
+from edgebench.results.records import AccuracyRecord, LatencyRecord, SpeedupRecord, model_fields
 from edgebench.results.store import ResultsNotSaved, append_record
 
 Status = Callable[[str], None]
@@ -231,8 +228,9 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                     if runtime in spec.unsupported:
                         raise UsageError(f"{spec.name} cannot run on {runtime}: {spec.unsupported[runtime]}")
                     backend = {**request.build.backend}
-                    if runtime_class(runtime).build_options_class is TrtBuildOptions:
-                        backend.setdefault(runtime, TrtBuildOptions(batches=request.batches))
+                    default = runtime_class(runtime).default_build_options(request.batches)
+                    if default is not None:
+                        backend.setdefault(runtime, default)
                     build = BuildRequest(request.build.out, request.build.data, request.build.opset,
                                          request.build.int8, backend)
                     artifacts = prepare(ModelSource(spec.name, None, request.weights, request.weights_dir),
@@ -273,36 +271,6 @@ def paired_speedups(artifacts: Artifacts, runtime: str, batches: tuple[int, ...]
         append_record(record, results)
         records.append(record)
     return records
-
-
-def crosscheck(artifacts: Artifacts, rounds: int, seconds: float, batch: int, results: Path,
-               status: Status = _quiet) -> dict:
-    """edgebench's OpenVINO median against ``benchmark_app -hint latency`` on the same IR, alternating
-    rounds in one session; one crosscheck record."""
-
-
-    xml = artifacts.engine_path("openvino", "fp32")
-    shape = [batch, *artifacts.manifest["input"]["shape"][1:]]
-    options = RuntimeOptions(precision="fp32", threads=os.cpu_count(), batches=(batch,))
-    protocol = Protocol(10, 1.0, 100, seconds)
-    ours, theirs = [], []
-    for i in range(rounds):
-        status(f"round {i + 1}/{rounds}: edgebench")
-        record = benchmark(artifacts, "openvino", options, protocol, Guard(retries=0))
-        if record["status"] != "ok":
-            raise UsageError(f"edgebench measurement failed: {record['error']}")
-        ours.append(record["latency_ms"]["p50"])
-        status(f"round {i + 1}/{rounds}: benchmark_app")
-        theirs.append(run_benchmark_app(xml, shape, seconds))
-    medians = [t["median"] for t in theirs]
-    summary = CrosscheckRecord(
-        model={"name": artifacts.manifest["model"]["name"]},
-        runtime={"name": "openvino", "version": record["runtime"]["version"]}, batch=batch, precision="fp32",
-        edgebench_p50_ms=ours, benchmark_app_median_ms=medians, benchmark_app=theirs,
-        ratio_per_round=[a / b for a, b in zip(ours, medians)],
-        ratio=statistics.median(ours) / statistics.median(medians)).to_dict()
-    append_record(summary, results)
-    return summary
 
 
 def require_runtime(name: str, device: str | None = None) -> str:

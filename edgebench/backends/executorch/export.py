@@ -291,7 +291,6 @@ def quantizer_for(method: str, left_in_float: dict[str, str]):
     tf_efficientnet_lite0 (100 calibration / 900 evaluation photos, AMD EPYC Zen 3): MinMax drops top-1 by
     11.0 ± 1.2 points, the histogram by 3.7 ± 0.9, so the histogram is the default. ``left_in_float`` is
     filtered out."""
-
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -316,7 +315,6 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
                  options: dict, status) -> dict:
     """PT2E INT8 ``.pte``: prepare, calibrate on ``images`` (the shared calibration split), convert, re-export,
     lower to XNNPACK. Records what was quantized and what was left in float."""
-
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 

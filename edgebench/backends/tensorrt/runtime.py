@@ -62,6 +62,12 @@ class TensorRTRuntime(Runtime):
     default_device = "cuda:0"
 
     @classmethod
+    def default_build_options(cls, batches: tuple[int, ...]) -> tc.TrtBuildOptions:
+        """A plan's optimisation profile spans the batches a sweep measures (a plan built for batch 1
+        refuses batch 8)."""
+        return tc.TrtBuildOptions(batches=batches)
+
+    @classmethod
     def availability_impl(cls) -> Availability:
         driver, detail = nvidia_driver()
         try:
