@@ -1,5 +1,5 @@
-"""What each backend brings about itself, read from the registry: the build options a sweep defaults to,
-and the OpenVINO-only cross-check beside the generic benchmark (bench/crosscheck.py)."""
+"""What each backend brings about itself, read from the registry: the build options a sweep defaults to, how
+the figures draw it, and the OpenVINO-only cross-check beside the generic benchmark (bench/crosscheck.py)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ def test_openvino_crosscheck_on_a_tiny_onnx(tmp_path):
     summary = crosscheck_openvino(artifacts, 1, 1.0, 1, results)
     assert summary["kind"] == "crosscheck" and summary["ratio"] > 0
     assert [json.loads(line)["kind"] for line in results.read_text().splitlines()] == ["crosscheck"]
+
+
+def test_every_backend_has_its_own_marker_and_colour():
+    """The figures draw each runtime as the backend says; two alike would merge in the Pareto legend
+    (ExecuTorch was once drawn as ONNX Runtime's grey circle)."""
+    from matplotlib.colors import is_color_like
+    from matplotlib.markers import MarkerStyle
+
+    styles = {name: (runtime_class(name).colour, runtime_class(name).marker) for name in RUNTIMES}
+    assert len({c for c, _ in styles.values()}) == len({m for _, m in styles.values()}) == len(RUNTIMES), styles
+    for colour, marker in styles.values():
+        assert is_color_like(colour)
+        MarkerStyle(marker)  # raises on a marker matplotlib does not know

@@ -103,6 +103,10 @@ class Runtime(ABC):
     #: The device an engine runs on when none is asked for (``RuntimeOptions.device`` None).
     default_device: ClassVar[str] = "cpu"
     build_options_class: ClassVar[type | None] = None
+    #: How the report's figures draw this runtime: a colour and a matplotlib marker, each its own among the
+    #: registered backends (ExecuTorch once had none and was drawn as ONNX Runtime's circle).
+    colour: ClassVar[str]
+    marker: ClassVar[str]
     #: Bumped when a backend that builds its own engines changes how (it joins the engine's content key where
     #: non-zero, so programs of an older recipe are rebuilt; the other runtimes' keys are unchanged).
     build_format: ClassVar[int] = 0

@@ -32,6 +32,8 @@ _XNN_EVENT = re.compile(r"^(?P<op>.*?) \((?P<layout>[^)]*)\)\s*(?P<impl>.*?)\s*#
 
 class ExecuTorchRuntime(Runtime):
     name = "executorch"
+    colour = "#9467bd"
+    marker = "P"
     engine_kind = "executorch"
     int8_model = "executorch"  # its own PT2E .pte (quantize_int8), from the shared calibration split
     build_format = 2  # 2: zero-width pads dropped, run at batch 1 and its bound, operators.json beside the .pte

@@ -33,6 +33,8 @@ def _layer_facts(name: str, args: dict, groups: dict[str, dict]) -> dict:
 
 class OnnxRuntime(Runtime):
     name = "ort"
+    colour = "#1f77b4"
+    marker = "o"
     engine_kind = "onnx"
     int8_model = "ort"
 

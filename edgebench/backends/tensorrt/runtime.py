@@ -54,6 +54,8 @@ def nvidia_driver() -> tuple[bool, str]:
 
 class TensorRTRuntime(Runtime):
     name = "trt"
+    colour = "#2ca02c"
+    marker = "^"
     engine_kind = "plan"
     version_locked = True
     int8_model = "qdq"

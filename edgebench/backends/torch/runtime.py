@@ -15,6 +15,8 @@ class TorchRuntime(Runtime):
     """Loads the model an artifact manifest describes (name + weights) and runs it eagerly."""
 
     name = "torch"
+    colour = "#7f7f7f"
+    marker = "D"
     engine_kind = "torch"
     builds_engine = False
 
