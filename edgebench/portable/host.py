@@ -14,7 +14,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from . import cpu_int8
+from . import cpu_int8, cpuinfo
 
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
              "opencv-python-headless", "tensorrt", "cuda-python", "cuda-bindings")
@@ -32,27 +32,14 @@ def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str | None
     return found
 
 
-def _cpuinfo_lines() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
 @functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
-    for line in _cpuinfo_lines():
-        if line.lower().startswith(("model name", "hardware")):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    found = cpuinfo.fields()
+    return found.get("model name") or found.get("hardware") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> list[str]:
-    for line in _cpuinfo_lines():
-        if line.lower().startswith(("flags", "features")):
-            flags = set(line.split(":", 1)[1].split())
-            return sorted(f for f in flags if f.startswith(_FLAG_PREFIXES))
-    return []
+    return sorted(f for f in cpu_int8.read_flags() if f.startswith(_FLAG_PREFIXES))
 
 
 def board() -> str | None:

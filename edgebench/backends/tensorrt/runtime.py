@@ -143,23 +143,11 @@ class TensorRTRuntime(Runtime):
     def settings(self) -> dict:
         manifest = self.core.manifest
         build = manifest.get("build") or {}
-        out = {
-            "device": "cuda:0",
-            "gpu": self.core.gpu,
-            "tensorrt_version": self.core.trt.__version__,
-            "profile": manifest.get("profile"),
-            "workspace_mb": build.get("workspace_mb"),
-            "hardware_compatibility": manifest.get("hardware_compatibility"),
-            "timing_cache": manifest.get("timing_cache"),
-            "build": build,
-            "float_layers": build.get("float_layers"),
-            "layer_precisions": self.core.layer_precisions(),
-            "cuda_graph": self.run_options.cuda_graph,
-            "timing": {**self.core.timing_summary(),
-                       "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
-                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, timed loop only"},
-        }
-        return out
+        return {**self.core.settings(profile=manifest.get("profile"), build=build,
+                                     float_layers=build.get("float_layers"), cuda_graph=self.run_options.cuda_graph),
+                "workspace_mb": build.get("workspace_mb"),
+                "hardware_compatibility": manifest.get("hardware_compatibility"),
+                "timing_cache": manifest.get("timing_cache")}
 
     def layer_profile_impl(self, batch: np.ndarray) -> list[dict]:
         return self.core.layer_profile(batch)
