@@ -149,6 +149,10 @@ class Runtime(ABC):
     #: The device an engine runs on when none is asked for (``RuntimeOptions.device`` None).
     default_device: ClassVar[str] = "cpu"
     build_options_class: ClassVar[type | None] = None
+    #: How the report's figures draw this runtime: a colour and a matplotlib marker, each its own among the
+    #: registered backends (ExecuTorch once had none and was drawn as ONNX Runtime's circle).
+    colour: ClassVar[str]
+    marker: ClassVar[str]
     #: Bumped when a backend that builds its own engines changes how (it joins the engine's content key where
     #: non-zero, so programs of an older recipe are rebuilt; the other runtimes' keys are unchanged).
     build_format: ClassVar[int] = 0
@@ -172,6 +176,12 @@ class Runtime(ABC):
     def build_engine(cls, request: EngineRequest) -> dict:
         """Build the engine ``request`` asks for: ``{"files": [engine file first, ...], ...build facts}``."""
         raise NotImplementedError(f"{cls.name} builds no engines")
+
+    @classmethod
+    def default_build_options(cls, batches: tuple[int, ...]) -> object | None:
+        """The build options a sweep measuring ``batches`` uses where the user gave none (None: the runtime
+        has none). An engine with a batch range (a TensorRT plan's optimisation profile) must cover them."""
+        return None
 
     @classmethod
     def engine_sources(cls, precision: str, options: object = None) -> tuple[str, ...]:

@@ -22,7 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.backends import RuntimeOptions, runtime_class
+from edgebench.data import open_dataset
+from edgebench.data.loader import load_samples
+from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED, split_dataset
 from edgebench.portable.errors import UsageError
+from edgebench.quantize.int8 import preprocess_of
 
 log = logging.getLogger(__name__)
 CHUNK = 50
@@ -38,7 +43,6 @@ class Evaluation:
 
 
 def _open(artifacts, runtime: str, precision: str, threads: int | None):
-    from edgebench.backends import RuntimeOptions, runtime_class
     path = artifacts.engine_path(runtime, precision)
     cls = runtime_class(runtime)
     runtime_obj = cls(path, RuntimeOptions(precision="fp32" if runtime == "torch" else precision,
@@ -50,8 +54,6 @@ def _open(artifacts, runtime: str, precision: str, threads: int | None):
 def run_engines(artifacts, engines: list[tuple[str, str]], samples, threads: int | None = None,
                 status: Callable[[str], None] = lambda _m: None) -> Evaluation:
     """Run ``engines`` ((runtime, precision) pairs) on ``samples``; logits keyed "runtime/precision"."""
-    from edgebench.data.loader import load_samples
-    from edgebench.quantize.int8 import preprocess_of
     spec = preprocess_of(artifacts.manifest)
     opened = {f"{rt}/{p}": _open(artifacts, rt, p, threads) for rt, p in engines}
     outs: dict[str, list[np.ndarray]] = {k: [] for k in opened}
@@ -135,8 +137,6 @@ def summarize(evaluation: Evaluation, trained: bool | None, pairs: list[tuple[st
 
 def evaluation_split(artifacts, data: Path, num: int | None = None, seed: int | None = None):
     """The evaluation images: the complement of the calibration set the INT8 engines were built from."""
-    from edgebench.data import open_dataset
-    from edgebench.data.split import DEFAULT_NUM, DEFAULT_SEED, split_dataset
     dataset = open_dataset(data)
     calib = artifacts.manifest.get("int8", {}).get("calibration", {})
     same_folder = calib.get("folder") == str(Path(data).resolve())

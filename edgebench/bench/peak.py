@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from edgebench.bench.noise import probe
-from edgebench.results.records import PeakRecord, newest
+from edgebench.results.records import PeakRecord
 
 SIZE = 1024  # 1.07 GMAC per product: ~10-40 ms on 2 cores, well past the caches
 
@@ -69,8 +69,3 @@ def measure_peak(threads: int, precision: str, size: int = SIZE, min_seconds: fl
         stability={"verdict": "unstable" if before["bad"] or after["bad"] else "stable",
                    "before": before, "after": after})).to_dict()
 
-
-def latest_peaks(records: list[dict]) -> dict[tuple, dict]:
-    """Newest ``peak`` record per (host cpu, threads, precision)."""
-    return newest(records, lambda r: ((r.get("host") or {}).get("cpu"), r.get("threads"), r["precision"]),
-                  lambda r: r.get("kind") == "peak" and r.get("status") == "ok")

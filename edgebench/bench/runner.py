@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgebench.backends import RuntimeOptions
 from edgebench.bench import noise, phases
+from edgebench.bench.rounds import measure_rounds
 from edgebench.bench.worker import RESULT_PREFIX
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.hashing import sha256_file
@@ -88,7 +89,6 @@ def benchmark(artifacts: Artifacts, runtime: str, options: RuntimeOptions, proto
     job = {"runtime": runtime, "engine": str(engine), "options": options.to_dict(),
            "input_shape": manifest["input"]["shape"][1:], "protocol": protocol.to_dict()}
     if guard.rounds > 1:
-        from edgebench.bench.rounds import measure_rounds
         result, stability = measure_rounds(job, guard, measure_guarded)
     else:
         result, stability = measure_guarded(job, guard)

@@ -22,7 +22,7 @@ from edgebench.backends import EngineRequest, RuntimeOptions, Status, canonical,
 from edgebench.build.artifacts import Artifacts, Step, ensure_writable
 from edgebench.build.fp16 import fp16_onnx
 from edgebench.build.keys import engine_key, onnx_key
-from edgebench.build.onnx_export import export_onnx
+from edgebench.build.onnx_check import check_onnx, opset_of
 from edgebench.build.verify import agreement, check
 from edgebench.portable import host as provenance
 from edgebench.portable.errors import ExportError, UsageError, one_line
@@ -92,6 +92,7 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
     """
     import torch
 
+    from edgebench.build.onnx_export import export_onnx  # torch: an ONNX file's path never needs it
     from edgebench.models import get_spec, load_model, measure_complexity
 
     int8_plans = precision == "int8" and all(runtime_class(r).int8_model == "qdq" for r in runtimes)
@@ -227,7 +228,6 @@ def import_onnx(onnx_file: Path, runtimes: tuple[str, ...], precision: str = "fp
     import shutil
 
     from edgebench.build.onnx_check import check_classifier, check_output_rank, graph_inputs
-    from edgebench.build.onnx_export import check_onnx, opset_of
     from edgebench.portable.hashing import sha256_file
     from edgebench.portable.preprocess import preprocess_for
 

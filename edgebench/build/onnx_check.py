@@ -16,11 +16,30 @@ from pathlib import Path
 import onnx
 
 from edgebench.backends import RuntimeOptions, runtime_class
-from edgebench.portable.errors import UsageError
+from edgebench.portable.errors import UsageError, one_line
 
 LOADS_ONNX = ("ort", "openvino")  # runtimes that load an ONNX file directly (a TensorRT plan is built later)
 _ORT_NOISE = (re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "), re.compile(r"Load model from .*? failed:"),
               re.compile(r"/onnxruntime_src/\S+:\d+ .*?\)\s+(?=[A-Z])"))
+
+
+def check_onnx(path: Path) -> onnx.ModelProto:
+    """Load and check an ONNX file; a one-line UsageError if it is corrupt or truncated."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"ONNX file {path} does not exist")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - protobuf and checker errors have various types
+        raise UsageError(f"{path} is not a valid ONNX model ({one_line(exc)})") from None
+    if not model.graph.input or not model.graph.output:
+        raise UsageError(f"{path} has no graph inputs or outputs")
+    return model
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

@@ -12,10 +12,10 @@ import time
 import warnings
 from pathlib import Path
 
-import onnx
 import torch
 from torch import nn
 
+from edgebench.build.onnx_check import check_onnx
 from edgebench.models.complexity import unfused_attention
 from edgebench.portable.errors import ExportError, UsageError, one_line
 
@@ -50,22 +50,3 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path,
         partial.unlink(missing_ok=True)
     return {"exporter": EXPORTER, "opset": opset, "seconds": round(seconds, 2), "nodes": len(graph.graph.node),
             "dynamic_batch": True}
-
-
-def check_onnx(path: Path) -> onnx.ModelProto:
-    """Load and check an ONNX file; a one-line UsageError if it is corrupt or truncated."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"ONNX file {path} does not exist")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(str(path))
-    except Exception as exc:  # noqa: BLE001 - protobuf and checker errors have various types
-        raise UsageError(f"{path} is not a valid ONNX model ({one_line(exc)})") from None
-    if not model.graph.input or not model.graph.output:
-        raise UsageError(f"{path} has no graph inputs or outputs")
-    return model
-
-
-def opset_of(model: onnx.ModelProto) -> int:
-    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))

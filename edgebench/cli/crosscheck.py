@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from edgebench.bench.crosscheck import crosscheck_openvino
 from edgebench.cli import output
 from edgebench.cli.options import (
     FiniteFloat,
@@ -19,7 +20,7 @@ from edgebench.cli.options import (
     weights_option,
 )
 from edgebench.portable import strict_json
-from edgebench.workflow import BuildRequest, ModelSource, crosscheck, prepare
+from edgebench.workflow import BuildRequest, ModelSource, prepare
 
 
 @click.command("crosscheck")
@@ -41,7 +42,7 @@ def command(model: str, rounds: int, seconds: float, batch: int, weights: str, w
     with output.status("cross-checking") as step:
         artifacts = prepare(ModelSource(model, None, weights, weights_dir), ("openvino",), "fp32", BuildRequest(out),
                             step)
-        summary = crosscheck(artifacts, rounds, seconds, batch, results, step)
+        summary = crosscheck_openvino(artifacts, rounds, seconds, batch, results, step)
     if as_json:
         click.echo(strict_json.dumps(summary, indent=2))
         return

@@ -30,11 +30,11 @@ from edgebench.cli.options import json_option
 @json_option
 def command(results: tuple[Path, ...], batch: int, threads: int | None, fmt: str, out: Path | None,
             html_out: Path | None, plots: Path | None, db: Path | None, measure_peak: bool, as_json: bool) -> None:
-    """A report of results files: by default one table, a row per model grouped by family, p50 per runtime and
-    precision, INT8 speed-up and peak RSS (the newest record of each kind wins); --html FILE writes one
+    """A report of results files: by default one table, a line per model and runtime grouped by family, p50 per
+    precision side by side, INT8 speed-up and peak RSS (the newest record of each kind wins); --html FILE writes one
     self-contained page with the figures (Pareto, INT8 speed-up, time by operator class, attained compute,
     memory, latency distributions) and every record."""
-    from edgebench.results.reports import make_report
+    from edgebench.workflow.peaks import report
     fmt, out = ("html", html_out) if html_out else ("json" if as_json else fmt, out)
-    make_report(list(results), batch=batch, threads=threads, fmt=fmt, out=out, plots=plots, db=db,
+    report(list(results), batch=batch, threads=threads, fmt=fmt, out=out, plots=plots, db=db,
                 measure_peak=measure_peak, console=output.stdout)

@@ -12,6 +12,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path, PurePath
 
 from edgebench.portable.errors import UsageError
@@ -46,7 +47,6 @@ class Dataset:
 
 def imagenet_synsets() -> list[str]:
     """The 1000 ImageNet-1k WordNet ids in class-index order (from timm's bundled list)."""
-    from importlib.resources import files
     text = (files("timm") / "data" / "_info" / "imagenet_synsets.txt").read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
 

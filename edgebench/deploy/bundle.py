@@ -9,6 +9,7 @@ as it is), and ``SHA256SUMS`` (sha256sum format) over every other file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -17,7 +18,9 @@ import tempfile
 from pathlib import Path
 
 from edgebench import portable
+from edgebench.backends.onnxruntime import build as engines
 from edgebench.backends.tensorrt.qdq import qdq_summary
+from edgebench.data import open_dataset
 from edgebench.portable import host as provenance
 from edgebench.portable.errors import UsageError
 from edgebench.portable.hashing import CHECKSUMS, sha256_file, sha256_json
@@ -55,12 +58,10 @@ def bundle_files(artifacts, precision: str, data: Path | None) -> tuple[dict[str
     if precision == "fp16":
         fp16 = artifacts.path("fp16/model.onnx")
         if not fp16.is_file():
-            from edgebench.backends.onnxruntime import build as engines
             engines.ort_fp16(onnx, fp16)
         files["model.fp16.onnx"] = fp16
         roles["fp16_onnx"] = "model.fp16.onnx"
     if data is not None:
-        from edgebench.data import open_dataset
         dataset = open_dataset(Path(data))
         for sample in dataset.samples[:SAMPLE_IMAGES]:
             files[f"images/{sample.path.name}"] = sample.path
@@ -97,7 +98,6 @@ def write_bundle(artifacts, precision: str, out: Path, data: Path | None = None)
     meta["bundle_id"] = sha256_json({n: sha256_file(p) for n, p in files.items()} | {"precision": precision})[:16]
     generated["bundle.json"] = json.dumps(meta, indent=2, sort_keys=True).encode()
     sums = [f"{sha256_file(path)}  {name}" for name, path in sorted(files.items())]
-    import hashlib
     sums += [f"{hashlib.sha256(blob).hexdigest()}  {name}" for name, blob in sorted(generated.items())]
     generated[CHECKSUMS] = ("\n".join(sorted(sums, key=lambda s: s.split("  ", 1)[1])) + "\n").encode()
 

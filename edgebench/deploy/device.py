@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from edgebench.deploy.remote import run_remote
 from edgebench.portable.hashing import sha256_json
 
 _SPLIT = "@@edgebench@@"
@@ -24,8 +25,6 @@ _CURRENT_FREQ = re.compile(r"\s*CurrentFreq=\S+")
 
 def probe_release(client) -> dict:
     """``{"l4t": ..., "jetpack": ...}`` from the device (None where it has neither: not a Jetson)."""
-    from edgebench.deploy.remote import run_remote
-
     code, out, _err = run_remote(client, RELEASE_PROBE, 30)
     l4t, _, jetpack = out.partition(_SPLIT) if code == 0 else ("", "", "")
     return {"l4t": l4t.strip().splitlines()[0] if l4t.strip() else None, "jetpack": jetpack.strip() or None}

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shlex
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,8 +131,6 @@ def run_remote(client, argv: list, timeout: float = 3600) -> tuple[int, str, str
     Both streams are read as they come (a ``select`` on the channel, which wakes for either): reading all
     of stdout first deadlocked once the remote filled its stderr window and blocked writing to it.
     ``timeout``: seconds without any output before ``TimeoutError``, as paramiko's channel time-out was."""
-    import select
-    import time
     _stdin, stdout, _stderr = client.exec_command(command(*argv), timeout=timeout)
     channel = stdout.channel
     out, err = bytearray(), bytearray()

@@ -149,14 +149,9 @@ def measure_trt(meta, args, batches, status):
                     engine.capture_graph()
                 times, loop = time_loop(engine.timed_run(), protocol_of(args))
             engine_memory.mark("run")
-            settings = {"device": "cuda:0", "gpu": engine.gpu, "tensorrt_version": trt.__version__,
-                        "profile": profile, "build": cfg.to_dict(), "build_seconds": round(build_seconds, 2),
-                        "float_layers": cfg.float_layers, "layer_precisions": engine.layer_precisions(),
-                        "cuda_graph": bool(args.cuda_graph), "inputs": source_kind,
-                        "timing": {**engine.timing_summary(),
-                                   "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + sync",
-                                   "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, "
-                                                  "timed loop only"}}
+            settings = {**engine.settings(profile=profile, build=cfg.to_dict(), float_layers=cfg.float_layers,
+                                          cuda_graph=bool(args.cuda_graph)),
+                        "build_seconds": round(build_seconds, 2), "inputs": source_kind}
             if args.profile:
                 settings["layer_profile"] = engine.layer_profile(inputs)
             out.append({"runtime": {"name": "trt", "version": trt.__version__, "settings": settings,

@@ -4,6 +4,8 @@ The registry (names, families, specs) imports no torch; the model definitions, w
 complexity counting (torch, torchvision, timm) are imported on first use.
 """
 
+import importlib
+
 from edgebench.models.registry import (
     FAMILIES,
     ModelSpec,
@@ -22,7 +24,6 @@ _LAZY = {"Complexity": "complexity", "measure_complexity": "complexity", "Weight
 def __getattr__(name: str):
     """``load_model``, ``measure_complexity`` & co., imported (with torch) only when asked for."""
     if name in _LAZY:
-        import importlib
         return getattr(importlib.import_module(f"edgebench.models.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'edgebench.models' has no attribute {name!r}")
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from torch import nn
 
+import importlib
+
 from edgebench.portable.errors import UsageError
 from edgebench.portable.preprocess import (  # noqa: F401 - the registry's vocabulary
     IMAGENET_MEAN,
@@ -152,7 +154,6 @@ _loaded = False
 def _register_all() -> None:
     global _loaded
     if not _loaded:
-        import importlib
         for module in _MODEL_MODULES:
             importlib.import_module(f"edgebench.models.{module}")
         _loaded = True

@@ -110,7 +110,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or (with ``weights_only=True``) ``.pth``/``.pt``."""
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors.torch import load_file  # noqa: PLC0415 - safetensors, only for the weights that need it
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -181,14 +181,14 @@ def _hub_source(spec: ModelSpec) -> WeightSource | None:
 
 
 def _torchvision_cache_path(ref: str) -> Path:
-    from torchvision.models import get_weight
+    from torchvision.models import get_weight  # noqa: PLC0415 - torchvision, only for the weights that need it
     url = get_weight(ref).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
 def _timm_cache_path(tag: str) -> Path | None:
-    import timm
-    from huggingface_hub import try_to_load_from_cache
+    import timm  # noqa: PLC0415 - timm, only for the weights that need it
+    from huggingface_hub import try_to_load_from_cache  # noqa: PLC0415 - huggingface_hub, only for the weights that need it
     cfg = timm.models.get_pretrained_cfg(tag)
     if cfg is None or not cfg.hf_hub_id:
         return None
@@ -219,7 +219,7 @@ def _from_hub_cache(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, Weigh
 
 def _load_hub_file(model: nn.Module, path: Path, source: WeightSource) -> None:
     if source.kind == "timm":
-        from timm.models import load_checkpoint
+        from timm.models import load_checkpoint  # noqa: PLC0415 - timm, only for the weights that need it
         load_checkpoint(model, str(path), strict=True)
     else:
         apply_state_dict(model, read_state_dict(path), str(path))
@@ -231,10 +231,10 @@ def _pretrained(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, WeightsIn
         raise UsageError(f"{spec.name} has no hub weights; pass --weights PATH or --weights random")
     try:
         if source.kind == "torchvision":
-            from torchvision.models import get_weight
+            from torchvision.models import get_weight  # noqa: PLC0415 - torchvision, only for the weights that need it
             get_weight(source.ref).get_state_dict(progress=False)  # downloads into the hub cache
         else:
-            import timm
+            import timm  # noqa: PLC0415 - timm, only for the weights that need it
             hub_log = logging.getLogger("huggingface_hub")
             level = hub_log.level
             hub_log.setLevel(logging.ERROR)  # its retries log two warning lines each: the error below says it once

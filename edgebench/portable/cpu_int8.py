@@ -9,7 +9,7 @@ saturate either. Measured on an AMD EPYC (Zen 3, AVX2, no VNNI): ORT U8S8 on
 tf_efficientnet_lite0 lost 5.1 pt top-1 where the same command on an Intel AMX
 CPU lost none (see ``edgebench/quantize/recipes.py``).
 
-Pure functions of a flag set, plus a ``/proc/cpuinfo`` reader; stdlib only.
+Pure functions of a flag set, read through :mod:`.cpuinfo`; stdlib only.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import platform
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .cpuinfo import CPUINFO, fields
 
 CLASSES = ("x86-amx", "x86-vnni", "x86-avx512", "x86-avx2", "arm64", "other")
 SATURATING = ("x86-avx512", "x86-avx2")
@@ -69,17 +71,10 @@ def classify(flags: Iterable[str], machine: str) -> CpuInt8:
     return CpuInt8("other", machine)
 
 
-def read_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+def read_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     """The first processor's feature flags (x86 ``flags``, ARM ``Features``); empty when unreadable."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+    found = fields(cpuinfo)
+    return set((found.get("flags") or found.get("features") or "").split())
 
 
 @functools.cache

@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from . import cpu_int8
+from . import cpu_int8, cpuinfo
 
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "openvino", "nncf", "numpy",
              "opencv-python-headless", "tensorrt", "cuda-python", "cuda-bindings")
@@ -31,27 +32,14 @@ def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str | None
     return found
 
 
-def _cpuinfo_lines() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
 @functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
-    for line in _cpuinfo_lines():
-        if line.lower().startswith(("model name", "hardware")):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    found = cpuinfo.fields()
+    return found.get("model name") or found.get("hardware") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> list[str]:
-    for line in _cpuinfo_lines():
-        if line.lower().startswith(("flags", "features")):
-            flags = set(line.split(":", 1)[1].split())
-            return sorted(f for f in flags if f.startswith(_FLAG_PREFIXES))
-    return []
+    return sorted(f for f in cpu_int8.read_flags() if f.startswith(_FLAG_PREFIXES))
 
 
 def board() -> str | None:
@@ -64,7 +52,6 @@ def board() -> str | None:
 
 def _accelerator() -> dict:
     """GPU name and driver (nvidia-smi), Jetson power mode (nvpmodel), where present: host fingerprint fields."""
-    import shutil
     found = {}
     for tool, args, keys in (("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"],
                               ("gpu", "gpu_driver")), ("nvpmodel", ["-q"], ("nvpmodel",))):

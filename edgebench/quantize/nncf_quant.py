@@ -11,13 +11,14 @@ against ``VPMADDUBSW`` saturation) comes from the CPU's recipe (:mod:`.recipes`)
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from edgebench.portable.library_logs import import_routed
 
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
 _PASS_THROUGH = ("Convert", "Reshape", "Squeeze", "Unsqueeze", "Add", "Relu", "Swish", "HSwish", "Clamp",
@@ -60,7 +61,7 @@ def fragile_ops(model) -> dict[str, str]:
 
 
 def _settings(transformer_like: bool, ignored: dict[str, str]) -> dict:
-    import nncf
+    nncf = import_routed("nncf")  # its INFO lines follow -v
     kwargs: dict = {"fast_bias_correction": True, "ignored_scope": nncf.IgnoredScope(names=list(ignored), validate=False)}
     if transformer_like:
         kwargs.update(model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED)
@@ -78,22 +79,16 @@ def _advanced(overflow_fix: str):
 
 @contextlib.contextmanager
 def _output_to_stderr() -> Iterator[None]:
-    """NNCF's progress bars and log lines go to stderr, so that stdout stays machine-readable (--json)."""
-    handlers = [h for h in logging.getLogger("nncf").handlers if getattr(h, "stream", None) is sys.stdout]
-    for handler in handlers:
-        handler.setStream(sys.stderr)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        for handler in handlers:
-            handler.setStream(sys.stdout)
+    """NNCF's progress bars go to stderr, so that stdout stays machine-readable (--json); its log lines
+    follow the project's logging (:func:`~edgebench.portable.library_logs.import_routed`)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def quantize_ir(fp32_xml: Path, out_xml: Path, images: np.ndarray, transformer_like: bool,
                 batch: int = 1, overflow_fix: str = "first-layer") -> dict:
     """``nncf.quantize`` the FP32 IR over ``images``; save the INT8 IR to ``out_xml``."""
-    import nncf
+    nncf = import_routed("nncf")  # its INFO lines follow -v
     import openvino as ov
     model = ov.Core().read_model(str(fp32_xml))
     ignored = fragile_ops(model)
@@ -116,7 +111,7 @@ def quantize_ir_with_accuracy_control(fp32_xml: Path, out_xml: Path, images: np.
                                       max_iterations: int = 8, overflow_fix: str = "first-layer") -> dict:
     """``nncf.quantize_with_accuracy_control``: layers go back to float until top-1 drops at most
     ``max_drop_points`` on the validation images (the labelled calibration images)."""
-    import nncf
+    nncf = import_routed("nncf")  # its INFO lines follow -v
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 

@@ -22,9 +22,12 @@ import sqlite3
 import sys
 from collections.abc import Iterable
 from contextlib import closing
+from datetime import datetime, timezone
 from pathlib import Path
 
 from edgebench.portable.errors import UsageError
+from edgebench.portable.record import SCHEMA
+from edgebench.results import jsonl
 
 DB_FILE = "edgebench.db"
 ENV = "EDGEBENCH_DB"
@@ -304,7 +307,7 @@ def insert(path: Path, records: Iterable[dict], source: str | None = None) -> in
 
 
 def record_quietly(records: list[dict], results: Path, db: Path | str | None = None) -> None:
-    """What :func:`~edgebench.bench.record.append_records` calls after the JSONL write: a database
+    """What :func:`edgebench.results.store.append_records` calls after the JSONL write: a database
     failure is one warning line (the JSONL already holds the records), never an exception."""
     path = db_path(results, db)
     if path is None:
@@ -320,14 +323,12 @@ def import_jsonl(db: Path, files: list[Path]) -> dict:
     no readable record at all but lines that are not (a binary file, another format) is a UsageError and
     nothing is imported. A record of another schema than this edgebench's (a newer edgebench's) is skipped
     and counted (``other_schema``), as ``report`` skips it: it is never a gate's baseline."""
-    from edgebench.portable.record import SCHEMA
-    from edgebench.results.store import read_records
     report = {"files": [], "added": 0, "already_present": 0, "damaged_lines": 0, "other_schema": 0}
     read_all = []
     for f in files:
         if not Path(f).is_file():
             raise UsageError(f"cannot read {f}: no such file")
-        read = read_records(f)  # the one tolerant reader: damaged, non-object and schema-failing lines skipped
+        read = jsonl.read_records(f)  # the one tolerant reader: damaged, non-object and schema-failing lines skipped
         if not read.records and read.skipped_count:
             raise UsageError(f"{f} holds no edgebench records, nothing imported: {read.warning(f)}")
         read_all.append((f, read))
@@ -346,7 +347,6 @@ def import_jsonl(db: Path, files: list[Path]) -> dict:
 
 def _move_aside(db: Path, why: str) -> Path:
     """Rename ``db`` (and its -wal/-shm) to ``<db>.<why>-<UTC time>``, never over an existing file; the new name."""
-    from datetime import datetime, timezone
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     backup, n = db.with_name(f"{db.name}.{why}-{stamp}"), 1
     while any(Path(f"{backup}{s}").exists() for s in ("", "-wal", "-shm")):
@@ -401,7 +401,6 @@ def query(db: Path, *, model: str | None, runtime: str, precision: str | None = 
     """Matching records of this edgebench's schema, oldest first (the ``last`` newest when given), as full
     records; ``model`` None: every model. A record of another schema (imported before such records were
     refused) is left out, as ``report`` leaves it out: it is never a gate's baseline."""
-    from edgebench.portable.record import SCHEMA
     where, args = ["kind = ?", "runtime = ?"], [kind, runtime]
     for column, value in (("model", model), ("precision", precision), ("batch", batch), ("threads", threads),
                           ("status", status), ("host_fingerprint", host)):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from edgebench.backends import runtime_class
 from edgebench.portable.errors import EdgebenchError
 from edgebench.portable.record import SCHEMA, envelope
 
@@ -178,6 +179,12 @@ def newest(records: Iterable[dict], key: Callable[[dict], Hashable],
     return found
 
 
+def latest_peaks(records: Iterable[dict]) -> dict[Hashable, dict]:
+    """Newest ``peak`` record per (host cpu, threads, precision)."""
+    return newest(records, lambda r: ((r.get("host") or {}).get("cpu"), r.get("threads"), r["precision"]),
+                  lambda r: r.get("kind") == "peak" and r.get("status") == "ok")
+
+
 def device_of(record: dict) -> str:
     """The device a record was (or was to be) measured on, lower-case: a fleet place's device fingerprint
     (``place@fingerprint``), else the runtime's device; one that names none ran on its runtime's default device."""
@@ -187,7 +194,6 @@ def device_of(record: dict) -> str:
     runtime = record.get("runtime") or {}
     device = runtime.get("device") or (runtime.get("settings") or {}).get("device")
     if not device:
-        from edgebench.backends import runtime_class
         try:
             device = runtime_class(str(runtime.get("name"))).default_device
         except EdgebenchError:  # a runtime this version does not know

@@ -1,4 +1,7 @@
-"""One table from a results file: a row per model, grouped by family, a column per runtime and precision.
+"""One table from a results file: the models grouped by family, their runtimes and precisions.
+
+:func:`zoo_rows` is the wide form (a row per model, a column per runtime and precision: Markdown, the
+HTML page); :func:`zoo_table` prints it as a line per model x runtime, the precisions side by side.
 
 For each (model, runtime, device, precision, batch, threads) the newest record wins; a
 failed record never hides an older good number of the same key, it is shown beside it, and
@@ -168,31 +171,56 @@ def slower_int8(rows: list[dict], columns: list[tuple]) -> list[str]:
     return out
 
 
+def runtime_groups(columns: list[tuple]) -> dict[str, dict[str, str]]:
+    """The columns by what the terminal table gives a line each: ``{"ort": {"fp32": "ort/fp32", "int8": ...}}``
+    (a device other than the default, or mixed thread counts, make their own line: ``ort:cuda``, ``ort@2t``)."""
+    groups: dict[str, dict[str, str]] = {}
+    for _rt, _device, precision, _thr, name in columns:
+        groups.setdefault(name.replace(f"/{precision}", "", 1), {})[precision] = name
+    return groups
+
+
 def zoo_table(rows: list[dict], columns: list[tuple], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("model", "family", "params M", "GMACs", "ONNX MB"):
-        table.add_column(col, justify="left" if col in ("model", "family") else "right")
-    runtimes = sorted({c[0] for c in columns})
-    speedups = speedup_columns(columns)
-    for *_key, name in columns:
-        table.add_column(f"{name.replace('/', ' ')}\n{MEMORY_HEADING}", justify="right")
-    for name in speedups:
-        table.add_column(f"{name.replace('/int8', '').replace('/', ' ')} int8 speed-up", justify="right")
-    quality = [rt for rt in runtimes if any(f"{rt}/int8_quality" in row for row in rows)]
-    for rt in quality:
-        table.add_column(f"{rt} int8: top-1 agreement / drop pt / calibration", justify="right")
+    """The terminal table: a line per model x runtime, its precisions side by side, so that it keeps about ten
+    columns however many runtimes there are (one column per runtime and precision made 16 for three
+    runtimes, and every header was cut at the usual widths). ``--format markdown`` and ``csv`` keep the
+    wide form."""
+    table = Table(title=title, caption=f"{MEMORY_HEADING}: median latency / the engine's own memory (load + run; 'proc': an older "
+                  "record's process peak)")
+    for col in ("model", "family", "params M", "GMACs", "ONNX MB", "runtime"):
+        table.add_column(col, justify="left" if col in ("model", "family", "runtime") else "right",
+                         no_wrap=col in ("model", "runtime"))
+    groups = runtime_groups(columns)
+    precisions = [p for p in PRECISION_ORDER if any(p in g for g in groups.values())]
+    precisions += sorted({p for g in groups.values() for p in g} - set(precisions))
+    for precision in precisions:
+        table.add_column(f"{precision}\n{MEMORY_HEADING}", justify="right")
+    speedups = set(speedup_columns(columns))
+    if speedups:
+        table.add_column("int8\nspeed-up", justify="right")
+    quality = any(f"{c[0]}/int8_quality" in row for row in rows for c in columns)
+    if quality:
+        table.add_column("int8: top-1 agreement\n/ drop pt / calibration", justify="right")
     family = None
     for row in rows:
         if family is not None and row["family"] != family:
             table.add_section()
         family = row["family"]
-        cells = [row["model"], row["family"], f"{row['params'] / 1e6:.2f}" if row.get("params") else "-",
+        model = [row["model"], row["family"], f"{row['params'] / 1e6:.2f}" if row.get("params") else "-",
                  f"{row['gmacs']:.3f}" if row.get("gmacs") is not None else "-",
                  f"{row['onnx_mb']:.1f}" if row.get("onnx_mb") else "-"]
-        cells += [_cell(row.get(name)) for *_key, name in columns]
-        for name in speedups:
-            speed, ci = int8_speedup(row, name)
-            cells.append((f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")) if speed else "-")
-        cells += [_quality(row.get(f"{rt}/int8_quality")) for rt in quality]
-        table.add_row(*cells)
+        for label, by_precision in groups.items():
+            if not any(row.get(name) for name in by_precision.values()):
+                continue
+            cells = [*model, label, *(_cell(row.get(by_precision[p])) if p in by_precision else "-"
+                                      for p in precisions)]
+            model = ["", "", "", "", ""]  # the model's figures once, on its first runtime's line
+            if speedups:
+                speed, ci = int8_speedup(row, by_precision["int8"]) if by_precision.get("int8") in speedups else (
+                    None, None)
+                cells.append((f"{speed:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")) if speed else "-")
+            if quality:
+                runtime = next(c[0] for c in columns if c[4] in by_precision.values())
+                cells.append(_quality(row.get(f"{runtime}/int8_quality")))
+            table.add_row(*cells)
     return table

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgebench.backends import RuntimeOptions, Status, canonical, require, require_device, runtime_class
+from edgebench.bench.accuracy import evaluate_model, headline
+from edgebench.bench.paired import speedup as paired_speedup
 from edgebench.bench.runner import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
+from edgebench.models import get_spec
 from edgebench.portable.errors import EdgebenchError, UsageError, one_line
 from edgebench.portable.protocol import Protocol
-from edgebench.quantize.int8 import Int8Options, accuracy_control
-from edgebench.results.records import AccuracyRecord, LatencyRecord, model_fields
+from edgebench.quantize.int8 import Int8Options, accuracy_control, ensure_int8
+from edgebench.results.records import AccuracyRecord, LatencyRecord, SpeedupRecord, model_fields
 from edgebench.results.store import ResultsNotSaved, append_record
 
 EVERY_LAYER = "int8-every-layer"
@@ -80,8 +83,7 @@ def prepare(source: ModelSource, runtimes: tuple[str, ...], precision: str, buil
             status: Status = _quiet) -> Artifacts:
     """Export (or import) and build engines for ``runtimes``; reuse what is current. INT8 calibrates on
     ``build.data`` first, and a runtime that builds its INT8 engine from the Q/DQ ONNX builds it after."""
-    from edgebench.build.export import export_model, import_onnx
-    from edgebench.quantize.int8 import ensure_int8
+    from edgebench.build.export import export_model, import_onnx  # noqa: PLC0415 - onnx (and torch to export)
 
     def engines(runtimes: tuple[str, ...], engine_precision: str) -> Artifacts:
         if source.onnx is not None:
@@ -116,7 +118,6 @@ def accuracy_record(artifacts: Artifacts, runtime: str, precision: str, threads:
                     /, **extra) -> AccuracyRecord:
     """An accuracy record: the summary, the headline figures and (int8) the calibration; ``extra`` adds
     ``run --accuracy``'s latencies (a ``runtime`` or ``status`` there overrides the default)."""
-    from edgebench.bench.accuracy import headline
     int8 = artifacts.manifest.get("int8", {}) if precision == "int8" else {}
     return AccuracyRecord(
         model=model_fields(artifacts.manifest), weights=artifacts.manifest.get("weights"),
@@ -130,7 +131,6 @@ def accuracy_record(artifacts: Artifacts, runtime: str, precision: str, threads:
 def evaluate(artifacts: Artifacts, runtime: str, precision: str, data: Path, threads: int | None, results: Path,
              limit: int | None = None, status: Status = _quiet) -> tuple[AccuracyRecord, dict]:
     """``eval`` / ``sweep --accuracy-images``: accuracy of the engines on the evaluation split, one record."""
-    from edgebench.bench.accuracy import evaluate_model
     summary = evaluate_model(artifacts, runtime, precision, data, threads, limit=limit, status=status)
     record = accuracy_record(artifacts, runtime, precision, threads or os.cpu_count(), summary)
     append_record(record, results)
@@ -149,7 +149,6 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
     evaluation split in one record, with the drop ± SE, agreement and the INT8 speed-up. When --max-drop kept
     layers in float, the every-layer INT8 engine is measured too: the fallback's cost.
     Returns (record, accuracy summary, latency by "precision/bBATCH")."""
-    from edgebench.bench.accuracy import evaluate_model
     runtime, precision, batches = request.runtime, request.precision, request.batches
     threads = request.threads or os.cpu_count()
     engine_build = (artifacts.engine_entry(runtime, "int8") or {}).get("build") if precision == "int8" else None
@@ -170,7 +169,6 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
     summary = evaluate_model(artifacts, runtime, precision, data, threads, status=status)
     paired = {}
     if precision != "fp32" and all(v["status"] == "ok" for v in latency.values()):
-        from edgebench.bench.paired import speedup as paired_speedup
         for b in batches:  # the speed-up from interleaved ABBA rounds in one job, with its CI
             status(f"interleaved fp32/{precision} rounds, batch {b}")
             paired[f"b{b}"] = paired_speedup(artifacts, runtime, b, threads, fast=precision)
@@ -217,9 +215,7 @@ class SweepRequest:
 def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str, str, str, EdgebenchError | None]]:
     """Measure every combination; a model that cannot go through a runtime gets a failed record with the
     precise reason, and the sweep goes on. Yields (model, runtime, precision, error or None) as each ends."""
-    from edgebench.models import get_spec
-    from edgebench.models.catalog import complexity_of
-    from edgebench.portable.tensorrt.rules import TrtBuildOptions
+    from edgebench.models.catalog import complexity_of  # noqa: PLC0415 - torch: only the skipped models' sizes
 
     runtimes = tuple(canonical(r) for r in request.runtimes)
     threads = request.threads or os.cpu_count()
@@ -232,8 +228,9 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
                     if runtime in spec.unsupported:
                         raise UsageError(f"{spec.name} cannot run on {runtime}: {spec.unsupported[runtime]}")
                     backend = {**request.build.backend}
-                    if runtime_class(runtime).build_options_class is TrtBuildOptions:
-                        backend.setdefault(runtime, TrtBuildOptions(batches=request.batches))
+                    default = runtime_class(runtime).default_build_options(request.batches)
+                    if default is not None:
+                        backend.setdefault(runtime, default)
                     build = BuildRequest(request.build.out, request.build.data, request.build.opset,
                                          request.build.int8, backend)
                     artifacts = prepare(ModelSource(spec.name, None, request.weights, request.weights_dir),
@@ -265,50 +262,15 @@ def sweep(request: SweepRequest, status: Status = _quiet) -> Iterator[tuple[str,
 def paired_speedups(artifacts: Artifacts, runtime: str, batches: tuple[int, ...], threads: int, results: Path,
                     status: Status = _quiet) -> list[dict]:
     """``sweep`` with fp32 and int8: the paired, interleaved INT8 speed-up (with its CI), a speedup record per batch."""
-    from edgebench.bench.paired import speedup
-    from edgebench.results.records import SpeedupRecord
     records = []
     for b in batches:
         status(f"interleaved fp32/int8 rounds of {artifacts.manifest['model']['name']} on {runtime}, batch {b}")
         record = SpeedupRecord(model=model_fields(artifacts.manifest), weights=artifacts.manifest.get("weights"),
                                runtime={"name": runtime}, batch=b, threads=threads,
-                               extra=speedup(artifacts, runtime, b, threads)).to_dict()
+                               extra=paired_speedup(artifacts, runtime, b, threads)).to_dict()
         append_record(record, results)
         records.append(record)
     return records
-
-
-def crosscheck(artifacts: Artifacts, rounds: int, seconds: float, batch: int, results: Path,
-               status: Status = _quiet) -> dict:
-    """edgebench's OpenVINO median against ``benchmark_app -hint latency`` on the same IR, alternating
-    rounds in one session; one crosscheck record."""
-    import statistics
-
-    from edgebench.bench.crosscheck import run_benchmark_app
-    from edgebench.results.records import CrosscheckRecord
-
-    xml = artifacts.engine_path("openvino", "fp32")
-    shape = [batch, *artifacts.manifest["input"]["shape"][1:]]
-    options = RuntimeOptions(precision="fp32", threads=os.cpu_count(), batches=(batch,))
-    protocol = Protocol(10, 1.0, 100, seconds)
-    ours, theirs = [], []
-    for i in range(rounds):
-        status(f"round {i + 1}/{rounds}: edgebench")
-        record = benchmark(artifacts, "openvino", options, protocol, Guard(retries=0))
-        if record["status"] != "ok":
-            raise UsageError(f"edgebench measurement failed: {record['error']}")
-        ours.append(record["latency_ms"]["p50"])
-        status(f"round {i + 1}/{rounds}: benchmark_app")
-        theirs.append(run_benchmark_app(xml, shape, seconds))
-    medians = [t["median"] for t in theirs]
-    summary = CrosscheckRecord(
-        model={"name": artifacts.manifest["model"]["name"]},
-        runtime={"name": "openvino", "version": record["runtime"]["version"]}, batch=batch, precision="fp32",
-        edgebench_p50_ms=ours, benchmark_app_median_ms=medians, benchmark_app=theirs,
-        ratio_per_round=[a / b for a, b in zip(ours, medians)],
-        ratio=statistics.median(ours) / statistics.median(medians)).to_dict()
-    append_record(summary, results)
-    return summary
 
 
 def require_runtime(name: str, device: str | None = None) -> str:

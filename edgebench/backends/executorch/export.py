@@ -18,6 +18,8 @@ classifier). The quantized graph is lowered to XNNPACK's QS8 kernels like the FP
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
 import re
 import time
@@ -27,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.backends.executorch.native_log import native_log, reason
-from edgebench.models.rebuild import model_from_manifest
 from edgebench.portable.errors import ExportError, UsageError
 
 MAX_BATCH = 32
@@ -254,6 +255,8 @@ def _dynamic_or_static(model, exported, input_shape: tuple[int, ...], name: str,
 def fp32_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], status) -> dict:
     """The FP32 ``.pte`` of the manifest's model, fully XNNPACK-lowered where XNNPACK takes the ops."""
     import torch
+
+    from edgebench.models.rebuild import model_from_manifest  # noqa: PLC0415 - torch: a name lookup needs none
     name = manifest["model"]["name"]
     t0 = time.perf_counter()
     out = folder / "fp32" / "executorch" / PTE_FILE
@@ -288,8 +291,6 @@ def quantizer_for(method: str, left_in_float: dict[str, str]):
     tf_efficientnet_lite0 (100 calibration / 900 evaluation photos, AMD EPYC Zen 3): MinMax drops top-1 by
     11.0 ± 1.2 points, the histogram by 3.7 ± 0.9, so the histogram is the default. ``left_in_float`` is
     filtered out."""
-    import dataclasses
-
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -314,10 +315,10 @@ def int8_program(manifest: dict, folder: Path, input_shape: tuple[int, ...], ima
                  options: dict, status) -> dict:
     """PT2E INT8 ``.pte``: prepare, calibrate on ``images`` (the shared calibration split), convert, re-export,
     lower to XNNPACK. Records what was quantized and what was left in float."""
-    import collections
-
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from edgebench.models.rebuild import model_from_manifest  # noqa: PLC0415 - torch: a name lookup needs none
     if options.get("max_drop") is not None:
         raise UsageError("--max-drop is not available for executorch: PT2E has no accuracy-aware fallback here; "
                          "calibrate without it")

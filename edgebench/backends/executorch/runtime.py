@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime, lazy_import
+from edgebench.backends.executorch import export
 from edgebench.backends.executorch.export import OPERATORS_FILE
 from edgebench.backends.executorch.native_log import native_log, reason
 from edgebench.portable.errors import UsageError
@@ -31,6 +32,8 @@ _XNN_EVENT = re.compile(r"^(?P<op>.*?) \((?P<layout>[^)]*)\)\s*(?P<impl>.*?)\s*#
 
 class ExecuTorchRuntime(Runtime):
     name = "executorch"
+    colour = "#9467bd"
+    marker = "P"
     engine_kind = "executorch"
     int8_model = "executorch"  # its own PT2E .pte (quantize_int8), from the shared calibration split
     build_format = 2  # 2: zero-width pads dropped, run at batch 1 and its bound, operators.json beside the .pte
@@ -55,7 +58,6 @@ class ExecuTorchRuntime(Runtime):
 
     @classmethod
     def build_engine(cls, request: EngineRequest) -> dict:
-        from edgebench.backends.executorch import export
         if request.precision != "fp32":
             raise UsageError(f"executorch builds FP32 programs here (INT8 through calibration); not "
                              f"{request.precision}")
@@ -63,7 +65,6 @@ class ExecuTorchRuntime(Runtime):
 
     @classmethod
     def quantize_int8(cls, request: EngineRequest) -> dict:
-        from edgebench.backends.executorch import export
         return export.int8_program(request.manifest, request.folder, request.input_shape, request.calibration,
                                    request.options or {}, request.status)
 

@@ -36,6 +36,8 @@ _ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tenso
 
 class OnnxRuntime(Runtime):
     name = "ort"
+    colour = "#1f77b4"
+    marker = "o"
     engine_kind = "onnx"
     int8_model = "ort"
 

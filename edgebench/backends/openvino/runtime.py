@@ -18,6 +18,8 @@ _REPORTED = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERE
 
 class OpenVinoRuntime(Runtime):
     name = "openvino"
+    colour = "#ff7f0e"
+    marker = "s"
     engine_kind = "openvino"
     int8_model = "openvino"
     default_device = "CPU"

@@ -22,6 +22,8 @@ from edgebench.backends.base import Availability, EngineRequest, InputMetadata, 
 from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
 from edgebench.portable.tensorrt import rules
+from edgebench.portable.tensorrt.cuda_compat import mismatch_hint
+from edgebench.portable.tensorrt.engine import TrtEngine, build_plan, gpu_info, import_cudart
 
 INSTALL_HINT = ("pip install 'edgebench[tensorrt]' (driver >= 580.65) or 'edgebench[tensorrt-cu12]' (driver 525-575) "
                 "--extra-index-url https://pypi.nvidia.com (JetPack ships it on Jetson)")
@@ -52,12 +54,20 @@ def nvidia_driver() -> tuple[bool, str]:
 
 class TensorRTRuntime(Runtime):
     name = "trt"
+    colour = "#2ca02c"
+    marker = "^"
     engine_kind = "plan"
     version_locked = True
     int8_model = "qdq"
     run_options_class = rules.TrtRunOptions
     build_options_class = rules.TrtBuildOptions
     default_device = "cuda:0"
+
+    @classmethod
+    def default_build_options(cls, batches: tuple[int, ...]) -> rules.TrtBuildOptions:
+        """A plan's optimisation profile spans the batches a sweep measures (a plan built for batch 1
+        refuses batch 8)."""
+        return rules.TrtBuildOptions(batches=batches)
 
     @classmethod
     def availability_impl(cls) -> Availability:
@@ -75,7 +85,6 @@ class TensorRTRuntime(Runtime):
         if not driver:
             return Availability(cls.name, False, version, f"{detail} (TensorRT {version} is installed)")
         try:
-            from edgebench.portable.tensorrt.engine import gpu_info, import_cudart
             import_cudart()
         except ImportError as exc:
             return Availability(cls.name, False, version, f"cuda-python is not installed ({exc}); "
@@ -83,7 +92,6 @@ class TensorRTRuntime(Runtime):
         try:
             gpu = gpu_info()
         except Exception as exc:  # noqa: BLE001
-            from edgebench.portable.tensorrt.cuda_compat import mismatch_hint
             hint = mismatch_hint(detail)  # e.g. cuda-bindings 13 on a CUDA 12 driver
             return Availability(cls.name, False, version, f"no usable CUDA device ({detail}): {exc}"
                                 + (f"; {hint}" if hint else ""))
@@ -105,7 +113,6 @@ class TensorRTRuntime(Runtime):
         return build_plan_for(request)
 
     def activate_impl(self) -> None:
-        from edgebench.portable.tensorrt.engine import TrtEngine
         options, engine = self.options, self.engine
         if Path(engine).suffix == ".onnx":
             raise UsageError(f"the trt runtime loads a plan, not {engine}; build one with "
@@ -145,23 +152,11 @@ class TensorRTRuntime(Runtime):
     def settings(self) -> dict:
         manifest = self.core.manifest
         build = manifest.get("build") or {}
-        out = {
-            "device": "cuda:0",
-            "gpu": self.core.gpu,
-            "tensorrt_version": self.core.trt.__version__,
-            "profile": manifest.get("profile"),
-            "workspace_mb": build.get("workspace_mb"),
-            "hardware_compatibility": manifest.get("hardware_compatibility"),
-            "timing_cache": manifest.get("timing_cache"),
-            "build": build,
-            "float_layers": build.get("float_layers"),
-            "layer_precisions": self.core.layer_precisions(),
-            "cuda_graph": self.run_options.cuda_graph,
-            "timing": {**self.core.timing_summary(),
-                       "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
-                       "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, timed loop only"},
-        }
-        return out
+        return {**self.core.settings(profile=manifest.get("profile"), build=build,
+                                     float_layers=build.get("float_layers"), cuda_graph=self.run_options.cuda_graph),
+                "workspace_mb": build.get("workspace_mb"),
+                "hardware_compatibility": manifest.get("hardware_compatibility"),
+                "timing_cache": manifest.get("timing_cache")}
 
     def layer_profile_impl(self, batch: np.ndarray) -> list[dict]:
         return self.core.layer_profile(batch)
@@ -188,7 +183,6 @@ def build_plan_for(request: EngineRequest) -> dict:
     """
     import tensorrt as trt
 
-    from edgebench.portable.tensorrt.engine import build_plan
 
     options: rules.TrtBuildOptions = request.options or rules.TrtBuildOptions()
     precision, folder = request.precision, Path(request.folder)

@@ -15,6 +15,8 @@ class TorchRuntime(Runtime):
     """Loads the model an artifact manifest describes (name + weights) and runs it eagerly."""
 
     name = "torch"
+    colour = "#7f7f7f"
+    marker = "D"
     engine_kind = "torch"
     builds_engine = False
 
@@ -27,7 +29,7 @@ class TorchRuntime(Runtime):
     def activate_impl(self) -> None:
         import torch
 
-        from edgebench.models.rebuild import model_from_manifest
+        from edgebench.models.rebuild import model_from_manifest  # noqa: PLC0415 - torch, as the line above
         options = self.options
         if options.threads:
             torch.set_num_threads(options.threads)

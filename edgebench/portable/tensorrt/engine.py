@@ -24,8 +24,7 @@ import numpy as np
 
 from ..hashing import sha256_file
 from ..layer_profile import RUNS, layer_table
-from . import api, cuda_compat, layers
-from . import rules
+from . import api, cuda_compat, layers, rules
 
 # ---------------------------------------------------------------- imports with precise reasons
 
@@ -415,6 +414,16 @@ class TrtEngine:
                     "mean": float(arr.mean()), "max": float(arr.max())}
         return {"gpu_compute_ms": stats(self.gpu_ms), "h2d_d2h_ms": stats(self.copy_ms),
                 "cuda_graph": self.graph_exec is not None, "iterations": len(self.gpu_ms)}
+
+    def settings(self, *, profile: dict | None, build: dict, float_layers, cuda_graph: bool) -> dict:
+        """The ``runtime.settings`` of a record, one wording for the host and the device runner (each adds
+        what only it knows: the host its timing cache and workspace, the device its build time and inputs)."""
+        return {"device": "cuda:0", "gpu": self.gpu, "tensorrt_version": self.trt.__version__, "profile": profile,
+                "build": build, "float_layers": float_layers, "layer_precisions": self.layer_precisions(),
+                "cuda_graph": cuda_graph,
+                "timing": {**self.timing_summary(),
+                           "host_latency": "latency_ms: H2D + execute_async_v3 + D2H + stream sync, host clock",
+                           "gpu_compute": "gpu_compute_ms: CUDA events around execute_async_v3, timed loop only"}}
 
     def memory_mb(self) -> dict:
         before, after = self.memory["cuda_before_load"], self.memory["cuda_after_load"]

@@ -18,6 +18,8 @@ import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import EngineMismatch, UsageError
 from . import api
 
@@ -79,7 +81,6 @@ def profile_shapes(batches: tuple[int, ...] | list[int], input_shape: tuple[int,
 def calibration_batches(images, profile: dict) -> list:
     """Legacy-calibrator input: batches of the profile's opt size (TensorRT calibrates at that
     shape), the images repeated to fill the last batch."""
-    import numpy as np
     opt = profile["opt"][0]
     images = np.resize(images, (-(-len(images) // opt) * opt, *images.shape[1:]))
     return [images[i:i + opt] for i in range(0, len(images), opt)]

@@ -8,6 +8,7 @@ and the report is still written for the rest; only when no record at all is left
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -37,7 +38,7 @@ def _write(text: str, out: Path | None) -> None:
 
 def _figures(loaded, rows: list[dict], batch: int) -> tuple[dict, dict]:
     """Every figure that has data: {id: Figure}, and a note per figure (why one is missing)."""
-    from edgebench.bench.peak import latest_peaks
+    from edgebench.results.records import latest_peaks
 
     from . import figures
     at_batch = [r for r in rows if r["batch"] == batch]
@@ -68,8 +69,12 @@ def _write_plots(found: dict, plots: Path) -> None:
 
 def make_report(results: list[Path], *, batch: int = 1, threads: int | None = None, fmt: str = "table",
                 out: Path | None = None, plots: Path | None = None, db: Path | None = None,
-                measure_peak: bool = False, console=None) -> None:
-    """Read ``results`` (and ``db``), then write the report in ``fmt`` to ``out`` (stdout without it)."""
+                peaks: Callable[[int], list[dict]] | None = None, console=None) -> None:
+    """Read ``results`` (and ``db``), then write the report in ``fmt`` to ``out`` (stdout without it).
+
+    ``peaks`` (the caller's measurement, :func:`edgebench.workflow.peaks.measure_peaks`) is called with
+    ``threads`` (all cores without it) and its records appended to the first results file before reading;
+    the results layer only reads and writes records, it never measures."""
     from edgebench.results.report import slower_int8, zoo_rows, zoo_table
     from edgebench.results.store import append_records
 
@@ -79,10 +84,8 @@ def make_report(results: list[Path], *, batch: int = 1, threads: int | None = No
     if len(results) == 1 and not Path(results[0]).exists() and db is None:
         raise UsageError(f"results file {results[0]} does not exist")
     extra = _history_records(db) if db is not None else []
-    if measure_peak:
-        from edgebench.bench.peak import measure_peak as peak
-        n = threads or os.cpu_count() or 1
-        append_records([peak(n, "fp32"), peak(n, "int8")], results[0])
+    if peaks is not None:
+        append_records(peaks(threads or os.cpu_count() or 1), results[0])
     loaded = load(results, extra)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from edgebench.backends import RUNTIMES, runtime_class
 from edgebench.results.report import FAMILY_ORDER
 
 from .op_classes import CLASSES, UNMAPPED, class_shares
@@ -23,9 +24,8 @@ from .records import samples
 
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgebench", "font.size": 9, "axes.titlesize": 10,
                      "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})
-RUNTIME_MARKERS = {"ort": "o", "openvino": "s", "trt": "^", "torch": "D"}
-RUNTIME_COLORS = {"ort": "#1f77b4", "openvino": "#ff7f0e", "trt": "#2ca02c", "executorch": "#9467bd",
-                  "torch": "#7f7f7f"}
+RUNTIME_MARKERS = {name: runtime_class(name).marker for name in RUNTIMES}  # each backend's own (backends/*/runtime.py)
+RUNTIME_COLORS = {name: runtime_class(name).colour for name in RUNTIMES}
 PRECISION_SHADE = {"fp32": 1.0, "fp16": 0.75, "int8": 0.55}
 
 
