@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error, edgebench
 
+from edgebench.portable import host
 from edgebench.results import history
 from edgebench.results.records import LatencyRecord
 from edgebench.results.store import append_record, read_records
@@ -34,7 +35,7 @@ def test_every_record_goes_to_both_stores(tmp_path, monkeypatch):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     row = conn.execute("SELECT model, runtime, p50_ms, p50_ci_lo, host_fingerprint, json FROM records").fetchone()
     assert row[:4] == ("tiny", "ort", 5.0, 4.5) and json.loads(row[5])["id"] == record["id"]
-    assert row[4] == history.fingerprint_key(history.fingerprint(record))
+    assert row[4] == host.fingerprint_key(host.fingerprint(record))
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"records_key", "records_engine", "records_commit", "records_time"} <= indexes
 
@@ -124,10 +125,10 @@ def test_fingerprint_ignores_hostname_and_names_differences():
     a = _latency(1.0)
     b = json.loads(json.dumps(a))
     b["host"]["hostname"] = "another-runner"
-    assert history.fingerprint_key(history.fingerprint(a)) == history.fingerprint_key(history.fingerprint(b))
+    assert host.fingerprint_key(host.fingerprint(a)) == host.fingerprint_key(host.fingerprint(b))
     b["host"]["cpu"] = "Intel Xeon"
     b["host"]["cpu_flags"] = ["avx2", "avx512_vnni", "avx512f"]
-    diff = history.differences(history.fingerprint(a), history.fingerprint(b))
+    diff = host.differences(host.fingerprint(a), host.fingerprint(b))
     assert any(d.startswith("cpu:") for d in diff) and any(d.startswith("isa:") for d in diff)
 
 
@@ -149,9 +150,9 @@ def test_fleet_devices_are_never_mixed():
     a, b = (_latency(1.0, place=p, device={"fingerprint": f}) for p, f in (("orin-1", "aa11"), ("orin-2", "bb22")))
     assert device_of(a) == "orin-1@aa11" and device_of(b) == "orin-2@bb22"
     assert device_of(_latency(1.0)) == "cpu"  # a local ORT record: its runtime's default device
-    fa, fb = history.fingerprint(a), history.fingerprint(b)
-    assert fa["device"] == "aa11" and history.fingerprint_key(fa) != history.fingerprint_key(fb)
-    assert "device: 'aa11' vs 'bb22'" in history.differences(fa, fb)
+    fa, fb = host.fingerprint(a), host.fingerprint(b)
+    assert fa["device"] == "aa11" and host.fingerprint_key(fa) != host.fingerprint_key(fb)
+    assert "device: 'aa11' vs 'bb22'" in host.differences(fa, fb)
 
 
 # ---------------------------------------------------------------- hostile input (issue 22)

@@ -90,7 +90,8 @@ def show(model: str, runtime_name: str, precision: str | None, batch: int | None
 
     from edgebench.backends import canonical
     from edgebench.cli.output import stdout
-    from edgebench.results.history import fingerprint, fingerprint_key, gate_sides, host_summary, query
+    from edgebench.portable.host import fingerprint, fingerprint_key, host_summary
+    from edgebench.results.history import gate_sides, query
     from edgebench.results.records import device_of
     path = _db(db)
     if path.is_dir():

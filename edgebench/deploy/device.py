@@ -16,6 +16,7 @@ import re
 
 from edgebench.deploy.remote import run_remote
 from edgebench.portable.hashing import sha256_json
+from edgebench.portable.host import nvpmodel_mode
 
 _SPLIT = "@@edgebench@@"
 RELEASE_PROBE = ["sh", "-c", "cat /etc/nv_tegra_release 2>/dev/null; echo " + _SPLIT + "; "
@@ -28,16 +29,6 @@ def probe_release(client) -> dict:
     code, out, _err = run_remote(client, RELEASE_PROBE, 30)
     l4t, _, jetpack = out.partition(_SPLIT) if code == 0 else ("", "", "")
     return {"l4t": l4t.strip().splitlines()[0] if l4t.strip() else None, "jetpack": jetpack.strip() or None}
-
-
-def nvpmodel_mode(text: str | None) -> str | None:
-    """``NV Power Mode: MAXN`` -> ``MAXN``; the text as it is when it has no such line."""
-    if not text:
-        return None
-    for line in text.splitlines():
-        if line.startswith("NV Power Mode:"):
-            return line.split(":", 1)[1].strip()
-    return text.strip().splitlines()[0]
 
 
 def device_of(record: dict, release: dict) -> dict:

@@ -86,7 +86,7 @@ def markdown(record: dict) -> str:
 
 
 def _fp(record: dict) -> str:
-    from edgebench.results.history import fingerprint_key
+    from edgebench.portable.host import fingerprint_key
     return fingerprint_key(record["fingerprint"])
 
 

@@ -15,7 +15,6 @@ and :func:`record_quietly` turns a database failure into one warning naming
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
@@ -26,15 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgebench.portable.errors import UsageError
+from edgebench.portable.host import fingerprint, fingerprint_key, host_summary
 from edgebench.portable.record import SCHEMA
 from edgebench.results import jsonl
 
 DB_FILE = "edgebench.db"
 ENV = "EDGEBENCH_DB"
 BUSY_TIMEOUT_S = 30.0
-#: ISA flags that change kernels (and so latency and INT8 accuracy): the fingerprint keeps these only
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_bf16", "amx_int8",
-             "amx_tile")
 
 _COLUMNS = ("id", "kind", "status", "timestamp", "model", "runtime", "runtime_version", "precision", "batch",
             "threads", "engine_key", "host_fingerprint", "host", "edgebench_commit", "p50_ms", "p50_ci_lo",
@@ -86,41 +83,6 @@ def db_path(results: Path | None = None, db: Path | str | None = None) -> Path |
     if chosen is not None:
         return Path(chosen)
     return Path(results).parent / DB_FILE if results is not None else Path("results") / DB_FILE
-
-
-# ---------------------------------------------------------------- host fingerprint
-
-def fingerprint(record: dict) -> dict:
-    """What must match for two latencies to be comparable: CPU model, the ISA flags that matter,
-    core count, OS/kernel, runtime and version, GPU name and driver, Jetson power mode, and a fleet device's
-    fingerprint (board, L4T/JetPack, TensorRT, clocks).
-    The hostname is left out: CI runners of one kind get a new name every job."""
-    host = record.get("host") or {}
-    runtime = record.get("runtime") or {}
-    found = {"cpu": host.get("cpu"), "isa": sorted(f for f in host.get("cpu_flags") or [] if f in ISA_FLAGS),
-             "cores": host.get("cpu_count"), "os": host.get("os"), "machine": host.get("machine"),
-             "runtime": runtime.get("name"), "runtime_version": runtime.get("version")}
-    for optional in ("gpu", "gpu_driver", "nvpmodel"):
-        if host.get(optional):
-            found[optional] = host[optional]
-    device = record.get("device")
-    if isinstance(device, dict) and device.get("fingerprint"):  # a fleet place's board: never mixed with another
-        found["device"] = device["fingerprint"]
-    return found
-
-
-def fingerprint_key(fp: dict) -> str:
-    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def differences(a: dict, b: dict) -> list[str]:
-    """``"cpu: X vs Y"`` for every field where two fingerprints differ."""
-    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def host_summary(fp: dict) -> str:
-    isa = "+".join(f for f in fp.get("isa") or [] if f in ("avx2", "avx512f", "avx512_vnni", "amx_int8"))
-    return f"{fp.get('cpu')} x{fp.get('cores')} {isa} {fp.get('runtime')} {fp.get('runtime_version')}".strip()
 
 
 # ---------------------------------------------------------------- connection, schema

@@ -37,6 +37,7 @@ from edgebench.bench.stats import (
     paired_ratio,
     unpaired_ratio,
 )
+from edgebench.portable import host
 from edgebench.portable.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION, UsageError, finite
 
 if sys.version_info >= (3, 11):
@@ -305,18 +306,17 @@ def measure_candidate(cand: Source, opts: GateOptions, status: Status = lambda _
 def history_gate(cand: Source, opts: GateOptions, db: Path, status: Status = lambda _m: None) -> tuple[dict, dict]:
     """The candidate against the last ``opts.last`` history records on the same host fingerprint."""
     from edgebench.backends import runtime_class
-    from edgebench.portable import host as provenance
     from edgebench.results import history
-    here = {"host": provenance.host_info(),
+    here = {"host": host.host_info(),
             "runtime": {"name": opts.runtime, "version": runtime_class(opts.runtime).availability().version}}
-    fp = history.fingerprint(here)
-    key = history.fingerprint_key(fp)
+    fp = host.fingerprint(here)
+    key = host.fingerprint_key(fp)
     found = history.query(db, model=cand.model, runtime=opts.runtime, precision=opts.precision, batch=opts.batch,
                           threads=opts.threads)
-    same = [r for r in found if history.fingerprint_key(history.fingerprint(r)) == key][-opts.last:]
+    same = [r for r in found if host.fingerprint_key(host.fingerprint(r)) == key][-opts.last:]
     other_host = False
     if not same and found:  # refused before measuring anything
-        differ = history.differences(history.fingerprint(found[-1]), fp)
+        differ = host.differences(host.fingerprint(found[-1]), fp)
         if not opts.allow_other_host:
             raise UsageError(f"history has {len(found)} record(s) of {cand.model} on {opts.runtime} {opts.precision} "
                              f"batch {opts.batch}, {opts.threads} threads, all from another host or runtime "
@@ -427,7 +427,6 @@ def decide(metrics: list[dict], inconclusive: str | None) -> dict:
 def gate_record(measured: dict, metrics: list[dict], decision: dict, opts: GateOptions, sources: dict,
                 started: float, extra: dict | None = None) -> dict:
     """The ``gate`` result record (JSONL + history): what was compared, every metric, the verdict."""
-    from edgebench.results.history import fingerprint, host_summary
     from edgebench.results.records import GateRecord
     cand = sources["candidate"]
     record = GateRecord(model={"name": cand["model"]},
@@ -442,8 +441,8 @@ def gate_record(measured: dict, metrics: list[dict], decision: dict, opts: GateO
                                         "p50_ci95": measured["candidate_latency"]["p50_ci95"],
                                         "p99": measured["candidate_latency"]["p99"]},
                             memory_mb={"peak": measured.get("candidate_peak_rss_mb")}, **(extra or {}))).to_dict()
-    record["fingerprint"] = fingerprint(record)
-    record["host_summary"] = host_summary(record["fingerprint"])
+    record["fingerprint"] = host.fingerprint(record)
+    record["host_summary"] = host.host_summary(record["fingerprint"])
     return record
 
 
