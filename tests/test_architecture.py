@@ -33,7 +33,7 @@ def test_import_contracts_hold():
 @pytest.mark.parametrize("module, upward", [
     ("portable/protocol.py", "from edgebench.results import records  # noqa"),   # portable -> results
     ("backends/onnxruntime/runtime.py", "from edgebench.backends.openvino import build  # noqa"),  # backend -> backend
-    ("data/split.py", "from edgebench.workflow import prepare  # noqa"),            # data -> workflow
+    ("data/split.py", "from edgebench.workflow.prepare import prepare  # noqa"),            # data -> workflow
 ])
 def test_an_upward_import_is_rejected(tmp_path, module, upward):
     """The contract can fail: the same check on a copy with one forbidden import breaks."""

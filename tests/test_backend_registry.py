@@ -28,7 +28,7 @@ def test_openvino_crosscheck_on_a_tiny_onnx(tmp_path):
 
     from edgebench.bench.crosscheck import benchmark_app_path, crosscheck_openvino
     from edgebench.portable.errors import RuntimeUnavailable
-    from edgebench.workflow import BuildRequest, ModelSource, prepare
+    from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
     try:
         benchmark_app_path()
     except RuntimeUnavailable as exc:

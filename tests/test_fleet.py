@@ -172,7 +172,7 @@ def onnx_models(tmp_path_factory) -> list[Path]:
 def bundles(onnx_models, tmp_path_factory) -> list[Path]:
     """The four bundles, built once with the sweep's own builder."""
     from edgebench.deploy.fleet import build_bundles
-    from edgebench.workflow import ModelSource
+    from edgebench.workflow.prepare import ModelSource
     d = tmp_path_factory.mktemp("bundles")
     built = build_bundles([ModelSource(None, p) for p in onnx_models], ("fp32",), None, d / "artifacts", d)
     return [path for path, _meta in built]

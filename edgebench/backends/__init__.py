@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 
-from edgebench.backends.base import PRECISIONS, Availability, EngineRequest, Runtime, RuntimeOptions, Status
+from edgebench.backends.base import PRECISIONS, Availability, EngineRequest, Runtime, RuntimeOptions, Status, quiet
 from edgebench.portable.errors import RuntimeUnavailable, UsageError
 
 # CLI name -> "module:Class"
@@ -69,4 +69,4 @@ def int8_runtimes() -> list[str]:
 
 
 __all__ = ["PRECISIONS", "RUNTIMES", "Availability", "EngineRequest", "Runtime", "RuntimeOptions", "Status", "canonical",
-           "engine_runtimes", "int8_runtimes", "require", "require_device", "runtime_class"]
+           "engine_runtimes", "int8_runtimes", "quiet", "require", "require_device", "runtime_class"]

@@ -30,6 +30,10 @@ Status = Callable[[str], None]
 """A progress callback: each step of a long operation as one line (the CLI's spinner text)."""
 
 
+def quiet(_msg: str) -> None:
+    """The default :data:`Status`: say nothing."""
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     """What a user chooses for one engine: precision, threads, device, batch range, per-layer profile,

@@ -17,7 +17,7 @@ from edgebench.cli.options import (
 from edgebench.portable import strict_json
 from edgebench.portable.errors import UsageError
 from edgebench.quantize.int8 import Int8Options, layers_in_float
-from edgebench.workflow import BuildRequest, ModelSource, prepare
+from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
 
 CPU_INT8_RUNTIMES = [r for r in int8_runtimes() if r != "trt"]  # TensorRT's INT8 plan is built by `export`
 

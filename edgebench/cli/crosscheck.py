@@ -20,7 +20,7 @@ from edgebench.cli.options import (
     weights_option,
 )
 from edgebench.portable import strict_json
-from edgebench.workflow import BuildRequest, ModelSource, prepare
+from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
 
 
 @click.command("crosscheck")

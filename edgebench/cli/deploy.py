@@ -9,7 +9,7 @@ import click
 from edgebench.cli.options import FiniteFloat, NonEmptyPath, open_results, parse_batches, runner_options
 from edgebench.deploy.spec import RunnerSpec
 from edgebench.portable import strict_json
-from edgebench.workflow import BuildRequest, ModelSource, prepare
+from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
 
 
 @click.group("deploy")

@@ -16,7 +16,8 @@ from edgebench.cli.options import (
     threads_option,
 )
 from edgebench.portable import strict_json
-from edgebench.workflow import BuildRequest, ModelSource, evaluate, prepare
+from edgebench.workflow.accuracy import evaluate
+from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
 
 
 @click.command("eval")

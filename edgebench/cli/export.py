@@ -21,7 +21,7 @@ from edgebench.cli.output import status, stdout
 from edgebench.portable import strict_json
 from edgebench.portable.tensorrt.rules import TrtBuildOptions
 from edgebench.quantize.int8 import Int8Options
-from edgebench.workflow import BuildRequest, ModelSource, prepare
+from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
 
 
 @click.command("export")

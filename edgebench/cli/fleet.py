@@ -99,7 +99,7 @@ def sweep(coordinator: str, patterns: str, models: str, onnx_files: tuple[Path, 
     from edgebench.cli.output import console
     from edgebench.deploy import fleet, lab
     from edgebench.portable.errors import UsageError
-    from edgebench.workflow import ModelSource
+    from edgebench.workflow.prepare import ModelSource
 
     wanted = split(precisions)
     if not wanted or set(wanted) - {"fp32", "fp16", "int8"}:

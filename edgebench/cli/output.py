@@ -98,7 +98,7 @@ def accuracy(summary: dict, title: str) -> None:
 def paired_latency(latency: dict, paired: dict, threads: int, results: Path) -> None:
     """``run --accuracy``'s latencies: p50/p90 per precision and batch, and the speed-up over FP32 (the paired
     one with its CI where interleaved rounds measured it)."""
-    from edgebench.workflow import speedup_ratio
+    from edgebench.workflow.measure import speedup_ratio
     table = Table(title=f"latency p50 (ms), {threads} threads; one record appended to {results}")
     for col in ("precision", "batch", "p50", "p90", "speed-up vs fp32", "stability"):
         table.add_column(col)

@@ -27,15 +27,8 @@ from edgebench.portable.errors import EXIT_FAILED, UsageError
 from edgebench.portable.protocol import Protocol
 from edgebench.portable.tensorrt.rules import TrtBuildOptions, TrtRunOptions
 from edgebench.quantize.int8 import Int8Options
-from edgebench.workflow import (
-    BuildRequest,
-    MeasureRequest,
-    ModelSource,
-    measure,
-    measure_with_accuracy,
-    prepare,
-    require_runtime,
-)
+from edgebench.workflow.measure import MeasureRequest, measure, measure_with_accuracy
+from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare, require_runtime
 
 
 @click.command("run")

@@ -23,7 +23,8 @@ from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol
 from edgebench.quantize.int8 import Int8Options
 from edgebench.results.store import read_records
-from edgebench.workflow import BuildRequest, SweepRequest, sweep
+from edgebench.workflow.prepare import BuildRequest
+from edgebench.workflow.sweep import SweepRequest, sweep
 
 
 @click.command("sweep")

@@ -123,7 +123,7 @@ def build_bundles(sources: list, precisions: tuple[str, ...], data: Path | None,
                   status: Callable[[str], None] = lambda _m: None) -> list[tuple[Path, dict]]:
     """One bundle per (model source, precision), as ``deploy bundle`` writes it: (archive, bundle.json)."""
     from edgebench.deploy.bundle import write_bundle
-    from edgebench.workflow import BuildRequest, prepare
+    from edgebench.workflow.prepare import BuildRequest, prepare
 
     built = []
     for source in sources:

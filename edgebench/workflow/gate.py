@@ -449,7 +449,7 @@ def gate_record(measured: dict, metrics: list[dict], decision: dict, opts: GateO
 def resolve_source(role: str, given: str, weights: str, opts, weights_dir: Path | None, out: Path, data: Path | None):
     """A registry model name, an ONNX file, or an artifacts folder (with manifest.json) -> a gate Source."""
     from edgebench.build.artifacts import Artifacts
-    from edgebench.workflow import BuildRequest, ModelSource, prepare
+    from edgebench.workflow.prepare import BuildRequest, ModelSource, prepare
     path = Path(given)
     if path.is_dir():
         if not (path / "manifest.json").is_file():
