@@ -145,18 +145,24 @@ def _worker_of(proc: subprocess.Popen, timeout: float = 300) -> psutil.Process:
     raise AssertionError("no measurement worker started")
 
 
-def _long_run(work: Path, results: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "edgebench.cli", "run", "--runtime", "ort", "--onnx", "tiny.onnx",
-                             "--out", str(work / "artifacts"), "--results", str(results), "--batch", "1,2",
-                             "--warmup-seconds", "0", "--min-seconds", "100"],
-                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _long_run(work: Path, results: Path, command: str = "run") -> subprocess.Popen:
+    """A ``run`` (or a budget ``gate``) whose timed loop lasts 100 s: long enough to be interrupted in it."""
+    args = {"run": ["run", "--runtime", "ort", "--onnx", "tiny.onnx", "--batch", "1,2", "--warmup-seconds", "0",
+                    "--min-seconds", "100"],
+            "gate": ["gate", "--runtime", "ort", "--candidate", "tiny.onnx", "--rounds", "1", "--round-seconds", "100",
+                     "--budget", budget(work, "long.toml", '[[budget]]\nmodel = "tiny"\np50_ms = 1e6\n')]}[command]
+    return subprocess.Popen([sys.executable, "-m", "edgebench.cli", *args, "--out", str(work / "artifacts"),
+                             "--results", str(results)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "GITHUB_STEP_SUMMARY": ""})
 
 
+@pytest.mark.parametrize("command", ["run", "gate"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_exits_130_and_its_worker_goes_with_it(work, sig):
-    """SIGTERM is what `timeout` and CI runners send: the worker used to go on measuring at full CPU."""
-    results = work / f"r{int(sig)}.jsonl"
-    proc = _long_run(work, results)
+def test_an_interrupted_run_exits_130_and_its_worker_goes_with_it(work, sig, command):
+    """Ctrl-C (Click's "Aborted!" exited 1: a regression to a CI gate) and SIGTERM, what `timeout` and CI runners
+    send (the worker used to go on measuring at full CPU), during `run` and during `gate`."""
+    results = work / f"r{int(sig)}{command}.jsonl"
+    proc = _long_run(work, results, command)
     worker = _worker_of(proc)
     proc.send_signal(sig)  # to the parent alone (a terminal's Ctrl-C would reach the whole group)
     out, err = proc.communicate(timeout=60)
