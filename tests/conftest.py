@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from edgebench.build.artifacts import Artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -52,7 +58,39 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
         assert needle.lower() in proc.stderr.lower(), (needle, proc.stderr)
 
 
+class ArtifactCache:
+    """Artifacts exported once per session and shared: squeezenet1_1 was exported into about 12 folders and
+    mobilenet_v3_small into about 10, each export seconds to minutes.
+
+    One folder per weights choice (weights, weights folder, verification photos), so that no test's export
+    replaces another's model; in it, ``export_model`` reuses every file whose content key matches and builds
+    only what is missing. A test that changes a folder (tampers with a file, calibrates, sweeps) works on a
+    :meth:`clone`, never on the cache."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, weights: str = "random", weights_dir: Path | None = None, data: Path | None = None) -> Path:
+        """The shared ``--out`` folder of one weights choice (a CLI run may point ``--out`` here)."""
+        choice = repr((weights, str(weights_dir) if weights_dir else None, str(data) if data else None))
+        return self.root / f"{weights.replace('/', '_')[-40:]}-{hashlib.sha256(choice.encode()).hexdigest()[:8]}"
+
+    def export(self, name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), precision: str = "fp32",
+               weights: str = "random", weights_dir: Path | None = None, data: Path | None = None) -> Artifacts:
+        """``export_model`` into the shared folder of this weights choice."""
+        from edgebench.build.export import export_model
+        return export_model(name, runtimes, precision, weights, str(weights_dir) if weights_dir else None,
+                            self.folder(weights, weights_dir, data), data)
+
+    @staticmethod
+    def clone(artifacts: Artifacts, into: Path) -> Artifacts:
+        """A private copy of ``artifacts`` under ``into`` (same model name), for a test that changes it."""
+        from edgebench.build.artifacts import Artifacts
+        target = Path(into) / artifacts.root.name
+        shutil.copytree(artifacts.root, target)
+        return Artifacts.open(target)
+
+
 @pytest.fixture(scope="session")
-def shared_artifacts(tmp_path_factory) -> Path:
-    """An artifacts folder reused by tests that need an exported model."""
-    return tmp_path_factory.mktemp("artifacts")
+def artifact_cache(tmp_path_factory) -> ArtifactCache:
+    return ArtifactCache(tmp_path_factory.mktemp("artifact-cache"))

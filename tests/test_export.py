@@ -24,8 +24,8 @@ def _params(specs):
 
 
 @pytest.mark.parametrize("name", _params(list_models()))
-def test_every_registry_model_exports_and_matches_pytorch(name, tmp_path):
-    artifacts = export_model(name, RUNTIMES, "fp32", "random", out=tmp_path)
+def test_every_registry_model_exports_and_matches_pytorch(name, artifact_cache):
+    artifacts = artifact_cache.export(name, RUNTIMES)
     manifest = artifacts.manifest
     model = onnx.load(str(artifacts.path("fp32/model.onnx")), load_external_data=False)
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
@@ -58,23 +58,23 @@ def test_manifest_records_provenance_and_reuses(tmp_path, data_dir, weights_dir)
     assert os.stat(changed.path("fp32/model.onnx")).st_mtime_ns != stamp["fp32/model.onnx"]
 
 
-def test_tampered_engine_is_rebuilt(tmp_path):
-    artifacts = export_model("mobilenet_v3_small", ("openvino",), "fp32", "random", out=tmp_path)
+def test_tampered_engine_is_rebuilt(tmp_path, artifact_cache):
+    artifacts = artifact_cache.clone(artifact_cache.export("mobilenet_v3_small", ("openvino",)), tmp_path)
     xml = artifacts.path("fp32/openvino/model.xml")
     xml.write_text(xml.read_text() + "\n")
     again = export_model("mobilenet_v3_small", ("openvino",), "fp32", "random", out=tmp_path)
     assert again.file_intact("fp32/openvino/model.xml")
 
 
-def test_fp16_engine_records_effective_precision(tmp_path):
-    artifacts = export_model("mobilenet_v3_small", ("openvino",), "fp16", "random", out=tmp_path)
+def test_fp16_engine_records_effective_precision(artifact_cache):
+    artifacts = artifact_cache.export("mobilenet_v3_small", ("openvino",), "fp16")
     entry = artifacts.engine_entry("openvino", "fp16")
     assert entry["build"]["compress_to_fp16"] is True
     assert artifacts.manifest["verification"]["openvino/fp16"]["effective_precision"] in ("fp16", "fp32", "bf16")
 
 
-def test_corrupt_and_truncated_onnx(tmp_path):
-    good = export_model("mobilenet_v3_small", ("ort",), "fp32", "random", out=tmp_path).path("fp32/model.onnx")
+def test_corrupt_and_truncated_onnx(tmp_path, artifact_cache):
+    good = artifact_cache.export("mobilenet_v3_small", ("ort",)).path("fp32/model.onnx")
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     garbage = tmp_path / "garbage.onnx"
@@ -86,8 +86,8 @@ def test_corrupt_and_truncated_onnx(tmp_path):
         check_onnx(tmp_path / "missing.onnx")
 
 
-def test_import_user_onnx(tmp_path):
-    source = export_model("mobilenet_v3_small", ("ort",), "fp32", "random", out=tmp_path / "a").path("fp32/model.onnx")
+def test_import_user_onnx(tmp_path, artifact_cache):
+    source = artifact_cache.export("mobilenet_v3_small", ("ort",)).path("fp32/model.onnx")
     user = tmp_path / "my_classifier.onnx"
     user.write_bytes(source.read_bytes())
     artifacts = import_onnx(user, RUNTIMES, out=tmp_path / "b")
