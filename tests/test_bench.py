@@ -71,6 +71,8 @@ def test_worker_failure_is_a_failed_result_not_a_crash(tmp_path):
     assert result["status"] == "failed" and "missing.onnx" in result["error"]
 
 
+@pytest.mark.smoke
+@pytest.mark.integration
 @pytest.mark.parametrize("runtime", ["ort", "openvino", "torch"])
 def test_benchmark_record_has_provenance(runtime, artifact_cache):
     artifacts = artifact_cache.export("mobilenet_v3_small")

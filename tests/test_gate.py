@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import assert_one_line_error, edgebench
+from conftest import assert_one_line_error, edgebench, edgebench_in_process
 from onnx import TensorProto, helper, numpy_helper
 
 from edgebench.results import history
@@ -54,11 +54,13 @@ def work(tmp_path_factory) -> Path:
     return root
 
 
-def gate(work: Path, *args: str, env: dict | None = None):
-    """The gate on ORT; a noisy candidate round is re-measured at once (the default 20 s settle, on a shared
-    2-core runner where every round is noisy, was most of this file's time)."""
-    return edgebench("gate", "--runtime", "ort", "--results", str(work / "results.jsonl"), "--settle-seconds", "0",
-                     *args, cwd=work, env={"GITHUB_STEP_SUMMARY": "", **(env or {})})
+def gate(work: Path, *args: str, env: dict | None = None, in_process: bool = False):
+    """The gate on ORT, a subprocess (or, ``in_process``, Click's CliRunner: refusals need no interpreter of
+    their own). A noisy candidate round is re-measured at once: the default 20 s settle waits on every round
+    of a shared 2-core runner, where every round is noisy."""
+    run = edgebench_in_process if in_process else edgebench
+    return run("gate", "--runtime", "ort", "--results", str(work / "results.jsonl"), "--settle-seconds", "0",
+               *args, cwd=work, env={"GITHUB_STEP_SUMMARY": "", **(env or {})})
 
 
 def test_budget_regression_exits_1_and_outputs_parse(work):
@@ -121,7 +123,7 @@ def test_history_gate_compares_same_host_and_refuses_another(work, tmp_path):
     history.insert(other, moved)
     args = ("--candidate", "tiny.onnx", "--against", "history", "--db", str(other), "--rounds", "1",
             "--round-seconds", "0.2")
-    assert_one_line_error(gate(work, *args), "another host", "cpu", "--allow-other-host")
+    assert_one_line_error(gate(work, *args, in_process=True), "another host", "cpu", "--allow-other-host")
     allowed = gate(work, *args, "--allow-other-host", "--summary", "other.md")
     assert allowed.returncode in (0, 1, 3) and "ANOTHER HOST" in (work / "other.md").read_text()
     assert "ANOTHER HOST" in allowed.stderr
@@ -166,7 +168,11 @@ def test_refusals_are_one_line_exit_2(work, args, needles):
     (work / "bad_key.toml").write_text('[[budget]]\nmodel = "tiny"\np50_msec = 3\n')
     (work / "bad_model.toml").write_text('[[budget]]\nmodel = "no_such_net"\np50_ms = 3\n')
     (work / "bad_toml.toml").write_text('[[budget]\nmodel = "tiny"\n')
-    assert_one_line_error(gate(work, *args), *needles)
+    assert_one_line_error(gate(work, *args, in_process=True), *needles)
+
+
+def test_a_refusal_through_the_real_entry_point(work):
+    assert_one_line_error(gate(work, "--baseline", "nope.onnx", "--candidate", "tiny.onnx"), "no such file")
 
 
 def test_different_inputs_allowed_when_asked(work):
@@ -176,6 +182,7 @@ def test_different_inputs_allowed_when_asked(work):
     assert json.loads(proc.stdout)["sources"]["candidate"]["input_shape"] == [3, 48, 48]
 
 
+@pytest.mark.integration
 def test_real_model_ab_gate_openvino(artifact_cache, tmp_path):
     """mobilenet_v3 (random weights) against a byte-identical copy of its artifacts, on OpenVINO."""
     shared_artifacts = artifact_cache.folder("random")

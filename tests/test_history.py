@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, edgebench
+from conftest import assert_one_line_error, edgebench, edgebench_in_process
 
 from edgebench.results import history
 from edgebench.results.records import LatencyRecord
@@ -139,7 +139,7 @@ def test_db_off(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args", [["import", "missing.jsonl"], ["show", "--model", "tiny", "--runtime", "ort"]])
 def test_history_usage_errors(tmp_path, args):
-    assert_one_line_error(edgebench("history", *args, "--db", str(tmp_path / "none.db"), cwd=tmp_path))
+    assert_one_line_error(edgebench_in_process("history", *args, "--db", tmp_path / "none.db", cwd=tmp_path))
 
 
 def test_fleet_devices_are_never_mixed():

@@ -61,6 +61,7 @@ def _newest_latency(records: list[dict]) -> dict[tuple, dict]:
 
 # ---------------------------------------------------------------- formats
 
+@pytest.mark.integration
 def test_csv_has_every_measurement_with_the_records_numbers(sweep):
     proc = edgebench("report", "--results", str(sweep), "--format", "csv", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -90,6 +91,7 @@ def test_csv_has_every_measurement_with_the_records_numbers(sweep):
             assert row["weights"] == "random" and row["top1"] == ""
 
 
+@pytest.mark.integration
 def test_markdown_has_the_tables_rows_and_numbers(sweep):
     proc = edgebench("report", "--results", str(sweep), "--format", "markdown", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -105,6 +107,7 @@ def test_markdown_has_the_tables_rows_and_numbers(sweep):
                 assert want in cells, (model, rt, p, want, cells)
 
 
+@pytest.mark.integration
 def test_table_is_todays_table(sweep):
     """`report` without --format prints exactly what bench.report's zoo table prints."""
     from rich.console import Console
@@ -142,6 +145,7 @@ def _profiles(sweep, runtime: str, model: str) -> dict[str, list[dict]]:
     return {p: newest[(model, runtime, p, 1, 2)]["runtime"]["settings"]["layer_profile"] for p in ("fp32", "int8")}
 
 
+@pytest.mark.integration
 def test_op_classes_on_real_ort_profiles(sweep):
     from edgebench.results.reports.op_classes import (
         ATTN,
@@ -176,6 +180,7 @@ def test_op_classes_on_real_ort_profiles(sweep):
                 assert classify("ort", r) == want, r
 
 
+@pytest.mark.integration
 def test_op_classes_on_real_openvino_profiles(sweep):
     from edgebench.results.reports.op_classes import ATTN, DW, LINEAR, NORM, OTHER, SE, classify, se_scopes
     for p, rows in _profiles(sweep, "openvino", "mobilenet_v3_small").items():
@@ -266,6 +271,7 @@ def _console_errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
 
+@pytest.mark.system
 def test_console_errors_are_seen(tmp_path):
     """The console check can fail: a page that logs an error is caught."""
     bad = tmp_path / "bad.html"
@@ -274,6 +280,8 @@ def test_console_errors_are_seen(tmp_path):
     assert any("edgebench-probe-error" in line for line in _console_errors(proc.stderr)), proc.stderr[-2000:]
 
 
+@pytest.mark.system
+@pytest.mark.integration
 def test_html_report_renders_in_chromium(sweep, tmp_path):
     from PIL import Image
     out, plots = tmp_path / "report.html", tmp_path / "plots"
@@ -307,6 +315,7 @@ def test_html_report_renders_in_chromium(sweep, tmp_path):
 
 # ---------------------------------------------------------------- bad input
 
+@pytest.mark.integration
 def test_bad_input_is_one_line_each_and_the_report_is_still_written(sweep, tmp_path):
     good = _records(sweep)
     damaged = tmp_path / "damaged.jsonl"

@@ -103,6 +103,7 @@ def calibrated(tmp_path_factory, data_dir):
     return art
 
 
+@pytest.mark.integration
 def test_tensorrt_int8_model_follows_the_ort_recipe(calibrated):
     """The TensorRT Q/DQ model leaves the same nodes in float as the ORT model (SE convs, classifier),
     puts Q/DQ only on the weighted ops' inputs, and its graph output is float, not 8-bit logits."""

@@ -66,6 +66,7 @@ def _complexity(name: str):
     return _COMPLEXITY[name]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("name", "kind"), list(_figure_cases()))
 def test_paper_figures(name: str, kind: str) -> None:
     spec = get_spec(name)
