@@ -89,16 +89,15 @@ def test_driver_version_from_the_driver_reports():
 # ---------------------------------------------------------------- the INT8 model TensorRT builds from
 
 @pytest.fixture(scope="module")
-def calibrated(tmp_path_factory, data_dir):
+def calibrated(tmp_path_factory, data_dir, artifact_cache):
     """mobilenet_v3 (squeeze-excitation blocks, Linear classifier) calibrated for ORT and TensorRT at once."""
-    from edgebench.build.export import export_model
     from edgebench.quantize.int8 import calibrate
     d = tmp_path_factory.mktemp("int8")
     photos = d / "photos"
     photos.mkdir()
     for p in sorted(data_dir.glob("*.jpg"))[:12]:
         shutil.copy(p, photos / p.name)
-    art = export_model("mobilenet_v3", ("ort",), "fp32", "random", None, d / "artifacts", photos)
+    art = artifact_cache.clone(artifact_cache.export("mobilenet_v3", ("ort",)), d / "artifacts")
     calibrate(art, ("ort", "trt"), photos, num=8)
     return art
 
