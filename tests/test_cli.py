@@ -101,6 +101,7 @@ def test_doctor_json(workdir):
     assert report["host"]["cpu"]
 
 
+@pytest.mark.integration  # builds each of the 15 mobile CNNs to count it (an empty cache)
 def test_models_json(workdir, tmp_path):
     proc = edgebench("models", "--family", "mobile-cnn", "--json", cwd=workdir, env={"XDG_CACHE_HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
