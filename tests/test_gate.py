@@ -13,41 +13,20 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
+import tiny_onnx
 from conftest import assert_one_line_error, edgebench, edgebench_in_process
-from onnx import TensorProto, helper, numpy_helper
 
 from edgebench.results import history
 
 FAST = ("--rounds", "1", "--max-rounds", "1", "--round-seconds", "0.2", "--block", "5")
 
 
-def tiny_onnx(path: Path, size: int = 32, seed: int = 0) -> Path:
-    """A real (small) classifier: Conv 3->8, ReLU, global average pool, Gemm 8->10; dynamic batch."""
-    rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w"),
-             numpy_helper.from_array(rng.standard_normal((10, 8)).astype(np.float32), "fc"),
-             numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "fcb")]
-    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["g"]),
-             helper.make_node("Flatten", ["g"], ["f"]),
-             helper.make_node("Gemm", ["f", "fc", "fcb"], ["logits"], transB=1)]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                            ["batch", 3, size, size])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("gate")
-    tiny_onnx(root / "tiny.onnx")
-    tiny_onnx(root / "tiny48.onnx", size=48)
+    tiny_onnx.classifier(root / "tiny.onnx")
+    tiny_onnx.classifier(root / "tiny48.onnx", size=48)
     (root / "budget_fail.toml").write_text('[[budget]]\nmodel = "tiny"\nruntime = "ort"\np50_ms = 0.001\n')
     (root / "budget_pass.toml").write_text('[[budget]]\nmodel = "tiny"\np50_ms = 1e6\npeak_rss_mb = 1e6\n'
                                            'engine_mb = 1e3\n')
