@@ -84,8 +84,8 @@ def _known_model(name: str, sources: set[str]) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print the gate record as JSON on stdout.")
 def command(baseline: str | None, candidate: str, against: str | None, last: int, budget_file: Path | None,
          runtime_name: str, precision: str, batch: int, threads: int | None, rounds: int, max_rounds: int,
-         round_seconds: float, block_iterations: int, retries: int, settle_seconds: float, threshold: float, inconclusive: str | None,
-         allow_other_host: bool, allow_different_inputs: bool, baseline_weights: str | None,
+         round_seconds: float, block_iterations: int, retries: int, settle_seconds: float, threshold: float,
+         inconclusive: str | None, allow_other_host: bool, allow_different_inputs: bool, baseline_weights: str | None,
          candidate_weights: str | None, accuracy_images: int, summary_file: Path | None, junit_file: Path | None,
          db: Path | None, weights: str, weights_dir: Path | None, out: Path, data: Path | None, results: Path,
          as_json: bool) -> None:
