@@ -33,18 +33,19 @@ def work(tmp_path_factory) -> Path:
     return root
 
 
-def gate(work: Path, *args: str, env: dict | None = None, in_process: bool = False):
-    """The gate on ORT, a subprocess (or, ``in_process``, Click's CliRunner: refusals need no interpreter of
-    their own). A noisy candidate round is re-measured at once: the default 20 s settle waits on every round
-    of a shared 2-core runner, where every round is noisy."""
-    run = edgebench_in_process if in_process else edgebench
+def gate(work: Path, *args: str, env: dict | None = None, entry_point: bool = False):
+    """The gate on ORT through Click's CliRunner in this process (measurements still in their worker
+    processes): a gate subprocess spends about 4 s of CPU importing before it measures anything. Two tests
+    take the real entry point (``entry_point``). A noisy candidate round is re-measured at once: the default
+    20 s settle waits on every round of a shared 2-core runner, where every round is noisy."""
+    run = edgebench if entry_point else edgebench_in_process
     return run("gate", "--runtime", "ort", "--results", str(work / "results.jsonl"), "--settle-seconds", "0",
                *args, cwd=work, env={"GITHUB_STEP_SUMMARY": "", **(env or {})})
 
 
 def test_budget_regression_exits_1_and_outputs_parse(work):
     proc = gate(work, "--candidate", "tiny.onnx", "--budget", "budget_fail.toml", "--rounds", "1",
-                "--round-seconds", "0.2", "--json", "--summary", "s.md", "--junit", "j.xml")
+                "--round-seconds", "0.2", "--json", "--summary", "s.md", "--junit", "j.xml", entry_point=True)
     assert proc.returncode == 1, proc.stderr
     record = json.loads(proc.stdout)
     assert record["verdict"] == {"overall": "regression", "exit_code": 1, "inconclusive_policy": "exit 3"}
@@ -102,7 +103,7 @@ def test_history_gate_compares_same_host_and_refuses_another(work, tmp_path):
     history.insert(other, moved)
     args = ("--candidate", "tiny.onnx", "--against", "history", "--db", str(other), "--rounds", "1",
             "--round-seconds", "0.2")
-    assert_one_line_error(gate(work, *args, in_process=True), "another host", "cpu", "--allow-other-host")
+    assert_one_line_error(gate(work, *args), "another host", "cpu", "--allow-other-host")
     allowed = gate(work, *args, "--allow-other-host", "--summary", "other.md")
     assert allowed.returncode in (0, 1, 3) and "ANOTHER HOST" in (work / "other.md").read_text()
     assert "ANOTHER HOST" in allowed.stderr
@@ -147,11 +148,12 @@ def test_refusals_are_one_line_exit_2(work, args, needles):
     (work / "bad_key.toml").write_text('[[budget]]\nmodel = "tiny"\np50_msec = 3\n')
     (work / "bad_model.toml").write_text('[[budget]]\nmodel = "no_such_net"\np50_ms = 3\n')
     (work / "bad_toml.toml").write_text('[[budget]\nmodel = "tiny"\n')
-    assert_one_line_error(gate(work, *args, in_process=True), *needles)
+    assert_one_line_error(gate(work, *args), *needles)
 
 
 def test_a_refusal_through_the_real_entry_point(work):
-    assert_one_line_error(gate(work, "--baseline", "nope.onnx", "--candidate", "tiny.onnx"), "no such file")
+    assert_one_line_error(gate(work, "--baseline", "nope.onnx", "--candidate", "tiny.onnx", entry_point=True),
+                          "no such file")
 
 
 def test_different_inputs_allowed_when_asked(work):
