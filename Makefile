@@ -10,7 +10,7 @@ DATA      ?= ../shared/data/imagenet-sample
 WEIGHTS_DIR ?= ../shared/weights
 export EDGEBENCH_WEIGHTS ?= $(abspath $(WEIGHTS_DIR))
 
-.PHONY: setup setup-executorch test test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report bench-int8-recipes lint clean
+.PHONY: setup setup-executorch test check test-all lint-imports export bench bench-fp32 bench-accuracy bench-zoo bench-gate bench-report bench-int8-recipes lint clean
 
 setup: $(BIN)/edgebench
 
@@ -25,8 +25,15 @@ $(BIN)/edgebench: pyproject.toml constraints.txt
 setup-executorch: setup  ## ExecuTorch (XNNPACK) and torchao for `--runtime executorch`
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[cpu,dev,executorch]'
 
-test: setup lint-imports
+# The whole suite, as CI runs it; the layer contracts are one of its tests (tests/test_architecture.py).
+test: setup
 	$(BIN)/python -m pytest -q
+
+# The inner loop: unit, property and refusal tests, and one real-engine smoke test per path.
+# What it leaves to `make test`: pytest -m 'integration and not smoke or system' --collect-only.
+CHECK_MARKS := (not slow and not integration and not system) or smoke
+check: setup
+	$(BIN)/python -m pytest -q -m '$(CHECK_MARKS)'
 
 lint-imports: setup  ## the layer contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/lint-imports pyproject.toml --no-cache

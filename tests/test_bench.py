@@ -10,7 +10,6 @@ import pytest
 from edgebench.backends import RuntimeOptions
 from edgebench.bench import noise
 from edgebench.bench.runner import Guard, benchmark, run_worker
-from edgebench.build.export import export_model
 from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol, summarize, time_loop
 from edgebench.results.records import LatencyRecord
@@ -72,9 +71,11 @@ def test_worker_failure_is_a_failed_result_not_a_crash(tmp_path):
     assert result["status"] == "failed" and "missing.onnx" in result["error"]
 
 
+@pytest.mark.smoke
+@pytest.mark.integration
 @pytest.mark.parametrize("runtime", ["ort", "openvino", "torch"])
-def test_benchmark_record_has_provenance(runtime, shared_artifacts):
-    artifacts = export_model("mobilenet_v3_small", ("ort", "openvino"), "fp32", "random", out=shared_artifacts)
+def test_benchmark_record_has_provenance(runtime, artifact_cache):
+    artifacts = artifact_cache.export("mobilenet_v3_small")
     record = benchmark(artifacts, runtime, RuntimeOptions(threads=2, batches=(2,)), Protocol(2, 0.0, 10, 0.2),
                        Guard(retries=0))
     assert record["status"] == "ok", record["error"]

@@ -67,6 +67,7 @@ def test_bundle_is_self_contained_with_checksums(bundle, tmp_path):
     assert proc.returncode == 3 and "model.onnx: checksum mismatch" in proc.stdout
 
 
+@pytest.mark.system
 def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
     results = tmp_path / "results" / "results.jsonl"
     results.parent.mkdir()
@@ -105,6 +106,7 @@ def test_deploy_run_over_real_ssh_falls_back_to_ort(sshd, bundle, tmp_path):
     assert not list(results.parent.glob(".*download"))  # the temporary download is gone
 
 
+@pytest.mark.system
 def test_deploy_run_without_fallback_reports_missing_tensorrt(sshd, bundle, tmp_path):
     results = tmp_path / "results.jsonl"
     proc = edgebench("deploy", "run", "--host", f"{sshd['user']}@127.0.0.1", "--port", str(sshd["port"]),
@@ -124,6 +126,7 @@ def test_connection_refused_is_one_line(bundle, tmp_path):
     assert not (tmp_path / "r.jsonl").exists()
 
 
+@pytest.mark.system
 def test_bad_key_is_one_line(sshd, bundle, tmp_path):
     proc = edgebench("deploy", "run", "--host", f"{sshd['user']}@127.0.0.1", "--port", str(sshd["port"]),
                      "--key", str(sshd["other_key"]), "--bundle", str(bundle), "--known-hosts",

@@ -58,6 +58,7 @@ def record(n: int, pad: int = 0) -> dict:
     return {"kind": "latency", "id": f"r{n}", "pad": "p" * pad}
 
 
+@pytest.mark.system
 def test_short_write_and_zero_free_are_truncated_back_and_rescued(full_disk):
     mount, rescue = full_disk
     results = mount / "results.jsonl"
@@ -80,6 +81,7 @@ def test_short_write_and_zero_free_are_truncated_back_and_rescued(full_disk):
     assert [json.loads(line)["id"] for line in results.read_text().splitlines()] == ["r1", "r4"]
 
 
+@pytest.mark.system
 def test_rescue_on_stdout_when_no_folder_can_hold_the_records(full_disk, monkeypatch):
     mount, _rescue = full_disk
     monkeypatch.setattr(tempfile, "tempdir", str(mount))  # the temp folder is on the full disk too
@@ -92,6 +94,7 @@ def test_rescue_on_stdout_when_no_folder_can_hold_the_records(full_disk, monkeyp
     assert caught.value.rescued is None and json.loads(caught.value.unsaved[0])["id"] == "r2"
 
 
+@pytest.mark.system
 def test_run_on_a_full_disk_exits_2_and_keeps_the_measurement(full_disk, tmp_path, monkeypatch):
     from edgebench.cli import main
     mount, rescue = full_disk
@@ -122,6 +125,7 @@ def test_run_on_a_full_disk_exits_2_and_keeps_the_measurement(full_disk, tmp_pat
     assert json.loads(result.stdout)["latency_ms"]["p50"] > 0 and results.read_bytes() == before
 
 
+@pytest.mark.system
 def test_export_and_manifest_on_a_full_disk_leave_no_partial_file(full_disk, tmp_path):
     import torch
 

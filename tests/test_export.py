@@ -7,6 +7,7 @@ import os
 import numpy as np
 import onnx
 import pytest
+import tiny_onnx
 
 from edgebench.build.artifacts import Artifacts
 from edgebench.build.export import export_model, import_onnx
@@ -16,16 +17,18 @@ from edgebench.models import list_models
 from edgebench.portable.errors import UsageError
 
 RUNTIMES = ("ort", "openvino")
+SMOKE = "mobilenet_v3_small"  # `make check`'s export: depthwise, SE and hard-swish through both runtimes
 
 
 def _params(specs):
-    return [pytest.param(s.name, marks=[pytest.mark.slow] if s.slow else [], id=s.name) for s in specs
-            if not set(RUNTIMES) & set(s.unsupported)]
+    return [pytest.param(s.name, id=s.name, marks=[pytest.mark.slow] if s.slow else [pytest.mark.smoke] if
+                         s.name == SMOKE else []) for s in specs if not set(RUNTIMES) & set(s.unsupported)]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", _params(list_models()))
-def test_every_registry_model_exports_and_matches_pytorch(name, tmp_path):
-    artifacts = export_model(name, RUNTIMES, "fp32", "random", out=tmp_path)
+def test_every_registry_model_exports_and_matches_pytorch(name, artifact_cache):
+    artifacts = artifact_cache.export(name, RUNTIMES)
     manifest = artifacts.manifest
     model = onnx.load(str(artifacts.path("fp32/model.onnx")), load_external_data=False)
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
@@ -37,6 +40,7 @@ def test_every_registry_model_exports_and_matches_pytorch(name, tmp_path):
     assert all(artifacts.file_intact(f) for f in manifest["files"])
 
 
+@pytest.mark.integration
 def test_manifest_records_provenance_and_reuses(tmp_path, data_dir, weights_dir):
     first = export_model("squeezenet1_1", RUNTIMES, "fp32", "auto", str(weights_dir), tmp_path, data_dir)
     m = first.manifest
@@ -58,23 +62,25 @@ def test_manifest_records_provenance_and_reuses(tmp_path, data_dir, weights_dir)
     assert os.stat(changed.path("fp32/model.onnx")).st_mtime_ns != stamp["fp32/model.onnx"]
 
 
-def test_tampered_engine_is_rebuilt(tmp_path):
-    artifacts = export_model("mobilenet_v3_small", ("openvino",), "fp32", "random", out=tmp_path)
+@pytest.mark.integration
+def test_tampered_engine_is_rebuilt(tmp_path, artifact_cache):
+    artifacts = artifact_cache.clone(artifact_cache.export("mobilenet_v3_small", ("openvino",)), tmp_path)
     xml = artifacts.path("fp32/openvino/model.xml")
     xml.write_text(xml.read_text() + "\n")
     again = export_model("mobilenet_v3_small", ("openvino",), "fp32", "random", out=tmp_path)
     assert again.file_intact("fp32/openvino/model.xml")
 
 
-def test_fp16_engine_records_effective_precision(tmp_path):
-    artifacts = export_model("mobilenet_v3_small", ("openvino",), "fp16", "random", out=tmp_path)
+@pytest.mark.integration
+def test_fp16_engine_records_effective_precision(artifact_cache):
+    artifacts = artifact_cache.export("mobilenet_v3_small", ("openvino",), "fp16")
     entry = artifacts.engine_entry("openvino", "fp16")
     assert entry["build"]["compress_to_fp16"] is True
     assert artifacts.manifest["verification"]["openvino/fp16"]["effective_precision"] in ("fp16", "fp32", "bf16")
 
 
 def test_corrupt_and_truncated_onnx(tmp_path):
-    good = export_model("mobilenet_v3_small", ("ort",), "fp32", "random", out=tmp_path).path("fp32/model.onnx")
+    good = tiny_onnx.classifier(tmp_path / "good.onnx")
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     garbage = tmp_path / "garbage.onnx"
@@ -86,8 +92,9 @@ def test_corrupt_and_truncated_onnx(tmp_path):
         check_onnx(tmp_path / "missing.onnx")
 
 
-def test_import_user_onnx(tmp_path):
-    source = export_model("mobilenet_v3_small", ("ort",), "fp32", "random", out=tmp_path / "a").path("fp32/model.onnx")
+@pytest.mark.integration
+def test_import_user_onnx(tmp_path, artifact_cache):
+    source = artifact_cache.export("mobilenet_v3_small", ("ort",)).path("fp32/model.onnx")
     user = tmp_path / "my_classifier.onnx"
     user.write_bytes(source.read_bytes())
     artifacts = import_onnx(user, RUNTIMES, out=tmp_path / "b")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, edgebench
+from conftest import assert_one_line_error, edgebench, edgebench_in_process
 
 from edgebench.portable import host
 from edgebench.results import history
@@ -65,7 +65,7 @@ def test_import_is_idempotent(tmp_path):
     results.write_text("".join(json.dumps(_latency(float(i))) + "\n" for i in range(5)) + "{damaged\n")
     db = tmp_path / "h.db"
     first = edgebench("history", "import", str(results), "--db", str(db), "--json", cwd=tmp_path)
-    second = edgebench("history", "import", str(results), "--db", str(db), "--json", cwd=tmp_path)
+    second = edgebench_in_process("history", "import", results, "--db", db, "--json", cwd=tmp_path)
     assert first.returncode == second.returncode == 0, first.stderr
     assert json.loads(first.stdout)["added"] == 5 and json.loads(first.stdout)["damaged_lines"] == 1
     assert json.loads(second.stdout)["added"] == 0 and json.loads(second.stdout)["already_present"] == 5
@@ -89,13 +89,14 @@ def test_corrupt_database_keeps_jsonl_and_rebuild_fixes_it(tmp_path):
                           capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env})
     assert proc.returncode == 0 and "history rebuild" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert len(read_records(results).records) == 4  # the JSONL got the record anyway
-    shown = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), cwd=tmp_path, env=env)
+    shown = edgebench_in_process("history", "show", "--model", "tiny", "--runtime", "ort", "--db", db, cwd=tmp_path,
+                                 env=env)
     assert_one_line_error(shown, "history rebuild")
     rebuilt = edgebench("history", "rebuild", "--db", str(db), cwd=tmp_path, env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert history.count(db) == 4
-    shown = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), "--json",
-                      cwd=tmp_path, env=env)
+    shown = edgebench_in_process("history", "show", "--model", "tiny", "--runtime", "ort", "--db", db, "--json",
+                                 cwd=tmp_path, env=env)
     rows = json.loads(shown.stdout)
     assert [r["p50"] for r in rows] == [1.0, 2.0, 3.0] and rows[0]["p50_ci95"] == [0.9, 1.1]
 
@@ -140,7 +141,7 @@ def test_db_off(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args", [["import", "missing.jsonl"], ["show", "--model", "tiny", "--runtime", "ort"]])
 def test_history_usage_errors(tmp_path, args):
-    assert_one_line_error(edgebench("history", *args, "--db", str(tmp_path / "none.db"), cwd=tmp_path))
+    assert_one_line_error(edgebench_in_process("history", *args, "--db", tmp_path / "none.db", cwd=tmp_path))
 
 
 def test_fleet_devices_are_never_mixed():

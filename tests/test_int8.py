@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from conftest import assert_one_line_error, edgebench
+from conftest import assert_one_line_error, edgebench, edgebench_in_process
 
 from edgebench.data import open_dataset
 from edgebench.data.loader import load_samples
@@ -122,11 +122,11 @@ def test_split_is_seeded_disjoint_and_small_folders_warn(tmp_path):
 def test_cli_bad_data_is_one_line(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = edgebench("calibrate", "squeezenet1_1", "--weights", "random", "--data", str(empty),
-                     "--out", str(tmp_path / "art"), cwd=ROOT)
+    proc = edgebench_in_process("calibrate", "squeezenet1_1", "--weights", "random", "--data", empty,
+                                "--out", tmp_path / "art", cwd=ROOT)
     assert_one_line_error(proc, "no images")
-    proc = edgebench("calibrate", "squeezenet1_1", "--weights", "random", "--out", str(tmp_path / "art"),
-                     cwd=ROOT, env={"EDGEBENCH_DATA": ""})
+    proc = edgebench_in_process("calibrate", "squeezenet1_1", "--weights", "random", "--out", tmp_path / "art",
+                                cwd=ROOT, env={"EDGEBENCH_DATA": ""})
     assert_one_line_error(proc, "--data")
 
 
@@ -178,14 +178,15 @@ def small_data(photos, tmp_path_factory, data_dir) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("model", ["squeezenet1_1", "tf_efficientnet_lite0"])
-def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path):
+@pytest.mark.integration
+@pytest.mark.parametrize("model", [pytest.param("squeezenet1_1", marks=pytest.mark.smoke), "tf_efficientnet_lite0"])
+def test_int8_engines_on_real_weights(model, weights_dir, small_data, tmp_path, artifact_cache):
     from edgebench.backends import RuntimeOptions, runtime_class
     from edgebench.bench.accuracy import evaluate_model
-    from edgebench.build.export import export_model
     from edgebench.quantize.int8 import calibrate
 
-    art = export_model(model, ("ort", "openvino"), "fp32", "auto", str(weights_dir), tmp_path, small_data)
+    exported = artifact_cache.export(model, weights="auto", weights_dir=weights_dir, data=small_data)
+    art = artifact_cache.clone(exported, tmp_path)  # calibrated here
     assert art.manifest["weights"]["trained"] is True
     section = calibrate(art, ("ort", "openvino"), small_data, num=24, method="minmax", seed=0)
     cal = section["calibration"]
@@ -253,11 +254,11 @@ def _pre(art):
     return preprocess_of(art.manifest)
 
 
-def test_random_weights_get_agreement_only(tmp_path, small_data):
+@pytest.mark.integration
+def test_random_weights_get_agreement_only(tmp_path, small_data, artifact_cache):
     from edgebench.bench.accuracy import evaluate_model
-    from edgebench.build.export import export_model
     from edgebench.quantize.int8 import calibrate
-    art = export_model("squeezenet1_1", ("ort",), "fp32", "random", None, tmp_path, small_data)
+    art = artifact_cache.clone(artifact_cache.export("squeezenet1_1", ("ort",), data=small_data), tmp_path)
     assert art.manifest["verification"]["inputs"]["source"] == "random"  # photos verify trained weights only
     calibrate(art, ("ort",), small_data, num=30)
     s = evaluate_model(art, "ort", "int8", small_data, threads=2)
@@ -268,8 +269,10 @@ def test_random_weights_get_agreement_only(tmp_path, small_data):
 
 # ---------------------------------------------------------------- the whole-registry INT8 table, --max-drop
 
-def test_sweep_int8_table_has_speedup_agreement_and_calibration_time(tmp_path, small_data):
+@pytest.mark.integration
+def test_sweep_int8_table_has_speedup_agreement_and_calibration_time(tmp_path, small_data, artifact_cache):
     results = tmp_path / "zoo.jsonl"
+    artifact_cache.clone(artifact_cache.export("squeezenet1_1", ("ort",), data=small_data), tmp_path / "art")
     proc = edgebench("sweep", "--models", "squeezenet1_1,no_such_model_x", "--runtimes", "ort",
                      "--precisions", "fp32,int8", "--weights", "random", "--data", str(small_data), "--num", "16",
                      "--accuracy-images", "8", "--warmup", "2", "--warmup-seconds", "0", "--iterations", "5",
@@ -292,19 +295,19 @@ def test_sweep_int8_table_has_speedup_agreement_and_calibration_time(tmp_path, s
 
 
 def test_int8_options_need_int8(tmp_path):
-    proc = edgebench("run", "--runtime", "ort", "--model", "squeezenet1_1", "--max-drop", "0.5", "--num", "20",
-                     "--out", str(tmp_path), cwd=ROOT)
+    proc = edgebench_in_process("run", "--runtime", "ort", "--model", "squeezenet1_1", "--max-drop", "0.5",
+                                "--num", "20", "--out", tmp_path, cwd=ROOT)
     assert_one_line_error(proc, "--num, --max-drop only apply to INT8")
 
 
-def test_max_drop_restores_layers_until_the_budget(weights_dir, small_data, tmp_path):
+@pytest.mark.integration
+def test_max_drop_restores_layers_until_the_budget(weights_dir, small_data, tmp_path, artifact_cache):
     """The ORT sensitivity fallback on real weights, with a budget it cannot meet: every step is taken,
     the most sensitive layers go back to float, and the top-1 figures are the real engines'."""
-    from edgebench.build.export import export_model
     from edgebench.quantize import ort_quant
     from edgebench.quantize.sensitivity import MAX_STEPS, restore_sensitive
 
-    art = export_model("squeezenet1_1", ("ort",), "fp32", "auto", str(weights_dir), tmp_path, small_data)
+    art = artifact_cache.export("squeezenet1_1", weights="auto", weights_dir=weights_dir, data=small_data)
     x = load_samples(open_dataset(small_data).samples[:16], _pre(art))
     prepared = ort_quant.pre_process(art.path("fp32/model.onnx"), tmp_path / "prep.onnx")
     out, cache = tmp_path / "int8.onnx", tmp_path / "ranges.json"
@@ -324,10 +327,13 @@ def test_max_drop_restores_layers_until_the_budget(weights_dir, small_data, tmp_
             assert (node.input[1] in weights) == (node.name in restored), node.name
 
 
-def test_run_int8_max_drop_end_to_end(weights_dir, small_data, tmp_path):
+@pytest.mark.integration
+def test_run_int8_max_drop_end_to_end(weights_dir, small_data, tmp_path, artifact_cache):
     """`run --precision int8 --max-drop` on both CPU runtimes: one record with the accuracy control, and
     when layers were kept in float, the every-layer INT8 engine measured beside it (the fallback's cost)."""
     results = tmp_path / "r.jsonl"
+    exported = artifact_cache.export("squeezenet1_1", weights="auto", weights_dir=weights_dir, data=small_data)
+    artifact_cache.clone(exported, tmp_path / "art")  # calibrated by the runs
     for runtime in ("ort", "openvino"):
         proc = edgebench("run", "--runtime", runtime, "--model", "squeezenet1_1", "--precision", "int8",
                          "--max-drop", "0", "--num", "20", "--data", str(small_data), "--weights-dir", str(weights_dir),

@@ -145,12 +145,13 @@ def small_data(data_dir, tmp_path_factory) -> Path:
     return folder
 
 
-def test_keys_follow_the_recipe_and_a_moved_folder_is_rebuilt(small_data, tmp_path, monkeypatch, caplog):
+@pytest.mark.integration
+def test_keys_follow_the_recipe_and_a_moved_folder_is_rebuilt(small_data, tmp_path, monkeypatch, caplog,
+                                                              artifact_cache):
     """Keys cover the recipe (not the CPU); an engine built on another class that needs another recipe is
     rebuilt with a message saying why; the TensorRT Q/DQ model stays symmetric S8S8 whatever the CPU."""
-    from edgebench.build.export import export_model
     from edgebench.quantize.int8 import calibrate
-    art = export_model("squeezenet1_1", ("ort", "openvino"), "fp32", "random", None, tmp_path, small_data)
+    art = artifact_cache.clone(artifact_cache.export("squeezenet1_1", data=small_data), tmp_path)
     keys = {}
     for forced in ("u8s8", "u8u8", "u8s8-7bit"):
         calibrate(art, ("ort",), small_data, num=8, int8_recipe=forced)
@@ -265,6 +266,7 @@ def test_run_records_the_recipe_and_warns_on_a_forced_saturating_one(small_data,
     assert proc.returncode == 2 and "'always' is not one of" in proc.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not cpu_int8.detect().saturates_u8s8,
                     reason=f"the saturation needs an x86 CPU without VNNI; this one is {cpu_int8.detect().describe()}")
 def test_auto_recipe_holds_lite0_on_a_cpu_without_vnni(weights_dir, data_dir, tmp_path):

@@ -25,13 +25,19 @@ FIGURES = ("pareto", "speedup", "op_classes", "attained", "memory", "latency")
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory, weights_dir, data_dir) -> Path:
+def sweep(tmp_path_factory, weights_dir, data_dir, artifact_cache) -> Path:
     """results.jsonl of the small real sweep, plus this machine's GEMM peak. EDGEBENCH_REPORT_RESULTS: the
     results file of this same sweep, run before, to re-check the report without measuring again."""
     if os.environ.get("EDGEBENCH_REPORT_RESULTS"):
         return Path(os.environ["EDGEBENCH_REPORT_RESULTS"])
     work = tmp_path_factory.mktemp("report")
     results = work / "results.jsonl"
+    # The session's FP32 exports, cloned (the sweep calibrates): the two models without trained weights get
+    # `auto`'s seeded random ones, so the random exports' content key; the sweep rebuilds whatever differs.
+    for name in MODELS:
+        trained = name == "squeezenet1_1"
+        artifact_cache.clone(artifact_cache.export(name, weights="auto" if trained else "random",
+                                                   weights_dir=weights_dir if trained else None), work / "artifacts")
     proc = edgebench("sweep", "--models", ",".join(MODELS), "--runtimes", "ort,openvino", "--precisions", "fp32,int8",
                      "--profile", "--threads", "2", "--warmup", "1", "--warmup-seconds", "0", "--iterations", "10",
                      "--min-seconds", "0.2", "--retries", "0", "--num", "16", "--accuracy-images", "40",
@@ -61,6 +67,7 @@ def _newest_latency(records: list[dict]) -> dict[tuple, dict]:
 
 # ---------------------------------------------------------------- formats
 
+@pytest.mark.integration
 def test_csv_has_every_measurement_with_the_records_numbers(sweep):
     proc = edgebench("report", "--results", str(sweep), "--format", "csv", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -94,6 +101,7 @@ def test_csv_has_every_measurement_with_the_records_numbers(sweep):
             assert row["weights"] == "random" and row["top1"] == ""
 
 
+@pytest.mark.integration
 def test_markdown_has_the_tables_rows_and_numbers(sweep):
     proc = edgebench("report", "--results", str(sweep), "--format", "markdown", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -109,6 +117,7 @@ def test_markdown_has_the_tables_rows_and_numbers(sweep):
                 assert want in cells, (model, rt, p, want, cells)
 
 
+@pytest.mark.integration
 def test_table_is_todays_table(sweep):
     """`report` without --format prints exactly what bench.report's zoo table prints."""
     from rich.console import Console
@@ -146,6 +155,7 @@ def _profiles(sweep, runtime: str, model: str) -> dict[str, list[dict]]:
     return {p: newest[(model, runtime, p, 1, 2)]["runtime"]["settings"]["layer_profile"] for p in ("fp32", "int8")}
 
 
+@pytest.mark.integration
 def test_op_classes_on_real_ort_profiles(sweep):
     from edgebench.results.reports.op_classes import (
         ATTN,
@@ -180,6 +190,7 @@ def test_op_classes_on_real_ort_profiles(sweep):
                 assert classify("ort", r) == want, r
 
 
+@pytest.mark.integration
 def test_op_classes_on_real_openvino_profiles(sweep):
     from edgebench.results.reports.op_classes import ATTN, DW, LINEAR, NORM, OTHER, SE, classify, se_scopes
     for p, rows in _profiles(sweep, "openvino", "mobilenet_v3_small").items():
@@ -270,6 +281,7 @@ def _console_errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
 
+@pytest.mark.system
 def test_console_errors_are_seen(tmp_path):
     """The console check can fail: a page that logs an error is caught."""
     bad = tmp_path / "bad.html"
@@ -278,6 +290,8 @@ def test_console_errors_are_seen(tmp_path):
     assert any("edgebench-probe-error" in line for line in _console_errors(proc.stderr)), proc.stderr[-2000:]
 
 
+@pytest.mark.system
+@pytest.mark.integration
 def test_html_report_renders_in_chromium(sweep, tmp_path):
     from PIL import Image
     out, plots = tmp_path / "report.html", tmp_path / "plots"
@@ -311,6 +325,7 @@ def test_html_report_renders_in_chromium(sweep, tmp_path):
 
 # ---------------------------------------------------------------- bad input
 
+@pytest.mark.integration
 def test_bad_input_is_one_line_each_and_the_report_is_still_written(sweep, tmp_path):
     good = _records(sweep)
     damaged = tmp_path / "damaged.jsonl"

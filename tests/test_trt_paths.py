@@ -89,20 +89,20 @@ def test_driver_version_from_the_driver_reports():
 # ---------------------------------------------------------------- the INT8 model TensorRT builds from
 
 @pytest.fixture(scope="module")
-def calibrated(tmp_path_factory, data_dir):
+def calibrated(tmp_path_factory, data_dir, artifact_cache):
     """mobilenet_v3 (squeeze-excitation blocks, Linear classifier) calibrated for ORT and TensorRT at once."""
-    from edgebench.build.export import export_model
     from edgebench.quantize.int8 import calibrate
     d = tmp_path_factory.mktemp("int8")
     photos = d / "photos"
     photos.mkdir()
     for p in sorted(data_dir.glob("*.jpg"))[:12]:
         shutil.copy(p, photos / p.name)
-    art = export_model("mobilenet_v3", ("ort",), "fp32", "random", None, d / "artifacts", photos)
+    art = artifact_cache.clone(artifact_cache.export("mobilenet_v3", ("ort",)), d / "artifacts")
     calibrate(art, ("ort", "trt"), photos, num=8)
     return art
 
 
+@pytest.mark.integration
 def test_tensorrt_int8_model_follows_the_ort_recipe(calibrated):
     """The TensorRT Q/DQ model leaves the same nodes in float as the ORT model (SE convs, classifier),
     puts Q/DQ only on the weighted ops' inputs, and its graph output is float, not 8-bit logits."""

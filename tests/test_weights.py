@@ -61,6 +61,7 @@ def test_index_with_another_input_size_is_refused(weights_dir, tmp_path):
         load_model(get_spec("tf_efficientnet_lite1"), "auto", tmp_path)
 
 
+@pytest.mark.integration
 def test_exported_manifest_records_the_weights_preprocessing(weights_dir, tmp_path):
     from edgebench.build.export import export_model
     local = export_model("tf_efficientnet_lite1", ("ort",), "fp32", "auto", str(weights_dir), tmp_path).manifest

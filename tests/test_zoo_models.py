@@ -1,16 +1,17 @@
-"""Model zoo: paper figures vs computed complexity, and the project's own model definitions
-through ONNX Runtime and OpenVINO (no mocks: real builds, real exports, real runtimes)."""
+"""Model zoo: paper figures vs computed complexity, preprocessing vs the weights' own transforms, Cycle FC vs
+deformable convolution. The project's own models through ONNX Runtime and OpenVINO are in test_export.py
+(every registry model, the same tolerances: relative L2 < 1e-3, cosine > 0.9999, batch 8 and 1); exporting
+them here a second time cost 330 of this file's 389 s (AMD Zen 4, 2 cores shared with other jobs)."""
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from edgebench.models import get_spec, list_models, load_model, measure_complexity
+from edgebench.models import get_spec, list_models, measure_complexity
 
 TOLERANCE = 0.02
 
@@ -28,8 +29,6 @@ KNOWN_DEVIATIONS = {
     ("tf_efficientnet_lite1", "gmacs"): "Lite README's 631M MAdds include element-wise work; conv+linear 0.600G",
     ("tf_efficientnet_lite2", "gmacs"): "Lite README's 899M MAdds include element-wise work; conv+linear 0.860G",
 }
-
-OWN_MODELS = ("zfnet", "conformer_ti", "conformer_s", "rest_lite", "rest_small", "cyclemlp_b1", "vt_resnet18")
 
 
 def _marks(spec) -> list:
@@ -67,6 +66,7 @@ def _complexity(name: str):
     return _COMPLEXITY[name]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("name", "kind"), list(_figure_cases()))
 def test_paper_figures(name: str, kind: str) -> None:
     spec = get_spec(name)
@@ -135,69 +135,3 @@ def test_cycle_fc_matches_deform_conv(kernel: tuple[int, int]) -> None:
     with torch.no_grad():
         expected = deform_conv2d(x, offset.expand(2, -1, 6, 9), layer.weight, layer.bias)
         torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
-
-
-# --- Own models through ONNX Runtime and OpenVINO -------------------------------------------------
-
-def _compare(reference: np.ndarray, output: np.ndarray) -> tuple[float, float]:
-    ref, out = reference.astype(np.float64).ravel(), output.astype(np.float64).ravel()
-    cosine = float(ref @ out / (np.linalg.norm(ref) * np.linalg.norm(out)))
-    return cosine, float(np.linalg.norm(ref - out) / np.linalg.norm(ref))
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """name -> (torch model, ONNX path); each model exported once, lazily."""
-    cache: dict[str, tuple] = {}
-
-    def get(name: str):
-        if name not in cache:
-            spec = get_spec(name)
-            model, _ = load_model(spec, "random")
-            path = tmp_path_factory.mktemp(name) / f"{name}.onnx"
-            example = torch.randn(2, *spec.input_shape, generator=torch.Generator().manual_seed(0))
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17,
-                                  input_names=["input"], output_names=["logits"],
-                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-            cache[name] = (spec, model, path)
-        return cache[name]
-
-    return get
-
-
-def _runtime_cases():
-    for name in OWN_MODELS:
-        spec = get_spec(name)
-        for runtime in ("onnxruntime", "openvino"):
-            yield pytest.param(name, runtime, id=f"{name}-{runtime}", marks=_marks(spec))
-
-
-@pytest.mark.parametrize(("name", "runtime"), list(_runtime_cases()))
-def test_own_model_matches_torch(exported, name: str, runtime: str) -> None:
-    spec, model, path = exported(name)
-    if runtime in spec.unsupported:
-        pytest.skip(f"{name} on {runtime}: {spec.unsupported[runtime]}")
-    if runtime == "onnxruntime":
-        import onnxruntime as ort
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-        def run(x):
-            return session.run(None, {"input": x})[0]
-    else:
-        import openvino as ov
-        # fp32 explicitly: on CPUs with bf16 support OpenVINO's default inference precision is bf16.
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-
-        def run(x):
-            return compiled(x)[0]
-    for batch in (1, 2):
-        x = torch.randn(batch, *spec.input_shape, generator=torch.Generator().manual_seed(batch))
-        with torch.no_grad():
-            reference = model(x).numpy()
-        output = np.asarray(run(x.numpy()))
-        assert output.shape == reference.shape == (batch, spec.num_classes)
-        cosine, rel_l2 = _compare(reference, output)
-        assert cosine > 0.9999, f"{name} {runtime} batch {batch}: cosine {cosine:.6f}"
-        assert rel_l2 < 1e-3, f"{name} {runtime} batch {batch}: relative L2 {rel_l2:.2e}"

@@ -22,9 +22,11 @@ def _weights(head: bool) -> list[onnx.TensorProto]:
 
 
 def classifier(path: Path, *, opset: int = 17, ir_version: int = 8, layout: str = "NCHW",
-               dtype: int = TensorProto.FLOAT, inputs: int = 1, image_to_image: bool = False) -> Path:
-    """Conv -> ReLU -> global average pool -> Flatten -> Gemm (10 logits), with one way of being wrong."""
-    shape = ["batch", 3, SIZE, SIZE] if layout == "NCHW" else ["batch", SIZE, SIZE, 3]
+               dtype: int = TensorProto.FLOAT, inputs: int = 1, image_to_image: bool = False,
+               size: int = SIZE) -> Path:
+    """Conv -> ReLU -> global average pool -> Flatten -> Gemm (10 logits) on ``size`` px, with one way of
+    being wrong."""
+    shape = ["batch", 3, size, size] if layout == "NCHW" else ["batch", size, size, 3]
     nodes, first = [], "input"
     if layout == "NHWC":
         nodes.append(helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]))
@@ -38,7 +40,7 @@ def classifier(path: Path, *, opset: int = 17, ir_version: int = 8, layout: str 
     nodes.append(helper.make_node("Conv", [first, "conv_w"], ["conv"], pads=[1, 1, 1, 1]))
     nodes.append(helper.make_node("Relu", ["conv"], ["relu"]))
     if image_to_image:
-        output = helper.make_tensor_value_info("relu", TensorProto.FLOAT, ["batch", 4, SIZE, SIZE])
+        output = helper.make_tensor_value_info("relu", TensorProto.FLOAT, ["batch", 4, size, size])
     else:
         nodes += [helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
                   helper.make_node("Flatten", ["pool"], ["flat"]),
@@ -46,7 +48,7 @@ def classifier(path: Path, *, opset: int = 17, ir_version: int = 8, layout: str 
         output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])
     graph_inputs = [helper.make_tensor_value_info("input", dtype, shape)]
     if inputs == 2:
-        graph_inputs.append(helper.make_tensor_value_info("second", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE]))
+        graph_inputs.append(helper.make_tensor_value_info("second", TensorProto.FLOAT, ["batch", 3, size, size]))
     graph = helper.make_graph(nodes, "tiny", graph_inputs, [output], _weights(not image_to_image))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version

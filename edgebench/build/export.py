@@ -93,7 +93,8 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
     import torch
 
     from edgebench.build.onnx_export import export_onnx  # torch: an ONNX file's path never needs it
-    from edgebench.models import get_spec, load_model, measure_complexity
+    from edgebench.models import get_spec, measure_complexity
+    from edgebench.models.weights import build_model, load_model, weights_info
 
     int8_plans = precision == "int8" and all(runtime_class(r).int8_model == "qdq" for r in runtimes)
     if precision not in EXPORT_PRECISIONS and not int8_plans:
@@ -108,18 +109,32 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
     root = ensure_writable(Path(out) / spec.name)
     artifacts = Artifacts.open(root)
 
-    status(f"loading {spec.name} ({weights} weights)")
-    model, winfo = load_model(spec, weights, weights_dir)
+    winfo = weights_info(spec, weights, weights_dir)
+    loaded = None
+    if winfo is None:  # pretrained: known only once downloaded and loaded
+        status(f"loading {spec.name} ({weights} weights)")
+        loaded, winfo = load_model(spec, weights, weights_dir)
+
+    @functools.cache
+    def model() -> torch.nn.Module:
+        """Built only when something is not reusable: building, randomizing (BatchNorm recalibration) and
+        counting a model costs seconds to minutes, a manifest reused by its content key nothing."""
+        if loaded is not None:
+            return loaded
+        status(f"loading {spec.name} ({weights} weights)")
+        return build_model(spec, winfo)
+
     key = onnx_key(spec.to_dict(), winfo.sha256 or winfo.ref, winfo.preprocess.to_dict(), opset, torch.__version__)
     manifest = artifacts.manifest
     onnx_path = artifacts.path(ONNX_FILE)
     reuse_onnx = manifest.get("key") == key and artifacts.file_intact(ONNX_FILE)
     if not reuse_onnx:  # a new model, new weights or new preprocessing: every engine is stale
         manifest.update({"key": key, "files": {}, "engines": {}, "verification": {}})
-    complexity = measure_complexity(model, spec.input_shape)
+    if not (reuse_onnx and manifest.get("complexity")):  # the key covers the architecture it counts
+        complexity = measure_complexity(model(), spec.input_shape)
+        manifest["complexity"] = {"params": complexity.params, "gmacs": round(complexity.gmacs, 4)}
     manifest.update({
         "model": spec.to_dict(),
-        "complexity": {"params": complexity.params, "gmacs": round(complexity.gmacs, 4)},
         "weights": winfo.to_dict(),
         "input": {"name": "input", "shape": ["batch", *spec.input_shape], "dtype": "float32", "layout": "NCHW"},
         "preprocess": winfo.preprocess.to_dict(),  # the loaded weights' own (see weights.preprocess_source)
@@ -137,14 +152,14 @@ def export_model(name: str, runtimes: tuple[str, ...] = ("ort", "openvino"), pre
         if data is not None and photos is None:
             source["why"] = "random weights: verified on the seeded noise their BatchNorm was calibrated on"
         with torch.no_grad():
-            reference = model(torch.from_numpy(inputs)).numpy()
+            reference = model()(torch.from_numpy(inputs)).numpy()
         manifest["verification"]["inputs"] = source
         return ExportJob(inputs, reference, status)
 
     if not reuse_onnx:
         status(f"exporting {spec.name} to ONNX (opset {opset})")
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest["export"] = export_onnx(model, spec.input_shape, onnx_path, opset)
+        manifest["export"] = export_onnx(model(), spec.input_shape, onnx_path, opset)
         artifacts.record_file(onnx_path)
         status("verifying the ONNX model on ONNX Runtime")
         manifest["verification"]["onnx"] = _verify(prepared_job(), "ort", onnx_path, "fp32",

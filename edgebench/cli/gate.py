@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from edgebench.bench.runner import Guard
 from edgebench.cli.options import FiniteFloat
 from edgebench.portable.errors import UsageError
 
@@ -52,6 +53,10 @@ def _known_model(name: str, sources: set[str]) -> bool:
               help="Minimum timed seconds per round.")
 @click.option("--block", "block_iterations", type=click.IntRange(1, 10000), default=25, show_default=True,
               help="A/B: iterations per ABBA block.")
+@click.option("--retries", type=click.IntRange(0, 10), default=1, show_default=True,
+              help="History and budgets: re-measure a candidate round the noise probe found noisy, up to N times.")
+@click.option("--settle-seconds", type=FiniteFloat(0, 600), default=Guard.settle_seconds, show_default=True,
+              help="Seconds to wait before such a re-measurement.")
 @click.option("--threshold", type=FiniteFloat(0.001, 10), default=0.05, show_default=True,
               help="Relative change that counts (0.05 = 5%).")
 @click.option("--inconclusive", type=click.Choice(["pass", "fail"]), default=None,
@@ -80,8 +85,8 @@ def _known_model(name: str, sources: set[str]) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print the gate record as JSON on stdout.")
 def command(baseline: str | None, candidate: str, against: str | None, last: int, budget_file: Path | None,
          runtime_name: str, precision: str, batch: int, threads: int | None, rounds: int, max_rounds: int,
-         round_seconds: float, block_iterations: int, threshold: float, inconclusive: str | None,
-         allow_other_host: bool, allow_different_inputs: bool, baseline_weights: str | None,
+         round_seconds: float, block_iterations: int, retries: int, settle_seconds: float, threshold: float,
+         inconclusive: str | None, allow_other_host: bool, allow_different_inputs: bool, baseline_weights: str | None,
          candidate_weights: str | None, accuracy_images: int, summary_file: Path | None, junit_file: Path | None,
          db: Path | None, weights: str, weights_dir: Path | None, out: Path, data: Path | None, results: Path,
          as_json: bool) -> None:
@@ -125,7 +130,8 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
                          rounds=rounds, max_rounds=max_rounds, threshold=threshold, last=last,
                          allow_other_host=allow_other_host, allow_different_inputs=allow_different_inputs,
                          paired=PairedSettings(block_iterations=block_iterations, min_seconds=round_seconds),
-                         accuracy_images=accuracy_images)
+                         accuracy_images=accuracy_images,
+                         guard=Guard(retries=retries, settle_seconds=settle_seconds))
     budget_path = budget_file
     if budget_path is not None and not budget_path.is_file():
         raise UsageError(f"budget file {budget_path} not found")

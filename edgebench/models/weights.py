@@ -54,25 +54,51 @@ class WeightsInfo:
 def load_model(spec: ModelSpec, weights: str = "auto",
                weights_dir: str | os.PathLike | None = None) -> tuple[nn.Module, WeightsInfo]:
     """Build ``spec``'s model in eval mode with the requested weights."""
-    if weights == "random":
-        return _random(spec), _random_info(spec)
     if weights == "pretrained":
         return _pretrained(spec.build(), spec)
+    info = weights_info(spec, weights, weights_dir)
+    return build_model(spec, info), info
+
+
+def weights_info(spec: ModelSpec, weights: str = "auto",
+                 weights_dir: str | os.PathLike | None = None) -> WeightsInfo | None:
+    """What :func:`load_model` would load, found without building the model: an export whose content key
+    matches reuses its files and never builds it. None for ``pretrained``, known only after the download."""
+    if weights == "pretrained":
+        return None
+    if weights == "random":
+        return _random_info(spec)
     if weights == "auto":
         local = find_local_weights(spec, weights_dir)
         if local is not None:
-            return _from_file(spec, local, source="local")
-        cached = _from_hub_cache(spec.build(), spec)
+            return _file_info(spec, local, source="local")
+        cached = hub_cache_path(spec)
         if cached is not None:
-            return cached
+            source, path = cached
+            return WeightsInfo(source.kind, source.ref, sha256_file(path), True, spec.preprocess, "registry")
         log.warning("no trained weights for %s found locally or in the hub cache: using random "
                     "weights (accuracy is not meaningful; set --weights-dir or EDGEBENCH_WEIGHTS)",
                     spec.name)
-        return _random(spec), _random_info(spec)
+        return _random_info(spec)
     path = Path(weights)
     if not path.is_file():
         raise UsageError(f"--weights must be auto, pretrained, random or a file; {weights!r} is none of these")
-    return _from_file(spec, path, source="file")
+    return _file_info(spec, path, source="file")
+
+
+def build_model(spec: ModelSpec, info: WeightsInfo) -> nn.Module:
+    """``spec``'s model in eval mode with the weights ``info`` (from :func:`weights_info`) names."""
+    if info.source == "random":
+        return _random(spec)
+    model = spec.build()
+    if info.source in ("local", "file"):
+        apply_state_dict(model, read_state_dict(Path(info.ref)), info.ref)
+        return model.eval()
+    cached = hub_cache_path(spec)
+    if cached is None:
+        raise UsageError(f"the {info.source} weights of {spec.name} ({info.ref}) left the hub cache")
+    _load_hub_file(model, cached[1], cached[0])
+    return model.eval()
 
 
 def weights_directory(weights_dir: str | os.PathLike | None = None) -> Path | None:
@@ -168,12 +194,10 @@ def _index_preprocess(spec: ModelSpec, path: Path) -> Preprocess | None:
     return found
 
 
-def _from_file(spec: ModelSpec, path: Path, source: str) -> tuple[nn.Module, WeightsInfo]:
+def _file_info(spec: ModelSpec, path: Path, source: str) -> WeightsInfo:
     indexed = _index_preprocess(spec, path)
     preprocess, origin = (indexed, INDEX) if indexed is not None else (spec.preprocess, "registry")
-    model = spec.build()
-    apply_state_dict(model, read_state_dict(path), str(path))
-    return model.eval(), WeightsInfo(source, str(path.resolve()), sha256_file(path), True, preprocess, origin)
+    return WeightsInfo(source, str(path.resolve()), sha256_file(path), True, preprocess, origin)
 
 
 def _hub_source(spec: ModelSpec) -> WeightSource | None:

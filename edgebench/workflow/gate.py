@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy as np
 from edgebench.backends import Status
 from edgebench.bench import samples as samples_mod
 from edgebench.bench.paired import PairedSettings, engine_spec, group_ratios, round_noise, run_round
+from edgebench.bench.runner import Guard
 from edgebench.bench.stats import (
     bootstrap_median_ci,
     budget_verdict,
@@ -69,6 +70,8 @@ class GateOptions:
     allow_different_inputs: bool = False
     paired: PairedSettings = field(default_factory=PairedSettings)
     accuracy_images: int = 200
+    # the candidate's rounds (history, budgets): re-measure once after a noisy round, waiting settle_seconds
+    guard: Guard = field(default_factory=lambda: Guard(retries=1))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -227,7 +230,7 @@ def _deterministic(name: str, base: float, cand: float, threshold: float, unit: 
 def peak_rss(source: Source, opts: GateOptions) -> float:
     """Peak RSS (MB) of a short single-engine measurement process: memory is not noisy, one run is enough."""
     from edgebench.backends import RuntimeOptions
-    from edgebench.bench.runner import Guard, benchmark
+    from edgebench.bench.runner import benchmark
     from edgebench.portable.protocol import Protocol
     record = benchmark(source.artifacts, opts.runtime,
                        RuntimeOptions(precision=opts.precision, threads=opts.threads, batches=(opts.batch,)),
@@ -291,13 +294,13 @@ def ab_gate(base: Source, cand: Source, opts: GateOptions, status: Status = lamb
 def measure_candidate(cand: Source, opts: GateOptions, status: Status = lambda _m: None) -> dict:
     """The candidate alone: ``opts.rounds`` guarded single-engine processes (the record of `run --rounds`)."""
     from edgebench.backends import RuntimeOptions
-    from edgebench.bench.runner import Guard, benchmark
+    from edgebench.bench.runner import benchmark
     from edgebench.portable.protocol import Protocol
     check_engine(cand, opts)
     status(f"measuring {cand.model}: {opts.rounds} rounds")
     record = benchmark(cand.artifacts, opts.runtime,
                        RuntimeOptions(precision=opts.precision, threads=opts.threads, batches=(opts.batch,)),
-                       Protocol(10, 1.0, 100, opts.paired.min_seconds), Guard(retries=1, rounds=opts.rounds))
+                       Protocol(10, 1.0, 100, opts.paired.min_seconds), replace(opts.guard, rounds=opts.rounds))
     if record["status"] != "ok":
         raise UsageError(f"candidate measurement failed: {record['error']}")
     return record
