@@ -72,7 +72,7 @@ bench-accuracy: setup  ## INT8 vs FP32: accuracy on the evaluation split + laten
 			--min-seconds 3 $(if $(MAX_DROP),--max-drop $(MAX_DROP)) --data $(DATA) --results results/accuracy.jsonl \
 			> /dev/null || exit 1; \
 	done; done
-	$(BIN)/python -m edgebench.results.accuracy_report results/accuracy.jsonl
+	$(BIN)/python -m edgebench.results.accuracy_table results/accuracy.jsonl
 
 GATE_AA ?= 20
 GATE_POWER ?= 10

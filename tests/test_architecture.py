@@ -61,7 +61,7 @@ from portable import host, layer_profile, memory
 from portable.hashing import sha256_json, verify_checksums
 from portable.preprocess import Preprocess, preprocess
 from portable.protocol import Protocol, measure
-from portable.record import envelope
+from portable.envelope import envelope
 from portable.tensorrt import engine, rules
 measured, times = measure(lambda: None, lambda: None, Protocol(0, 0.0, 5, 0.0), 1)
 img = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)

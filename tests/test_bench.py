@@ -9,7 +9,7 @@ import pytest
 
 from edgebench.backends import RuntimeOptions
 from edgebench.bench import noise
-from edgebench.bench.runner import Guard, benchmark, run_worker
+from edgebench.bench.guarded import Guard, benchmark, run_worker
 from edgebench.portable.errors import UsageError
 from edgebench.portable.protocol import Protocol, summarize, time_loop
 from edgebench.results.records import LatencyRecord

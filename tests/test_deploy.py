@@ -54,7 +54,7 @@ def test_bundle_is_self_contained_with_checksums(bundle, tmp_path):
     assert {"model.onnx", "preprocess.json", "labels.csv", "bundle.json", "runner.py", "portable/__init__.py",
             "portable/tensorrt/engine.py", "portable/tensorrt/rules.py", "portable/tensorrt/api.py",
             "portable/tensorrt/cuda_compat.py", "portable/tensorrt/layers.py", "portable/layer_profile.py",
-            "portable/preprocess.py", "portable/record.py", "SHA256SUMS"} <= names
+            "portable/preprocess.py", "portable/envelope.py", "SHA256SUMS"} <= names
     assert any(n.startswith("images/") for n in names)
     listed = {line.split("  ", 1)[1] for line in (root / "SHA256SUMS").read_text().splitlines()}
     assert listed == names - {"SHA256SUMS"}

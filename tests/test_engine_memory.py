@@ -153,8 +153,8 @@ def test_the_schema_reads_old_records_and_the_new_split_and_refuses_a_bad_one():
 
 
 def test_the_report_shows_the_engines_memory_and_marks_an_older_records_process_peak():
-    from edgebench.results.report import _cell, zoo_rows
-    from edgebench.results.reports.records import measurement_rows
+    from edgebench.results.reports.rows import measurement_rows
+    from edgebench.results.zoo_table import _cell, zoo_rows
     new, old = _latency(5.0, SPLIT), {**_latency(6.0, None), "model": {"name": "old", "family": "mobile-cnn"}}
     rows, columns = zoo_rows([new, old])
     cells = {row["model"]: _cell(row[columns[0][4]]) for row in rows}
@@ -169,7 +169,7 @@ def test_the_report_shows_the_engines_memory_and_marks_an_older_records_process_
 def test_the_memory_figure_draws_the_engines_memory_not_the_process_peak():
     from edgebench.results.reports import figures
     from edgebench.results.reports.html import FIGURES
-    from edgebench.results.reports.records import measurement_rows
+    from edgebench.results.reports.rows import measurement_rows
     fig = figures.memory(measurement_rows([_latency(5.0, SPLIT)]))
     heights = sorted(round(p.get_height(), 1) for p in fig.axes[0].patches)
     assert heights == [52.0] and "engine's own memory" in fig.axes[0].get_ylabel()

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from edgebench.cli.options import CommaList, FiniteFloat, NonEmptyPath, Threads, parse_batches
 from edgebench.portable import strict_json
-from edgebench.results.report import zoo_rows, zoo_table
 from edgebench.results.schema import problem
 from edgebench.results.store import append_records, read_records
+from edgebench.results.zoo_table import zoo_rows, zoo_table
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

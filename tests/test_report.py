@@ -122,7 +122,7 @@ def test_table_is_todays_table(sweep):
     """`report` without --format prints exactly what bench.report's zoo table prints."""
     from rich.console import Console
 
-    from edgebench.results.report import slower_int8, zoo_rows, zoo_table
+    from edgebench.results.zoo_table import slower_int8, zoo_rows, zoo_table
     proc = edgebench("report", "--results", str(sweep), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     console = Console(width=200, file=io.StringIO())
@@ -135,8 +135,8 @@ def test_table_is_todays_table(sweep):
 
 def test_an_int8_engine_slower_than_fp32_is_said_plainly():
     """Issue 12: where the accurate recipe is slower than FP32, the report says so (a CI that reaches 1: not)."""
-    from edgebench.results.report import slower_int8
     from edgebench.results.reports.formats import markdown
+    from edgebench.results.zoo_table import slower_int8
     columns = [(rt, "cpu", p, 2, f"{rt}/{p}") for rt in ("ort", "openvino") for p in ("fp32", "int8")]
     rows = [{"model": "tf_efficientnet_lite0", "family": "mobile-cnn", "ort/int8_speedup": 0.18,
              "ort/int8_speedup_ci95": [0.15, 0.20], "openvino/int8_speedup": 1.51},

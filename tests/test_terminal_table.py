@@ -8,7 +8,7 @@ import io
 from rich.console import Console
 
 from edgebench.results.records import LatencyRecord
-from edgebench.results.report import zoo_rows, zoo_table
+from edgebench.results.zoo_table import zoo_rows, zoo_table
 
 MODELS = {"mobilenet_v3_small": ("mobile-cnn", 2.5e6, 0.06), "resnet50": ("classic-cnn", 25.6e6, 4.1),
           "vit_b_16": ("vit", 86.6e6, 17.6)}

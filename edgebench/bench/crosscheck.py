@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgebench.backends import RuntimeOptions
-from edgebench.bench.runner import Guard, benchmark
+from edgebench.bench.guarded import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.errors import RuntimeUnavailable, UsageError
 from edgebench.portable.protocol import Protocol

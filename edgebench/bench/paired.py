@@ -163,7 +163,7 @@ class PairedSettings:
 
 def run_round(specs: list[dict], index: int, settings: PairedSettings) -> dict:
     """Round ``index`` (odd rounds load and warm up B first); a failed round raises EdgebenchError."""
-    from edgebench.bench.runner import run_worker
+    from edgebench.bench.guarded import run_worker
     from edgebench.portable.errors import EdgebenchError
     job = {"engines": specs, "b_first": index % 2 == 1, **settings.to_dict()}
     result = run_worker(job, settings.timeout_seconds, module="edgebench.bench.paired")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from edgebench.bench.runner import Guard
+from edgebench.bench.guarded import Guard
 from edgebench.cli.options import FiniteFloat
 from edgebench.portable.errors import UsageError
 
@@ -106,7 +106,7 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     from edgebench.build.artifacts import ensure_writable
     from edgebench.cli.output import status as spinner
     from edgebench.cli.output import stdout
-    from edgebench.results import gate_report, history
+    from edgebench.results import gate_outputs, history
     from edgebench.results.store import append_record
     from edgebench.workflow import gate
 
@@ -165,8 +165,8 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     append_record(record, results, db_file if db_file is not None else "off")
     summary_path = summary_file or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY")
                                     else None)
-    for path, text, mode in ((summary_path, gate_report.markdown(record) if summary_path else "", "a"),
-                             (junit_file, gate_report.junit(record) if junit_file else "", "w")):
+    for path, text, mode in ((summary_path, gate_outputs.markdown(record) if summary_path else "", "a"),
+                             (junit_file, gate_outputs.junit(record) if junit_file else "", "w")):
         if path is None:
             continue
         try:
@@ -178,7 +178,7 @@ def command(baseline: str | None, candidate: str, against: str | None, last: int
     if as_json:
         click.echo(json.dumps(record, indent=2, default=str))
     else:
-        stdout.print(gate_report.table(record))
+        stdout.print(gate_outputs.table(record))
         if record.get("other_host"):
             click.echo("warning: compared against history from ANOTHER HOST (--allow-other-host)", err=True)
     click.echo(f"gate: {decision['overall']} (exit {decision['exit_code']}); record {record['id']} in {results}",

@@ -48,7 +48,7 @@ def import_(files: tuple[Path, ...], db: Path | None, as_json: bool) -> None:
 
 def _warn_other_schema(report: dict) -> None:
     if report.get("other_schema"):
-        from edgebench.portable.record import SCHEMA
+        from edgebench.portable.envelope import SCHEMA
         click.echo(f"warning: {report['other_schema']} record(s) of another schema than {SCHEMA} (a newer "
                    "edgebench's?) skipped, as `report` skips them: upgrade edgebench to import them", err=True)
 

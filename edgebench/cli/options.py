@@ -12,7 +12,7 @@ import click
 from click.core import ParameterSource
 
 from edgebench.backends import RUNTIMES
-from edgebench.bench.runner import Guard
+from edgebench.bench.guarded import Guard
 from edgebench.deploy.spec import RunnerSpec
 from edgebench.models.registry import FAMILIES
 from edgebench.portable.errors import UsageError, finite

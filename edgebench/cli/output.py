@@ -66,7 +66,7 @@ def layer_profiles(records: dict[str, dict], top: int = 12) -> None:
 
 
 def zoo(records: list[dict], batch: int, threads: int | None, title: str) -> None:
-    from edgebench.results.report import zoo_rows, zoo_table
+    from edgebench.results.zoo_table import zoo_rows, zoo_table
     rows, columns = zoo_rows(records, batch, threads)
     stdout.print(zoo_table(rows, columns, title))
 

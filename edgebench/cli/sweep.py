@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgebench.bench.runner import Guard
+from edgebench.bench.guarded import Guard
 from edgebench.cli import output
 from edgebench.cli.options import (
     CommaList,

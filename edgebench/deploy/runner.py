@@ -33,11 +33,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the shipped portable package
 
 from portable.cpu_load import LoadMeter
+from portable.envelope import envelope
 from portable.errors import one_line
 from portable.hashing import sha256_file, verify_checksums
 from portable.memory import EngineMemory
 from portable.protocol import Protocol, summarize, time_loop
-from portable.record import envelope
 from portable.strict_json import dumps
 from portable.tensorrt.rules import DEFAULT_WORKSPACE_MB
 

@@ -24,9 +24,9 @@ from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
+from edgebench.portable.envelope import SCHEMA
 from edgebench.portable.errors import UsageError
 from edgebench.portable.host import fingerprint, fingerprint_key, host_summary
-from edgebench.portable.record import SCHEMA
 from edgebench.results import jsonl
 
 DB_FILE = "edgebench.db"
@@ -418,7 +418,7 @@ def count(db: Path) -> int:
             raise _error(Path(db), exc) from None
 
 
-def read_records(db: Path) -> list[dict]:
+def database_records(db: Path) -> list[dict]:
     """Every record the history holds (its full JSON), oldest first: ``report --db``'s input."""
     db = Path(db)
     _check_not_directory(db)

@@ -1,6 +1,6 @@
 """Typed result records: one class per kind, each ``to_dict``/``from_dict`` over the JSON-lines form.
 
-Every record starts from the portable envelope (:func:`edgebench.portable.record.envelope`:
+Every record starts from the portable envelope (:func:`edgebench.portable.envelope.envelope`:
 schema, id, kind, timestamp, host, edgebench), so the library and the device runner
 write the same keys. ``newest`` is the one definition of "the newest record".
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from edgebench.backends import runtime_class
+from edgebench.portable.envelope import SCHEMA, envelope
 from edgebench.portable.errors import EdgebenchError
-from edgebench.portable.record import SCHEMA, envelope
 
 
 @dataclass

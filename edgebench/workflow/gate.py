@@ -28,8 +28,8 @@ import numpy as np
 
 from edgebench.backends import Status
 from edgebench.bench import samples as samples_mod
+from edgebench.bench.guarded import Guard
 from edgebench.bench.paired import PairedSettings, engine_spec, group_ratios, round_noise, run_round
-from edgebench.bench.runner import Guard
 from edgebench.bench.stats import (
     bootstrap_median_ci,
     budget_verdict,
@@ -230,7 +230,7 @@ def _deterministic(name: str, base: float, cand: float, threshold: float, unit: 
 def peak_rss(source: Source, opts: GateOptions) -> float:
     """Peak RSS (MB) of a short single-engine measurement process: memory is not noisy, one run is enough."""
     from edgebench.backends import RuntimeOptions
-    from edgebench.bench.runner import benchmark
+    from edgebench.bench.guarded import benchmark
     from edgebench.portable.protocol import Protocol
     record = benchmark(source.artifacts, opts.runtime,
                        RuntimeOptions(precision=opts.precision, threads=opts.threads, batches=(opts.batch,)),
@@ -294,7 +294,7 @@ def ab_gate(base: Source, cand: Source, opts: GateOptions, status: Status = lamb
 def measure_candidate(cand: Source, opts: GateOptions, status: Status = lambda _m: None) -> dict:
     """The candidate alone: ``opts.rounds`` guarded single-engine processes (the record of `run --rounds`)."""
     from edgebench.backends import RuntimeOptions
-    from edgebench.bench.runner import benchmark
+    from edgebench.bench.guarded import benchmark
     from edgebench.portable.protocol import Protocol
     check_engine(cand, opts)
     status(f"measuring {cand.model}: {opts.rounds} rounds")

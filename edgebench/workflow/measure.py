@@ -9,8 +9,8 @@ from pathlib import Path
 
 from edgebench.backends import RuntimeOptions, Status, quiet
 from edgebench.bench.accuracy import evaluate_model
+from edgebench.bench.guarded import Guard, benchmark
 from edgebench.bench.paired import speedup as paired_speedup
-from edgebench.bench.runner import Guard, benchmark
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.protocol import Protocol
 from edgebench.quantize.int8 import accuracy_control

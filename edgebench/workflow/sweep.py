@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebench.backends import Status, canonical, quiet, runtime_class
-from edgebench.bench.runner import Guard
+from edgebench.bench.guarded import Guard
 from edgebench.models import get_spec
 from edgebench.portable.errors import EdgebenchError, UsageError, one_line
 from edgebench.portable.protocol import Protocol

@@ -19,9 +19,9 @@ FORMATS = ("table", "markdown", "csv", "json", "html")
 
 
 def _history_records(db: Path) -> list[dict]:
-    """Every record of the SQLite history (``edgebench.results.history.read_records``)."""
+    """Every record of the SQLite history (``edgebench.results.history.database_records``)."""
     from edgebench.results import history
-    return history.read_records(db)
+    return history.database_records(db)
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -75,11 +75,11 @@ def make_report(results: list[Path], *, batch: int = 1, threads: int | None = No
     ``peaks`` (the caller's measurement, :func:`edgebench.workflow.peaks.measure_peaks`) is called with
     ``threads`` (all cores without it) and its records appended to the first results file before reading;
     the results layer only reads and writes records, it never measures."""
-    from edgebench.results.report import slower_int8, zoo_rows, zoo_table
     from edgebench.results.store import append_records
+    from edgebench.results.zoo_table import slower_int8, zoo_rows, zoo_table
 
     from . import formats
-    from .records import load, measurement_rows
+    from .rows import load, measurement_rows
 
     if len(results) == 1 and not Path(results[0]).exists() and db is None:
         raise UsageError(f"results file {results[0]} does not exist")

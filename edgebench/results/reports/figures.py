@@ -17,10 +17,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from edgebench.backends import RUNTIMES, runtime_class
-from edgebench.results.report import FAMILY_ORDER
+from edgebench.results.zoo_table import FAMILY_ORDER
 
 from .op_classes import CLASSES, UNMAPPED, class_shares
-from .records import samples
+from .rows import samples
 
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgebench", "font.size": 9, "axes.titlesize": 10,
                      "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100})

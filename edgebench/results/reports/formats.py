@@ -8,9 +8,9 @@ import io
 import json
 
 from edgebench.results.escape import csv_cell, md_text
-from edgebench.results.report import MEMORY_HEADING, _cell, _quality, int8_speedup, slower_int8, speedup_columns
+from edgebench.results.zoo_table import MEMORY_HEADING, _cell, _quality, int8_speedup, slower_int8, speedup_columns
 
-from .records import COLUMNS
+from .rows import COLUMNS
 
 
 def _md(text: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from edgebench.portable import host as provenance
 
 from .op_classes import DENSE, DW, MOVE, QDQ, SE, class_shares
-from .records import COLUMNS, Loaded
+from .rows import COLUMNS, Loaded
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1200px;

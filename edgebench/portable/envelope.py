@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from .host import edgebench_info, host_info
 
 SCHEMA = "edgebench.result/1"
-KINDS = ("latency", "accuracy", "crosscheck")
 
 
 def envelope(kind: str, *, edgebench: dict | None = None) -> dict:

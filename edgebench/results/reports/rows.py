@@ -23,11 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgebench.portable.envelope import SCHEMA
 from edgebench.portable.errors import UsageError
-from edgebench.portable.record import SCHEMA
 from edgebench.results.records import newest
-from edgebench.results.report import FAMILY_ORDER, PRECISION_ORDER, latest_latency
 from edgebench.results.store import read_records
+from edgebench.results.zoo_table import FAMILY_ORDER, PRECISION_ORDER, latest_latency
 
 REQUIRED = {"latency": ("model", "runtime", "precision", "batch", "status", "timestamp"),
             "accuracy": ("model", "runtime", "precision", "timestamp", "headline"),

@@ -1,6 +1,6 @@
 """One table of FP32 vs INT8 accuracy and speed from ``run --accuracy`` records.
 
-``python -m edgebench.results.accuracy_report [results.jsonl] [--json]`` (``make bench-accuracy``): the newest
+``python -m edgebench.results.accuracy_table [results.jsonl] [--json]`` (``make bench-accuracy``): the newest
 INT8 accuracy record of each (model, runtime, INT8 recipe, --max-drop budget) makes one row; with a
 budget, "fallback cost" is the INT8 p50 over that of the every-layer INT8 engine.
 """
