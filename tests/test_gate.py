@@ -196,13 +196,14 @@ def test_the_ci_example_budget_matches_a_candidate_of_any_name():
     """examples/ci/edgebench.toml used to match only a candidate file named model.onnx."""
     from conftest import ROOT
 
-    from edgebench.cli.gate import _known_model
-    from edgebench.workflow import gate as g
-    budgets = g.load_budgets(ROOT / "examples" / "ci" / "edgebench.toml", lambda m: _known_model(m, set()))
-    opts = g.GateOptions(runtime="openvino", precision="fp32", batch=1)
+    from edgebench.workflow.gate.budgets import budgets_for, load_budgets
+    from edgebench.workflow.gate.run import known_model
+    from edgebench.workflow.gate.sources import GateOptions
+    budgets = load_budgets(ROOT / "examples" / "ci" / "edgebench.toml", lambda m: known_model(m, set()))
+    opts = GateOptions(runtime="openvino", precision="fp32", batch=1)
     for name in ("model", "pr", "resnet_candidate"):
-        assert g.budgets_for(budgets, name, opts) == {"p50_ms": 12.0, "p99_ms": 30.0, "peak_rss_mb": 400,
-                                                      "engine_mb": 30}
-    assert g.budgets_for(budgets, "pr", g.GateOptions(runtime="ort", precision="fp32", batch=1)) == {}
-    int8 = g.GateOptions(runtime="openvino", precision="int8", batch=1)
-    assert g.budgets_for(budgets, "mobilenet_v3_large", int8) == {"int8_drop_points": 1.0, "min_int8_speedup": 1.2}
+        assert budgets_for(budgets, name, opts) == {"p50_ms": 12.0, "p99_ms": 30.0, "peak_rss_mb": 400,
+                                                    "engine_mb": 30}
+    assert budgets_for(budgets, "pr", GateOptions(runtime="ort", precision="fp32", batch=1)) == {}
+    int8 = GateOptions(runtime="openvino", precision="int8", batch=1)
+    assert budgets_for(budgets, "mobilenet_v3_large", int8) == {"int8_drop_points": 1.0, "min_int8_speedup": 1.2}

@@ -316,3 +316,54 @@ runner_options = _group(
     lambda v, _kw: {"runner": RunnerSpec(_protocol(v), v["trt_workspace"], v["cuda_graph"], v["profile"],
                                          v["legacy_calibrator"], tuple(v["runner_extra"]))})
 """The device runner's options, shared by ``deploy run`` and ``fleet sweep``: one ``runner: RunnerSpec``."""
+
+
+GATE_PARAMS = ("runtime_name", "precision", "batch", "threads", "rounds", "max_rounds", "round_seconds",
+               "block_iterations", "retries", "settle_seconds", "threshold", "last", "allow_other_host",
+               "allow_different_inputs", "accuracy_images")
+
+
+def _gate(v: dict, _kw: dict) -> dict:
+    from edgebench.backends import canonical
+    from edgebench.bench.paired import PairedSettings
+    from edgebench.workflow.gate.sources import GateOptions
+    return {"gate": GateOptions(
+        runtime=canonical(v["runtime_name"]), precision=v["precision"], batch=v["batch"],
+        threads=v["threads"] or os.cpu_count() or 1, rounds=v["rounds"], max_rounds=v["max_rounds"],
+        threshold=v["threshold"], last=v["last"], allow_other_host=v["allow_other_host"],
+        allow_different_inputs=v["allow_different_inputs"], accuracy_images=v["accuracy_images"],
+        paired=PairedSettings(block_iterations=v["block_iterations"], min_seconds=v["round_seconds"]),
+        guard=Guard(retries=v["retries"], settle_seconds=v["settle_seconds"]))}
+
+
+gate_options = _group(
+    [click.option("--runtime", "runtime_name", required=True,
+                  help="ort | openvino | trt | executorch (the same for both sides)."),
+     click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True),
+     click.option("--batch", type=click.IntRange(1, 4096), default=1, show_default=True),
+     threads_option,
+     click.option("--rounds", type=click.IntRange(1, 100), default=5, show_default=True,
+                  help="Rounds to start with (A/B: paired processes; otherwise candidate processes)."),
+     click.option("--max-rounds", type=click.IntRange(1, 200), default=15, show_default=True,
+                  help="A/B: add rounds while the latency verdict is inconclusive, up to this many."),
+     click.option("--round-seconds", type=FiniteFloat(0.1), default=3.0, show_default=True,
+                  help="Minimum timed seconds per round."),
+     click.option("--block", "block_iterations", type=click.IntRange(1, 10000), default=25, show_default=True,
+                  help="A/B: iterations per ABBA block."),
+     click.option("--retries", type=click.IntRange(0, 10), default=1, show_default=True,
+                  help="History and budgets: re-measure a candidate round the noise probe found noisy, up to N "
+                       "times."),
+     click.option("--settle-seconds", type=FiniteFloat(0, 600), default=Guard.settle_seconds, show_default=True,
+                  help="Seconds to wait before such a re-measurement."),
+     click.option("--threshold", type=FiniteFloat(0.001, 10), default=0.05, show_default=True,
+                  help="Relative change that counts (0.05 = 5%)."),
+     click.option("--last", type=click.IntRange(1, 1000), default=10, show_default=True,
+                  help="--against history: the newest N records of the same key on the same host."),
+     click.option("--allow-other-host", is_flag=True,
+                  help="--against history: use records of another host fingerprint."),
+     click.option("--allow-different-inputs", is_flag=True,
+                  help="A/B: compare sources whose input shape or preprocessing differ."),
+     click.option("--accuracy-images", type=click.IntRange(1), default=200, show_default=True,
+                  help="int8_drop_points budget: evaluation images.")],
+    GATE_PARAMS, _gate)
+"""The gate's measuring options, handed to ``gate`` as one ``gate: GateOptions``."""
