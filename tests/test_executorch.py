@@ -92,7 +92,8 @@ def test_fp32_program_runs_with_threads_and_per_layer_profile(workdir):
 def _assert_fully_connected_rows_name_their_nodes(rows: list[dict]) -> None:
     """XNNPACK runs the 1x1 convs as "Fully Connected": the build's map tells them from the classifier's two Linear
     layers, so the op classes are dense/depthwise conv, squeeze-excitation and linear, as on ORT."""
-    from edgebench.results.reports.op_classes import DENSE, DW, LINEAR, SE, class_shares
+    from edgebench.portable.layer_profile import DENSE, DW, LINEAR, SE
+    from edgebench.results.reports.op_classes import class_shares
     fc = [r for r in rows if r["op"] == "Fully Connected"]
     assert fc and all("source" in r and r["node"] for r in fc), fc[:3]
     assert sum(r["source"] == "linear" for r in fc) == 2 and {r["node"] for r in fc if r["source"] == "linear"} == {

@@ -157,19 +157,8 @@ def _profiles(sweep, runtime: str, model: str) -> dict[str, list[dict]]:
 
 @pytest.mark.integration
 def test_op_classes_on_real_ort_profiles(sweep):
-    from edgebench.results.reports.op_classes import (
-        ATTN,
-        DENSE,
-        DW,
-        LINEAR,
-        NORM,
-        QDQ,
-        SE,
-        SOFTMAX,
-        class_shares,
-        classify,
-        se_scopes,
-    )
+    from edgebench.portable.layer_profile import ATTN, DENSE, DW, LINEAR, NORM, QDQ, SE, SOFTMAX
+    from edgebench.results.reports.op_classes import class_shares, classify, se_scopes
     mbv3 = _profiles(sweep, "ort", "mobilenet_v3_small")
     ov = _profiles(sweep, "openvino", "mobilenet_v3_small")
     for p, rows in mbv3.items():
@@ -192,7 +181,8 @@ def test_op_classes_on_real_ort_profiles(sweep):
 
 @pytest.mark.integration
 def test_op_classes_on_real_openvino_profiles(sweep):
-    from edgebench.results.reports.op_classes import ATTN, DW, LINEAR, NORM, OTHER, SE, classify, se_scopes
+    from edgebench.portable.layer_profile import ATTN, DW, LINEAR, NORM, OTHER, SE
+    from edgebench.results.reports.op_classes import classify, se_scopes
     for p, rows in _profiles(sweep, "openvino", "mobilenet_v3_small").items():
         scopes = se_scopes([r["layer"] for r in rows])
         found = {r["layer"]: classify("openvino", r, scopes) for r in rows}
@@ -210,7 +200,8 @@ def test_op_classes_on_real_openvino_profiles(sweep):
 def test_op_classes_executorch_operator_names():
     """ExecuTorch rows as its profile writes them (real ETDump rows are checked in tests/test_executorch.py): XNNPACK's
     "Fully Connected" is a dense conv, SE or linear by the build's operator map, and its own class without one."""
-    from edgebench.results.reports.op_classes import DENSE, DW, LINEAR, MOVE, NORM, QDQ, SE, UNMAPPED, classify
+    from edgebench.portable.layer_profile import DENSE, DW, LINEAR, MOVE, NORM, QDQ, SE, UNMAPPED
+    from edgebench.results.reports.op_classes import classify
     fc = {"op": "Fully Connected", "kernel": "NC, QS8, QC8W GEMM"}
     assert [classify("executorch", {**fc, **extra}) for extra in (
         {"source": "conv 1x1"}, {"source": "conv 1x1 on a 1x1 map"}, {"source": "linear"}, {})] == [
@@ -225,19 +216,8 @@ def test_op_classes_executorch_operator_names():
 def test_op_classes_tensorrt_layer_names():
     """TensorRT: no GPU here, so not a real profile: layer names in TensorRT's own conventions (fused
     ``A + B`` layers, reformatting copies, Myelin foreign nodes, Q/DQ layers)."""
-    from edgebench.results.reports.op_classes import (
-        ACT,
-        ATTN,
-        DENSE,
-        DW,
-        LINEAR,
-        MOVE,
-        QDQ,
-        SE,
-        SOFTMAX,
-        classify,
-        se_scopes,
-    )
+    from edgebench.portable.layer_profile import ACT, ATTN, DENSE, DW, LINEAR, MOVE, QDQ, SE, SOFTMAX
+    from edgebench.results.reports.op_classes import classify, se_scopes
     names = {
         "/features/features.0/features.0.0/Conv + /features/features.0/features.0.2/HardSigmoid": DENSE,
         "/blocks/blocks.1/blocks.1.0/conv_dw/Conv + /blocks/blocks.1/blocks.1.0/bn1/act/Relu": DW,

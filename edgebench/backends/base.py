@@ -160,6 +160,9 @@ class Runtime(ABC):
     #: Bumped when a backend that builds its own engines changes how (it joins the engine's content key where
     #: non-zero, so programs of an older recipe are rebuilt; the other runtimes' keys are unchanged).
     build_format: ClassVar[int] = 0
+    #: The runtime's profiler op names -> the report's operator class (:data:`edgebench.portable.layer_profile.
+    #: OP_CLASS_NAMES`); the report's structural rules refine conv, matmul and SE from there.
+    op_classes: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def availability(cls) -> Availability:

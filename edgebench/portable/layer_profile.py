@@ -14,6 +14,13 @@ from collections.abc import Iterable
 
 RUNS = 10
 
+#: The operator classes a profile's time is told in ("where the time goes"): every runtime's op names map into
+#: these (each backend's ``Runtime.op_classes``), and the report's structural rules refine conv, matmul and SE.
+OP_CLASS_NAMES = ("dense conv", "depthwise conv", "linear (FC/MLP)", "attention matmul", "softmax", "layer norm",
+                  "activation (h-swish/SiLU/GELU)", "squeeze-excitation", "quantize/dequantize",
+                  "data movement (shuffle/split/concat)", "FC or 1x1 conv (no operator map)", "other")
+DENSE, DW, LINEAR, ATTN, SOFTMAX, NORM, ACT, SE, QDQ, MOVE, UNMAPPED, OTHER = OP_CLASS_NAMES
+
 
 def layer_table(samples: Iterable[tuple], runs: int) -> list[dict]:
     """Rows ``{layer, op, kernel, mean_ms, share}``, slowest first, from ``(layer, op, kernel, ms)``

@@ -14,6 +14,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from edgebench.backends.executorch import export
 from edgebench.backends.executorch.export import OPERATORS_FILE
 from edgebench.backends.executorch.native_log import native_log, reason
 from edgebench.portable.errors import UsageError
-from edgebench.portable.layer_profile import RUNS, layer_table
+from edgebench.portable.layer_profile import ACT, ATTN, DENSE, MOVE, NORM, QDQ, RUNS, SOFTMAX, UNMAPPED, layer_table
 
 BACKEND = "XnnpackBackend"
 #: ETDump events that wrap or sum others (the per-op events are kept).
@@ -32,6 +33,22 @@ _XNN_EVENT = re.compile(r"^(?P<op>.*?) \((?P<layout>[^)]*)\)\s*(?P<impl>.*?)\s*#
 
 class ExecuTorchRuntime(Runtime):
     name = "executorch"
+    #: XNNPACK's operator names (its profiler has no debug handles) and the portable kernels' names
+    #: -> the report's operator class (:mod:`edgebench.portable.layer_profile`).
+    op_classes: ClassVar[dict[str, str]] = {
+        "Convolution": DENSE,  # DWConv kernels: depthwise, below
+        "Fully Connected": UNMAPPED,  # a linear layer or a 1x1 conv: the build's map says which (``source``), below
+        "Batch Matrix Multiply": ATTN,
+        "Softmax": SOFTMAX,
+        **dict.fromkeys(("native_layer_norm.out", "native_group_norm.out"), NORM),
+        **dict.fromkeys(("HardSwish", "GELU", "Sigmoid", "Clamp", "Tanh", "SiLU", "ELU", "Leaky ReLU", "Multiply",
+                         "gelu.out", "hardswish.out", "sigmoid.out"), ACT),
+        "Convert": QDQ,
+        **dict.fromkeys(("Transpose", "Copy", "Constant Pad", "Concatenate", "Even Split", "Slice", "Static Reshape",
+                         "_to_dim_order_copy.out", "view_copy.out", "expand_copy.out", "select_copy.int_out",
+                         "slice_copy.Tensor_out", "cat.out", "permute_copy.out", "clone.out", "split_copy.Tensor_out",
+                         "split_with_sizes_copy.out", "unsqueeze_copy.out", "squeeze_copy.dims_out"), MOVE),
+    }
     colour = "#9467bd"
     marker = "P"
     engine_kind = "executorch"

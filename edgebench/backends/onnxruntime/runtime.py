@@ -7,6 +7,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from edgebench.backends.base import Availability, EngineRequest, InputMetadata, 
 from edgebench.backends.onnxruntime import build
 from edgebench.backends.onnxruntime.graph import conv_groups, profile_key
 from edgebench.portable.errors import RuntimeUnavailable
-from edgebench.portable.layer_profile import RUNS, layer_table
+from edgebench.portable.layer_profile import ACT, ATTN, DENSE, LINEAR, MOVE, NORM, QDQ, RUNS, SOFTMAX, layer_table
 from edgebench.portable.onnxruntime import session_options, session_settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,25 @@ _ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tenso
 
 class OnnxRuntime(Runtime):
     name = "ort"
+    #: ONNX Runtime's node op types (session profiling's op_name)
+    #: -> the report's operator class (:mod:`edgebench.portable.layer_profile`).
+    op_classes: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("Conv", "FusedConv", "QLinearConv", "ConvInteger", "NhwcFusedConv", "NhwcConv"), DENSE),
+        **dict.fromkeys(("MatMul", "FusedMatMul", "QLinearMatMul", "MatMulInteger", "MatMulIntegerToFloat",
+                         "DynamicQuantizeMatMul"), LINEAR),
+        **dict.fromkeys(("Gemm", "QGemm", "FusedGemm"), LINEAR),
+        **dict.fromkeys(("Attention", "MultiHeadAttention", "QAttention"), ATTN),
+        **dict.fromkeys(("Softmax", "QLinearSoftmax", "LogSoftmax"), SOFTMAX),
+        **dict.fromkeys(("LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+                         "QLinearLayerNormalization"), NORM),
+        **dict.fromkeys(("HardSwish", "HardSigmoid", "Sigmoid", "QLinearSigmoid", "QuickGelu", "Gelu", "BiasGelu",
+                         "FastGelu", "Erf", "Relu", "Clip", "LeakyRelu", "QLinearLeakyRelu", "Tanh", "Mul",
+                         "QLinearMul"), ACT),
+        **dict.fromkeys(("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"), QDQ),
+        **dict.fromkeys(("Transpose", "Reshape", "Concat", "QLinearConcat", "Split", "Slice", "Gather", "Squeeze",
+                         "Unsqueeze", "Flatten", "Expand", "Tile", "ReorderInput", "ReorderOutput", "Shape",
+                         "Identity", "DepthToSpace", "SpaceToDepth"), MOVE),
+    }
     colour = "#1f77b4"
     marker = "o"
     engine_kind = "onnx"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime, lazy_import
 from edgebench.backends.openvino import build
 from edgebench.portable.errors import RuntimeUnavailable
-from edgebench.portable.layer_profile import RUNS, layer_table
+from edgebench.portable.layer_profile import ACT, ATTN, DENSE, DW, LINEAR, MOVE, NORM, QDQ, RUNS, SOFTMAX, layer_table
 
 PERFORMANCE_HINT = "LATENCY"
 _REPORTED = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
@@ -18,6 +19,22 @@ _REPORTED = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERE
 
 class OpenVinoRuntime(Runtime):
     name = "openvino"
+    #: OpenVINO's executed layer types (PERF_COUNT's node_type)
+    #: -> the report's operator class (:mod:`edgebench.portable.layer_profile`).
+    op_classes: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("Convolution", "ConvolutionBackpropData"), DENSE),
+        "GroupConvolution": DW,
+        **dict.fromkeys(("FullyConnected", "FullyConnectedQuantizedLegacy", "FullyConnectedQuantized", "Gemm"),
+                        LINEAR),
+        **dict.fromkeys(("MatMul", "ScaledDotProductAttention", "MHA"), ATTN),
+        "Softmax": SOFTMAX,
+        **dict.fromkeys(("MVN", "NormalizeL2", "RMS"), NORM),
+        **dict.fromkeys(("HSwish", "HardSigmoid", "Swish", "Sigmoid", "Gelu", "Eltwise", "Relu", "Clamp", "Math",
+                         "Subgraph"), ACT),
+        **dict.fromkeys(("FakeQuantize", "Convert"), QDQ),
+        **dict.fromkeys(("ShuffleChannels", "Concat", "Split", "VariadicSplit", "Transpose", "Reshape", "Reorder",
+                         "StridedSlice", "Gather", "Broadcast", "DepthToSpace", "SpaceToDepth"), MOVE),
+    }
     colour = "#ff7f0e"
     marker = "s"
     engine_kind = "openvino"

@@ -15,12 +15,14 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from edgebench.backends.base import Availability, EngineRequest, InputMetadata, Runtime
 from edgebench.backends.tensorrt.qdq import qdq_summary
 from edgebench.portable.errors import EngineMismatch, UsageError
+from edgebench.portable.layer_profile import ACT, DENSE, LINEAR, MOVE, NORM, QDQ, SOFTMAX
 from edgebench.portable.tensorrt import rules
 from edgebench.portable.tensorrt.cuda_compat import mismatch_hint
 from edgebench.portable.tensorrt.engine import TrtEngine, build_plan, gpu_info, import_cudart
@@ -54,6 +56,19 @@ def nvidia_driver() -> tuple[bool, str]:
 
 class TensorRTRuntime(Runtime):
     name = "trt"
+    #: TensorRT reports layer names only: the op is the last part of the first fused layer's name
+    #: -> the report's operator class (:mod:`edgebench.portable.layer_profile`).
+    op_classes: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("Conv", "ConvTranspose"), DENSE),
+        **dict.fromkeys(("MatMul", "Gemm"), LINEAR),
+        "Softmax": SOFTMAX,
+        **dict.fromkeys(("LayerNormalization", "LayerNorm", "ReduceMean"), NORM),
+        **dict.fromkeys(("HardSwish", "HardSigmoid", "Sigmoid", "Erf", "Gelu", "Relu", "Clip", "Mul", "Div", "Tanh",
+                         "PWN"), ACT),
+        **dict.fromkeys(("QuantizeLinear", "DequantizeLinear"), QDQ),
+        **dict.fromkeys(("Reformatting", "Transpose", "Reshape", "Concat", "Split", "Slice", "Gather", "Shuffle",
+                         "Squeeze", "Unsqueeze", "Flatten"), MOVE),
+    }
     colour = "#2ca02c"
     marker = "^"
     engine_kind = "plan"

@@ -17,9 +17,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from edgebench.backends import RUNTIMES, runtime_class
+from edgebench.portable.layer_profile import OP_CLASS_NAMES as CLASSES
+from edgebench.portable.layer_profile import UNMAPPED
 from edgebench.results.zoo_table import FAMILY_ORDER
 
-from .op_classes import CLASSES, UNMAPPED, class_shares
+from .op_classes import class_shares
 from .rows import samples
 
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgebench", "font.size": 9, "axes.titlesize": 10,

@@ -12,8 +12,9 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 from edgebench.portable import host as provenance
+from edgebench.portable.layer_profile import DENSE, DW, MOVE, QDQ, SE
 
-from .op_classes import DENSE, DW, MOVE, QDQ, SE, class_shares
+from .op_classes import class_shares
 from .rows import COLUMNS, Loaded
 
 STYLE = """

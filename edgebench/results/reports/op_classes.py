@@ -1,6 +1,6 @@
 """Where the time goes: every profiled layer of every runtime in one of a few operator classes.
 
-One table (:data:`OP_CLASSES`) maps each runtime's profiler names into the classes: ONNX Runtime's
+Each backend's table (``Runtime.op_classes``) maps its profiler's names into the classes: ONNX Runtime's
 node op types (``QLinearConv``, ``QuickGelu``), OpenVINO's executed layer types (``GroupConvolution``,
 ``Subgraph``, ``MVN``), TensorRT's layer names (fused ``A + B`` names, ``Reformatting CopyNode``,
 ``{ForeignNode[...]}``). Op types alone are not enough, and the rules below say what else decides:
@@ -26,72 +26,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-CLASSES = ("dense conv", "depthwise conv", "linear (FC/MLP)", "attention matmul", "softmax", "layer norm",
-           "activation (h-swish/SiLU/GELU)", "squeeze-excitation", "quantize/dequantize",
-           "data movement (shuffle/split/concat)", "FC or 1x1 conv (no operator map)", "other")
-DENSE, DW, LINEAR, ATTN, SOFTMAX, NORM, ACT, SE, QDQ, MOVE, UNMAPPED, OTHER = CLASSES
+from edgebench.backends import runtime_class
+from edgebench.portable.errors import UsageError
+from edgebench.portable.layer_profile import ACT, ATTN, DENSE, DW, LINEAR, MOVE, OTHER, QDQ, SE
+from edgebench.portable.layer_profile import OP_CLASS_NAMES as CLASSES
 
-# (runtime, op type) -> class, before the structural rules below refine conv / matmul / SE.
-OP_CLASSES: dict[str, dict[str, str]] = {
-    "ort": {
-        **dict.fromkeys(("Conv", "FusedConv", "QLinearConv", "ConvInteger", "NhwcFusedConv", "NhwcConv"), DENSE),
-        **dict.fromkeys(("MatMul", "FusedMatMul", "QLinearMatMul", "MatMulInteger", "MatMulIntegerToFloat",
-                         "DynamicQuantizeMatMul"), LINEAR),
-        **dict.fromkeys(("Gemm", "QGemm", "FusedGemm"), LINEAR),
-        **dict.fromkeys(("Attention", "MultiHeadAttention", "QAttention"), ATTN),
-        **dict.fromkeys(("Softmax", "QLinearSoftmax", "LogSoftmax"), SOFTMAX),
-        **dict.fromkeys(("LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
-                         "QLinearLayerNormalization"), NORM),
-        **dict.fromkeys(("HardSwish", "HardSigmoid", "Sigmoid", "QLinearSigmoid", "QuickGelu", "Gelu", "BiasGelu",
-                         "FastGelu", "Erf", "Relu", "Clip", "LeakyRelu", "QLinearLeakyRelu", "Tanh", "Mul",
-                         "QLinearMul"), ACT),
-        **dict.fromkeys(("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"), QDQ),
-        **dict.fromkeys(("Transpose", "Reshape", "Concat", "QLinearConcat", "Split", "Slice", "Gather", "Squeeze",
-                         "Unsqueeze", "Flatten", "Expand", "Tile", "ReorderInput", "ReorderOutput", "Shape",
-                         "Identity", "DepthToSpace", "SpaceToDepth"), MOVE),
-    },
-    "openvino": {
-        **dict.fromkeys(("Convolution", "ConvolutionBackpropData"), DENSE),
-        "GroupConvolution": DW,
-        **dict.fromkeys(("FullyConnected", "FullyConnectedQuantizedLegacy", "FullyConnectedQuantized", "Gemm"),
-                        LINEAR),
-        **dict.fromkeys(("MatMul", "ScaledDotProductAttention", "MHA"), ATTN),
-        "Softmax": SOFTMAX,
-        **dict.fromkeys(("MVN", "NormalizeL2", "RMS"), NORM),
-        **dict.fromkeys(("HSwish", "HardSigmoid", "Swish", "Sigmoid", "Gelu", "Eltwise", "Relu", "Clamp", "Math",
-                         "Subgraph"), ACT),
-        **dict.fromkeys(("FakeQuantize", "Convert"), QDQ),
-        **dict.fromkeys(("ShuffleChannels", "Concat", "Split", "VariadicSplit", "Transpose", "Reshape", "Reorder",
-                         "StridedSlice", "Gather", "Broadcast", "DepthToSpace", "SpaceToDepth"), MOVE),
-    },
-    # ExecuTorch: XNNPACK's operator names (its profiler has no debug handles) and the portable kernels' names.
-    "executorch": {
-        "Convolution": DENSE,  # DWConv kernels: depthwise, below
-        "Fully Connected": UNMAPPED,  # a linear layer or a 1x1 conv: the build's map says which (``source``), below
-        "Batch Matrix Multiply": ATTN,
-        "Softmax": SOFTMAX,
-        **dict.fromkeys(("native_layer_norm.out", "native_group_norm.out"), NORM),
-        **dict.fromkeys(("HardSwish", "GELU", "Sigmoid", "Clamp", "Tanh", "SiLU", "ELU", "Leaky ReLU", "Multiply",
-                         "gelu.out", "hardswish.out", "sigmoid.out"), ACT),
-        "Convert": QDQ,
-        **dict.fromkeys(("Transpose", "Copy", "Constant Pad", "Concatenate", "Even Split", "Slice", "Static Reshape",
-                         "_to_dim_order_copy.out", "view_copy.out", "expand_copy.out", "select_copy.int_out",
-                         "slice_copy.Tensor_out", "cat.out", "permute_copy.out", "clone.out", "split_copy.Tensor_out",
-                         "split_with_sizes_copy.out", "unsqueeze_copy.out", "squeeze_copy.dims_out"), MOVE),
-    },
-    # TensorRT reports layer names only: the op is the last part of the first fused layer's name.
-    "trt": {
-        **dict.fromkeys(("Conv", "ConvTranspose"), DENSE),
-        **dict.fromkeys(("MatMul", "Gemm"), LINEAR),
-        "Softmax": SOFTMAX,
-        **dict.fromkeys(("LayerNormalization", "LayerNorm", "ReduceMean"), NORM),
-        **dict.fromkeys(("HardSwish", "HardSigmoid", "Sigmoid", "Erf", "Gelu", "Relu", "Clip", "Mul", "Div", "Tanh",
-                         "PWN"), ACT),
-        **dict.fromkeys(("QuantizeLinear", "DequantizeLinear"), QDQ),
-        **dict.fromkeys(("Reformatting", "Transpose", "Reshape", "Concat", "Split", "Slice", "Gather", "Shuffle",
-                         "Squeeze", "Unsqueeze", "Flatten"), MOVE),
-    },
-}
+
+def op_table(runtime: str) -> dict[str, str]:
+    """``runtime``'s own op name -> class table (``Runtime.op_classes``, in its backend package); ORT's for a name
+    the registry does not know (a record of a runtime that is not installed here still reads by op type)."""
+    try:
+        return runtime_class(runtime).op_classes
+    except UsageError:
+        return runtime_class("ort").op_classes
+
 
 _SE_BLOCK = re.compile(r"/(se|se_module|squeeze_excite|SqueezeExcite)/")  # timm: the block is the scope
 _SE_PART = re.compile(r"/(scale_activation|conv_reduce|conv_expand)/|(?<!/mlp)/(fc1|fc2)/Conv")  # its parent is
@@ -139,8 +87,7 @@ def classify(runtime: str, row: dict, scopes: set[str] = frozenset()) -> str:
     layer, op = row.get("layer", ""), row.get("op", "")
     if runtime == "trt" or not op:
         return _classify_trt(layer, scopes)
-    table = OP_CLASSES.get(runtime, OP_CLASSES["ort"])
-    found = table.get(op, OTHER)
+    found = op_table(runtime).get(op, OTHER)
     if found == QDQ:
         return QDQ
     if any(layer.startswith(s) for s in scopes):
@@ -192,7 +139,7 @@ def _classify_trt(layer: str, scopes: set[str]) -> str:
         return SE
     m = _TRT_OP.search(first.rsplit("/", 1)[-1])
     op = m.group(1) if m else first
-    found = OP_CLASSES["trt"].get(op, OTHER)
+    found = op_table("trt").get(op, OTHER)
     if found == DENSE and _DW_NAME.search(first):
         return DW
     if found == LINEAR and _ATTN_SCOPE.search(first) and not _LINEAR_NAME.search(first):
