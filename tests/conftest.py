@@ -64,7 +64,7 @@ def edgebench_in_process(*args: object, cwd: Path, env: dict | None = None) -> s
     finally:
         os.chdir(here)
     stderr = result.stderr
-    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+    if result.exc_info is not None and not issubclass(result.exc_info[0], SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
 

@@ -103,12 +103,12 @@ def test_noise_seen_names_steal():
 
 # ---------------------------------------------------------------- the paired worker
 
-def test_paired_worker_splits_memory_per_engine(shared_artifacts):
+@pytest.mark.integration
+def test_paired_worker_splits_memory_per_engine(artifact_cache):
     """ORT and OpenVINO in one process, loaded A-first and B-first: each engine's load and warm-up are its own,
     and each ABBA block carries its steal and competing load."""
     from edgebench.bench.paired import PairedSettings, engine_spec, round_noise, run_round
-    from edgebench.build.export import export_model
-    artifacts = export_model("mobilenet_v3_small", ("ort", "openvino"), "fp32", "random", out=shared_artifacts)
+    artifacts = artifact_cache.export("mobilenet_v3_small")
     specs = [engine_spec(artifacts, "ort", "fp32", 1, 1), engine_spec(artifacts, "openvino", "fp32", 1, 1)]
     settings = PairedSettings(block_iterations=3, min_groups=2, min_seconds=0.0, warmup_iterations=2)
     rounds = [run_round(specs, i, settings) for i in (0, 1)]

@@ -21,7 +21,7 @@ from tiny_onnx import classifier
 from edgebench.portable import errors
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ("--rounds", "1", "--max-rounds", "1", "--round-seconds", "0.2", "--block", "5")
+FAST = ("--rounds", "1", "--max-rounds", "1", "--round-seconds", "0.2", "--block", "5", "--settle-seconds", "0")
 
 
 @pytest.fixture(scope="module")

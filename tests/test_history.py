@@ -336,21 +336,21 @@ def test_a_team_that_only_gates_sees_its_gates_in_the_trend(tmp_path):
     (tmp_path / "budget.toml").write_text('[[budget]]\nmodel = "tiny"\np50_ms = 1e6\n')
     db, env = tmp_path / "h.db", {"GITHUB_STEP_SUMMARY": "", "EDGEBENCH_DB": str(tmp_path / "h.db")}
     fast = ("--runtime", "ort", "--rounds", "1", "--max-rounds", "1", "--round-seconds", "0.2", "--block", "5",
-            "--results", str(tmp_path / "r.jsonl"))
+            "--settle-seconds", "0", "--results", str(tmp_path / "r.jsonl"))
     budget = edgebench("gate", "--candidate", "tiny.onnx", "--budget", "budget.toml", *fast, cwd=tmp_path, env=env)
     assert budget.returncode == 0, budget.stderr
     ab = edgebench("gate", "--baseline", "base/tiny.onnx", "--candidate", "tiny.onnx", *fast, cwd=tmp_path, env=env)
     assert ab.returncode in (0, 1, 3), ab.stderr
-    shown = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), "--json",
-                      cwd=tmp_path)
+    shown = edgebench_in_process("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), "--json",
+                                 cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)
     assert [r["source"] for r in rows] == ["gate budget candidate", "gate ab candidate", "gate ab baseline"]
     assert all(r["p50"] > 0 for r in rows) and rows[0]["p50_ci95"][0] <= rows[0]["p50"] <= rows[0]["p50_ci95"][1]
-    table = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db), cwd=tmp_path,
-                      env={"COLUMNS": "200"})
+    table = edgebench_in_process("history", "show", "--model", "tiny", "--runtime", "ort", "--db", str(db),
+                                 cwd=tmp_path, env={"COLUMNS": "200"})
     assert table.returncode == 0 and "3 measured by gate rounds" in table.stdout and "gate ab baseline" in table.stdout
-    empty = edgebench("history", "show", "--model", "tiny", "--runtime", "ort", "--precision", "int8", "--db", str(db),
-                      cwd=tmp_path)
+    empty = edgebench_in_process("history", "show", "--model", "tiny", "--runtime", "ort", "--precision", "int8",
+                                 "--db", str(db), cwd=tmp_path)
     assert empty.returncode == 0 and empty.stderr == "", empty.stderr
     assert empty.stdout.strip() == f"no latency or gate records of tiny on ort int8 in {db}"

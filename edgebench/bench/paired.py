@@ -160,6 +160,17 @@ class PairedSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_protocol(cls, protocol) -> PairedSettings:
+        """A round that follows the measurement's protocol: at least ``--min-seconds`` and ``--iterations`` per
+        engine (an ABBA group runs two blocks of each), after ``--warmup``. With fixed settings a sweep told to
+        measure 10 iterations for 0.2 s still ran 8 groups per round: deit_tiny's three rounds took a minute
+        per runtime."""
+        per_group = 2 * cls.block_iterations
+        return cls(min_groups=max(2, -(-protocol.min_iterations // per_group)), min_seconds=protocol.min_seconds,
+                   max_seconds=max(protocol.max_seconds, protocol.min_seconds),
+                   warmup_iterations=protocol.warmup_iterations)
+
 
 def run_round(specs: list[dict], index: int, settings: PairedSettings) -> dict:
     """Round ``index`` (odd rounds load and warm up B first); a failed round raises EdgebenchError."""

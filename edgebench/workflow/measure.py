@@ -10,6 +10,7 @@ from pathlib import Path
 from edgebench.backends import RuntimeOptions, Status, quiet
 from edgebench.bench.accuracy import evaluate_model
 from edgebench.bench.guarded import Guard, benchmark
+from edgebench.bench.paired import PairedSettings
 from edgebench.bench.paired import speedup as paired_speedup
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.protocol import Protocol
@@ -87,7 +88,8 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
     if precision != "fp32" and all(v["status"] == "ok" for v in latency.values()):
         for b in batches:  # the speed-up from interleaved ABBA rounds in one job, with its CI
             status(f"interleaved fp32/{precision} rounds, batch {b}")
-            paired[f"b{b}"] = paired_speedup(artifacts, runtime, b, threads, fast=precision)
+            paired[f"b{b}"] = paired_speedup(artifacts, runtime, b, threads, fast=precision,
+                                             settings=PairedSettings.from_protocol(request.protocol))
     speedup = {f"b{b}": paired[f"b{b}"]["speedup"] if f"b{b}" in paired
                else speedup_ratio(latency, f"fp32/b{b}", f"{precision}/b{b}") for b in batches} \
         if precision != "fp32" else {}
@@ -109,14 +111,16 @@ def measure_with_accuracy(artifacts: Artifacts, request: MeasureRequest, data: P
 
 
 def paired_speedups(artifacts: Artifacts, runtime: str, batches: tuple[int, ...], threads: int, results: Path,
-                    status: Status = quiet) -> list[dict]:
-    """``sweep`` with fp32 and int8: the paired, interleaved INT8 speed-up (with its CI), a speedup record per batch."""
+                    protocol: Protocol = Protocol(), status: Status = quiet) -> list[dict]:
+    """``sweep`` with fp32 and int8: the paired, interleaved INT8 speed-up (with its CI), a speedup record per batch;
+    each round follows ``protocol``."""
     records = []
     for b in batches:
         status(f"interleaved fp32/int8 rounds of {artifacts.manifest['model']['name']} on {runtime}, batch {b}")
         record = SpeedupRecord(model=model_fields(artifacts.manifest), weights=artifacts.manifest.get("weights"),
                                runtime={"name": runtime}, batch=b, threads=threads,
-                               extra=paired_speedup(artifacts, runtime, b, threads)).to_dict()
+                               extra=paired_speedup(artifacts, runtime, b, threads,
+                                                    settings=PairedSettings.from_protocol(protocol))).to_dict()
         append_record(record, results)
         records.append(record)
     return records

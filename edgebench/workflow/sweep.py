@@ -71,7 +71,8 @@ def sweep(request: SweepRequest, status: Status = quiet) -> Iterator[tuple[str, 
                         evaluate(artifacts, runtime, "int8", request.build.data, threads, request.results,
                                  limit=request.accuracy_images)
                     if precision == "int8" and "fp32" in request.precisions:
-                        paired_speedups(artifacts, runtime, request.batches, threads, request.results, status)
+                        paired_speedups(artifacts, runtime, request.batches, threads, request.results,
+                                        request.protocol, status)
                 except ResultsNotSaved:  # the results file cannot take records: nothing more can be kept
                     raise
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the sweep
