@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -34,7 +33,7 @@ sys.path.insert(0, str(HERE))  # the shipped portable package
 
 from portable.cpu_load import LoadMeter
 from portable.envelope import envelope
-from portable.errors import one_line
+from portable.errors import UsageError, finite, one_line
 from portable.hashing import sha256_file, verify_checksums
 from portable.memory import EngineMemory
 from portable.protocol import Protocol, summarize, time_loop
@@ -252,10 +251,10 @@ def make_record(meta, args, measured, deploy):
 def _seconds(text: str) -> float:
     """A finite, non-negative number of seconds: ``float()`` takes "nan" and "inf", which no loop can use."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
+        value = finite(float(text), "seconds")
+    except (ValueError, UsageError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite, non-negative number of seconds") from None
+    if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite, non-negative number of seconds")
     return value
 
