@@ -13,7 +13,7 @@ from pathlib import Path
 from edgebench.backends import RuntimeOptions
 from edgebench.bench import noise, phases
 from edgebench.bench.rounds import measure_rounds
-from edgebench.bench.worker import RESULT_PREFIX
+from edgebench.bench.worker import PARENT_ENV, RESULT_PREFIX
 from edgebench.build.artifacts import Artifacts
 from edgebench.portable.hashing import sha256_file
 from edgebench.portable.protocol import Protocol
@@ -33,8 +33,8 @@ class Guard:
 def run_worker(job: dict, timeout: float, module: str = "edgebench.bench.worker") -> dict:
     """Run the measurement subprocess (``module``); a crash or time-out becomes a failed result."""
     try:
-        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(job),
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(job), capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, PARENT_ENV: str(os.getpid())})
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"measurement timed out after {timeout:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):

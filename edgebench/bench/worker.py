@@ -64,17 +64,23 @@ def measure(job: dict) -> dict:
         runtime.deactivate()
 
 
+PARENT_ENV = "EDGEBENCH_WORKER_PARENT"  # the pid of the process that started the worker (run_worker sets it)
+
+
 def die_with_parent() -> None:
     """Linux: have the kernel kill this process when its parent dies (``PR_SET_PDEATHSIG``). A SIGKILLed
-    ``edgebench run`` left its worker measuring at full CPU until its loop ended, disturbing the next job."""
+    ``edgebench run`` left its worker measuring at full CPU until its loop ended, disturbing the next job.
+    A parent that died before the request took effect is seen by its pid, handed over in the environment (once
+    orphaned, ``getppid()`` names the new parent, so comparing it with itself would never notice)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
     import os
     import signal
-    parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0 and os.getppid() != parent:  # 1: PR_SET_PDEATHSIG
+    libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit() and os.getppid() != int(parent):
         os._exit(1)  # the parent died before the request took effect
 
 
