@@ -193,7 +193,8 @@ def test_op_classes_on_real_openvino_profiles(sweep):
         classes = {classify("openvino", r) for r in rows}
         assert {ATTN, NORM, LINEAR} <= classes, (p, classes)
         assert all(classify("openvino", r) == LINEAR for r in rows if r["op"].startswith("FullyConnected"))
-        unknown = [r for r in rows if classify("openvino", r) == OTHER and r["share"] > 0.02]
+        unknown = [r for r in rows if classify("openvino", r) == OTHER and r["share"] > 0.02  # a residual add is
+                   and not r["layer"].rsplit("/", 1)[-1].startswith(("Add", "Sub", "Div"))]  # "other" by design
         assert not unknown, unknown
 
 
