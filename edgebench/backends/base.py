@@ -122,18 +122,19 @@ class InputMetadata:
     dtype: str
     batch: tuple[int, int | None] = (1, None)
 
-    def check(self, batch: np.ndarray, where: str) -> None:
+    def accepts(self, batch: np.ndarray) -> bool:
+        lo, hi = self.batch
+        return (batch.dtype == np.dtype(self.dtype) and batch.ndim == len(self.shape)
+                and all(d is None or d == got for d, got in zip(self.shape[1:], batch.shape[1:]))
+                and lo <= batch.shape[0] and (hi is None or batch.shape[0] <= hi))
+
+    def refusal(self, batch: np.ndarray, where: str) -> EngineMismatch:
+        """The one line that says what ``where`` takes and what it was fed instead."""
         want = " x ".join("N" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(self.shape))
         lo, hi = self.batch
-        wrong = (batch.dtype != np.dtype(self.dtype) or batch.ndim != len(self.shape)
-                 or any(d is not None and d != got for d, got in zip(self.shape[1:], batch.shape[1:])))
-        if wrong or not lo <= batch.shape[0] <= (hi if hi is not None else batch.shape[0]):
-            span = f"{lo}..{hi}" if hi is not None else f"{lo} or more"
-            raise EngineMismatch(f"{where} takes {self.dtype} {want} (batch {span}) on input {self.name!r}, "
-                                 f"not {batch.dtype} {' x '.join(map(str, batch.shape))}")
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "batch": list(self.batch)}
+        span = f"{lo}..{hi}" if hi is not None else f"{lo} or more"
+        return EngineMismatch(f"{where} takes {self.dtype} {want} (batch {span}) on input {self.name!r}, "
+                              f"not {batch.dtype} {' x '.join(map(str, batch.shape))}")
 
 
 class Runtime(ABC):
@@ -226,13 +227,13 @@ class Runtime(ABC):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run one NCHW float32 batch, return the logits as a numpy array."""
         self._check_active("infer")
-        self._input.check(batch, f"the {self.name} engine {self.engine.name}")
+        self._check_feed(batch)
         return self.infer_impl(batch)
 
     def bind(self, batch: np.ndarray) -> Callable[[], None]:
         """A zero-argument call that runs ``batch`` once, for timed loops (inputs bound once)."""
         self._check_active("bind")
-        self._input.check(batch, f"the {self.name} engine {self.engine.name}")
+        self._check_feed(batch)
         return self.bind_impl(batch)
 
     def layer_profile(self, batch: np.ndarray) -> list[dict]:
@@ -252,6 +253,12 @@ class Runtime(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.deactivate()
+
+    def _check_feed(self, batch: np.ndarray) -> None:
+        """Every feed against :meth:`input_metadata`, the same way for every backend (the message only when
+        refused: ``infer`` runs per batch of an evaluation)."""
+        if not self._input.accepts(batch):
+            raise self._input.refusal(batch, f"the {self.name} engine {self.engine.name}")
 
     def _check_active(self, what: str) -> None:
         if not self.is_active:
